@@ -1,0 +1,3 @@
+from bhrdigest.cli import main
+
+main()

@@ -1,0 +1,123 @@
+"""Frozen domain values passed between the stages.
+
+This module imports nothing of ours: every other stage imports it.
+
+    Entry        one feed item, parsed and cleaned but not yet tagged
+    Component    an Entry plus what tagging understood (companies, places, topics)
+    Translation  another language's version of a component
+    Company / Subscriber / Catalogue   what subscriptions.yaml describes
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+
+class Kind(enum.StrEnum):
+    ARTICLE = "article"
+    COMPANY_RESPONSE = "company_response"
+    COMPANY_NON_RESPONSE = "company_non_response"
+
+
+@dataclass(frozen=True, slots=True)
+class Translation:
+    language: str
+    title: str
+    url: str = ""
+    author: str | None = None
+    excerpt_text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One feed item after parsing and cleaning, before tagging.
+
+    `key` is the component's identity: the same for every URL variant,
+    language path, feed and story the component appears under.
+    """
+
+    key: str
+    url: str  # canonical URL
+    title: str  # plain text, unescaped, place prefix kept
+    language: str  # ISO 639-1, e.g. "en", "ja"
+    published: datetime | None  # timezone-aware UTC, or None
+    author: str | None  # the source (newspaper, NGO), never a staff login
+    source_title: str | None  # quoted source headline
+    source_date: date | None
+    excerpt_html: str  # sanitised safe subset
+    excerpt_text: str  # plain text
+    kind: Kind
+    marker_companies: tuple[str, ...] = ()  # from [Also referred to …], response titles
+    translations: tuple[Translation, ...] = ()
+    guid: str | None = None
+    feed_categories: tuple[str, ...] = ()  # <category> tags, when a feed has them
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    key: str
+    url: str
+    title: str
+    language: str
+    published: datetime | None
+    author: str | None
+    source_title: str | None
+    source_date: date | None
+    excerpt_html: str
+    excerpt_text: str
+    kind: Kind
+    companies: tuple[str, ...] = ()  # canonical catalogue names (or marker names)
+    countries: tuple[str, ...] = ()  # canonical, with their parents (Hong Kong -> China)
+    regions: tuple[str, ...] = ()  # canonical BHRRC regions of those countries
+    topics: tuple[str, ...] = ()  # canonical topic names
+    translations: tuple[Translation, ...] = ()
+    guid: str | None = None
+
+    def to_json(self) -> dict:
+        """The `components --json` shape of CONTRACT.md."""
+        return {
+            "key": self.key,
+            "url": self.url,
+            "title": self.title,
+            "language": self.language,
+            "published": self.published.isoformat() if self.published else None,
+            "author": self.author,
+            "kind": self.kind.value,
+            "companies": list(self.companies),
+            "countries": list(self.countries),
+            "regions": list(self.regions),
+            "topics": list(self.topics),
+            "translations": [{"language": t.language, "title": t.title} for t in self.translations],
+            "source_title": self.source_title,
+            "source_date": self.source_date.isoformat() if self.source_date else None,
+            "excerpt": self.excerpt_text,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Company:
+    name: str  # canonical
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    email: str
+    name: str = ""
+    languages: tuple[str, ...] = ("en",)
+    companies: tuple[str, ...] = ()  # canonical company names
+    places: tuple[str, ...] = ()  # canonical region or country names
+    topics: tuple[str, ...] = ()  # canonical topic names
+    match_all: bool = False
+    telegram: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogue:
+    """What can be followed: companies, topics (name -> keywords), extra places."""
+
+    companies: tuple[Company, ...] = ()
+    topics: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    regions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # extra region -> countries

@@ -1,0 +1,99 @@
+"""Opening the database and keeping its schema current."""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from bhrdigest.errors import StoreError
+from bhrdigest.store.schema import metadata, schema_version
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+def normalise_url(url: str) -> str:
+    """Heroku's `postgres://` is not a SQLAlchemy dialect name; use psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout."""
+    url = normalise_url(url)
+    try:
+        if url.startswith("sqlite"):
+            engine = sa.create_engine(url, connect_args={"timeout": 30})
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise StoreError(f"cannot use database URL {_redact(url)}: {exc}") from exc
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _redact(url: str) -> str:
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "<unparseable URL>"
+
+
+def current_version(engine: Engine) -> int | None:
+    """The schema version in the database, or None for an empty one."""
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("schema_version"):
+                return None
+            return conn.execute(sa.select(schema_version.c.version)).scalar()
+    except sa.exc.OperationalError as exc:
+        raise StoreError(f"cannot open database {_redact(str(engine.url))}: {exc.orig}") from exc
+
+
+def upgrade(engine: Engine) -> tuple[int | None, int]:
+    """Create or migrate the schema; returns (version before, version after)."""
+    before = current_version(engine)
+    if before is not None and before > SCHEMA_VERSION:
+        raise StoreError(
+            f"the database has schema version {before}, newer than this bhrdigest "
+            f"({SCHEMA_VERSION}): upgrade bhrdigest"
+        )
+    if before == SCHEMA_VERSION:
+        return before, before
+    try:
+        with engine.begin() as conn:
+            metadata.create_all(conn)
+            conn.execute(sa.delete(schema_version))
+            conn.execute(sa.insert(schema_version).values(version=SCHEMA_VERSION))
+    except sa.exc.OperationalError as exc:
+        raise StoreError(f"cannot create the schema: {exc.orig}") from exc
+    log.info("database schema %s -> %s", before, SCHEMA_VERSION)
+    return before, SCHEMA_VERSION
+
+
+def connect(url: str, *, auto_upgrade: bool = True) -> Engine:
+    """Open `url`; a local SQLite file is created and upgraded on first use."""
+    engine = open_engine(url)
+    version = current_version(engine)
+    if version != SCHEMA_VERSION:
+        if auto_upgrade and (version is None or engine.dialect.name == "sqlite"):
+            upgrade(engine)
+        else:
+            raise StoreError(
+                f"the database schema is at version {version}, this bhrdigest needs "
+                f"{SCHEMA_VERSION}: run `bhrdigest db upgrade`"
+            )
+    return engine

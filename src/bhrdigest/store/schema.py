@@ -1,0 +1,159 @@
+"""The database schema (SQLAlchemy Core), the same on SQLite and PostgreSQL.
+
+Times are stored as timezone-aware UTC datetimes. Component identity is `key`;
+"new" is decided by whether a key was seen before, never by a date.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+UTC_DATETIME = sa.DateTime(timezone=True)
+
+schema_version = sa.Table(
+    "schema_version",
+    metadata,
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+feeds = sa.Table(
+    "feeds",
+    metadata,
+    sa.Column("url", sa.Text, primary_key=True),  # as configured
+    sa.Column("fetch_url", sa.Text),  # after a permanent redirect
+    sa.Column("etag", sa.Text),
+    sa.Column("last_modified", sa.Text),
+    sa.Column("error_count", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text),
+    sa.Column("last_status", sa.Integer),
+    sa.Column("last_fetched_at", UTC_DATETIME),
+    sa.Column("last_ok_at", UTC_DATETIME),
+    sa.Column("next_check_at", UTC_DATETIME),
+    sa.Column("broken_since", UTC_DATETIME),
+    sa.Column("first_ok_at", UTC_DATETIME),  # None until the backfill fetch succeeded
+    sa.Column("component_count", sa.Integer, nullable=False, default=0),
+)
+
+components = sa.Table(
+    "components",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("guid", sa.Text),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("language", sa.String(16), nullable=False),
+    sa.Column("published", UTC_DATETIME),
+    sa.Column("author", sa.Text),
+    sa.Column("source_title", sa.Text),
+    sa.Column("source_date", sa.Date),
+    sa.Column("excerpt_html", sa.Text, nullable=False, default=""),
+    sa.Column("excerpt_text", sa.Text, nullable=False, default=""),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("first_seen_at", UTC_DATETIME, nullable=False),
+    sa.Column("updated_at", UTC_DATETIME, nullable=False),
+    sa.Column("alertable", sa.Boolean, nullable=False, default=True),  # False: feed backfill
+)
+sa.Index("ix_components_first_seen", components.c.first_seen_at)
+
+component_tags = sa.Table(
+    "component_tags",
+    metadata,
+    sa.Column("key", sa.String(64), sa.ForeignKey("components.key", ondelete="CASCADE"), primary_key=True),
+    sa.Column("facet", sa.String(16), primary_key=True),  # company | country | region | topic
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False, default=0),
+)
+sa.Index("ix_component_tags_name", component_tags.c.facet, component_tags.c.name)
+
+translations = sa.Table(
+    "translations",
+    metadata,
+    sa.Column("key", sa.String(64), sa.ForeignKey("components.key", ondelete="CASCADE"), primary_key=True),
+    sa.Column("language", sa.String(16), primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("url", sa.Text, nullable=False, default=""),
+    sa.Column("author", sa.Text),
+    sa.Column("excerpt_text", sa.Text, nullable=False, default=""),
+)
+
+component_feeds = sa.Table(
+    "component_feeds",
+    metadata,
+    sa.Column("key", sa.String(64), sa.ForeignKey("components.key", ondelete="CASCADE"), primary_key=True),
+    sa.Column("feed_url", sa.Text, primary_key=True),
+)
+
+digest_runs = sa.Table(
+    "digest_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("started_at", UTC_DATETIME, nullable=False),
+    sa.Column("period_start", UTC_DATETIME, nullable=False),
+    sa.Column("period_end", UTC_DATETIME, nullable=False),
+    sa.Column("finished_at", UTC_DATETIME),
+)
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("digest_runs.id"), primary_key=True),
+    sa.Column("email", sa.Text, primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | sent | failed | gone | unknown
+    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("item_count", sa.Integer, nullable=False, default=0),
+    sa.Column("size", sa.Integer, nullable=False, default=0),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("error", sa.Text),
+    sa.Column("updated_at", UTC_DATETIME, nullable=False),
+)
+
+delivered_components = sa.Table(
+    "delivered_components",
+    metadata,
+    sa.Column("email", sa.Text, primary_key=True),
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("run_id", sa.Integer, nullable=False),
+)
+
+chats = sa.Table(
+    "chats",
+    metadata,
+    sa.Column("chat_id", sa.BigInteger, primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),  # active | stopped | gone
+    sa.Column("created_at", UTC_DATETIME, nullable=False),
+    sa.Column("updated_at", UTC_DATETIME, nullable=False),
+)
+
+chat_companies = sa.Table(
+    "chat_companies",
+    metadata,
+    sa.Column("chat_id", sa.BigInteger, primary_key=True),
+    sa.Column("company", sa.Text, primary_key=True),
+    sa.Column("source", sa.String(8), nullable=False),  # yaml | bot
+    sa.Column("since", UTC_DATETIME, nullable=False),  # alerts only for components first seen after
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("chat_id", sa.BigInteger, primary_key=True),
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("companies", sa.Text, nullable=False),  # tracked companies that matched, "\n"-joined
+    sa.Column("status", sa.String(16), nullable=False),  # pending | sending | sent | failed | gone
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", UTC_DATETIME, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", UTC_DATETIME, nullable=False),
+    sa.Column("sent_at", UTC_DATETIME),
+)
+sa.Index("ix_alerts_due", alerts.c.status, alerts.c.next_attempt_at)
+
+bot_state = sa.Table(
+    "bot_state",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)

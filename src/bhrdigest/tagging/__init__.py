@@ -1,0 +1,128 @@
+"""Tagging: an `Entry` becomes a `Component` with canonical companies, places and topics.
+
+Pure and fast: the catalogue is indexed once (`Tagger(catalogue)`), then each entry is
+read in one pass per text. What each part finds:
+
+    companies  marker companies ([Also referred to …], response titles) first, canonical
+               when the catalogue knows them and as written otherwise; then catalogue
+               names and aliases found in the titles and excerpts; then feed categories
+    countries  the title's place prefix, places named in the text, feed categories,
+               each with its containing country (Hong Kong -> China)
+    regions    the BHRRC regions and groupings of those, plus YAML regions covering one
+    topics     keywords of built-in and YAML topics, feed categories, with big issues
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+
+from bhrdigest.components import Catalogue, Component, Entry
+from bhrdigest.tagging.companies import CompanyIndex
+from bhrdigest.tagging.places import (
+    countries_in,
+    expand_places,
+    find_places_in_words,
+    lookup_place,
+    split_prefix,
+    strip_money,
+)
+from bhrdigest.tagging.text import cased_words_of, phrase_key
+from bhrdigest.tagging.topics import TopicIndex
+
+__all__ = ["Tagger", "CompanyIndex", "TopicIndex"]
+
+log = logging.getLogger(__name__)
+
+# "Acacia (formerly African Barrick Gold)": the name outside and the former name inside.
+_FORMERLY_RE = re.compile(r"^(.*?)\s*[(（]\s*(?:formerly|previously|now|ex\.?|antes|anciennement)?\s*([^)）]*)[)）]\s*$", re.I)
+
+
+class Tagger:
+    """Tags entries against one catalogue; build once, call `tag` per entry."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+        self.companies = CompanyIndex(catalogue.companies)
+        self.topics = TopicIndex(catalogue.topics)
+        self._extra_regions = _resolve_regions(catalogue.regions)
+
+    def tag(self, entry: Entry) -> Component:
+        titles = [entry.title, *(t.title for t in entry.translations)]
+        excerpts = [entry.excerpt_text, *(t.excerpt_text for t in entry.translations)]
+        # Split once, read three times.
+        folded, written = cased_words_of(map(strip_money, filter(None, [*titles, *excerpts])))
+        countries, regions = self._places(titles, folded, written, entry.feed_categories)
+        return Component(
+            key=entry.key,
+            url=entry.url,
+            title=entry.title,
+            language=entry.language,
+            published=entry.published,
+            author=entry.author,
+            source_title=entry.source_title,
+            source_date=entry.source_date,
+            excerpt_html=entry.excerpt_html,
+            excerpt_text=entry.excerpt_text,
+            kind=entry.kind,
+            companies=self._companies(entry, folded),
+            countries=countries,
+            regions=regions,
+            topics=self._topics(folded, entry.feed_categories),
+            translations=entry.translations,
+            guid=entry.guid,
+        )
+
+    def _companies(self, entry: Entry, text_words: list[str]) -> tuple[str, ...]:
+        names = [self._canonical_marker(m) for m in entry.marker_companies]
+        names += self.companies.find_in_words(text_words)
+        names += filter(None, map(self.companies.lookup, entry.feed_categories))
+        # One spelling per company: "Whatsapp" and "WhatsApp" are one.
+        unique: dict[tuple[str, ...], str] = {}
+        for name in filter(None, names):
+            unique.setdefault(phrase_key(name) or (name,), name)
+        return tuple(unique.values())
+
+    def _canonical_marker(self, marker: str) -> str:
+        marker = " ".join(marker.split())
+        known = self.companies.lookup(marker)
+        if known:
+            return known
+        formerly = _FORMERLY_RE.match(marker)
+        if not formerly:
+            return marker
+        outside, inside = formerly.group(1), formerly.group(2)
+        return self.companies.lookup(outside) or self.companies.lookup(inside) or outside or marker
+
+    def _places(
+        self, titles: list[str], folded: list[str], written: list[str], categories: Iterable[str]
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        # Prefixes first: they name the places a component is about, and accept
+        # spellings too ambiguous for running text ("Jordan: …").
+        named = [place for title in titles for place in split_prefix(title)[0]]
+        named += find_places_in_words(folded, written)
+        named += [place.name for place in filter(None, map(lookup_place, categories))]
+        countries, regions = expand_places(named)
+        present = set(countries)
+        extra = [name for name, covered in self._extra_regions.items() if present & covered]
+        return countries, tuple(dict.fromkeys([*regions, *extra]))
+
+    def _topics(self, text_words: list[str], categories: Iterable[str]) -> tuple[str, ...]:
+        found = [*self.topics.find_in_words(text_words)]
+        found += filter(None, map(self.topics.lookup, categories))
+        return self.topics.expand(found)
+
+
+def _resolve_regions(regions: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:
+    """YAML region name -> every country and territory it covers."""
+    resolved: dict[str, frozenset[str]] = {}
+    for name, members in regions.items():
+        covered: set[str] = set()
+        for member in members:
+            found = countries_in(member)
+            if not found:
+                log.warning("region %r: %r is not a known place; it is ignored", name, member)
+            covered.update(found)
+        resolved[name] = frozenset(covered)
+    return resolved

@@ -6,9 +6,7 @@ Runs on SQLite files, and on PostgreSQL too when BHRDIGEST_TEST_DATABASE_URL is 
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,38 +15,9 @@ import sqlalchemy as sa
 from bhrdigest.delivery.smtp import SendResult
 from bhrdigest.errors import StoreError
 from bhrdigest.store import ledger
-from bhrdigest.store.db import connect
 from bhrdigest.store.schema import deliveries
 
-PG_URL = os.environ.get("BHRDIGEST_TEST_DATABASE_URL")
 NOW = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, tmp_path):
-    if request.param == "sqlite":
-        engine = connect(f"sqlite:///{tmp_path / 'ledger.db'}")
-        yield engine
-        engine.dispose()
-        return
-    if not PG_URL:
-        pytest.skip(
-            "PostgreSQL ledger tests need BHRDIGEST_TEST_DATABASE_URL, "
-            "e.g. postgresql://postgres@127.0.0.1:5432/test"
-        )
-    schema = f"ledger_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in PG_URL else "?"
-    engine = connect(f"{PG_URL}{separator}options=-csearch_path%3D{schema}")
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def sent(message_id: str, attempts: int = 1) -> SendResult:

@@ -1,0 +1,445 @@
+"""The command line: a thin click shell over the library.
+
+options -> settings -> one call -> echo. Every BhrDigestError becomes a plain
+message and exit 1 (nothing changed); partial failures exit 3 (CONTRACT.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
+from pathlib import Path
+
+import click
+
+from bhrdigest import __version__
+from bhrdigest.errors import BhrDigestError, ConfigError
+from bhrdigest.logs import configure_logging
+from bhrdigest.settings import Settings
+
+EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 3
+
+
+class App:
+    """What every command needs, loaded on first use so `--help` stays instant."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @cached_property
+    def config(self):
+        from bhrdigest.config import load_config
+
+        return load_config(self.settings.config_path)
+
+    @cached_property
+    def engine(self):
+        from bhrdigest.store.db import connect
+
+        return connect(self.settings.checked_database_url())
+
+    @cached_property
+    def started(self) -> datetime:
+        return datetime.now(UTC)
+
+    def now(self) -> datetime:
+        """One moment per command, so every period boundary it computes agrees."""
+        return self.started
+
+
+class Group(click.Group):
+    """Turns our errors into a clear message and exit 1: no traceback for a user error."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except BhrDigestError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(EXIT_USAGE)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", metavar="PATH", help="subscriptions.yaml to use [env BHRDIGEST_CONFIG].")
+@click.option("--db", metavar="URL", help="Database URL [env DATABASE_URL].")
+@click.option("-v", "--verbose", count=True, help="More detail (-vv: libraries too).")
+@click.option("-q", "--quiet", is_flag=True, help="Warnings and errors only.")
+@click.version_option(__version__, prog_name="bhrdigest")
+@click.pass_context
+def main(ctx: click.Context, config: str | None, db: str | None, verbose: int, quiet: bool) -> None:
+    """Weekly email digests and instant Telegram alerts of Business & Human Rights
+    Resource Centre news.
+
+    Example: bhrdigest fetch && bhrdigest send --dry-run
+    """
+    configure_logging(verbose, quiet=quiet)
+    ctx.obj = App(Settings.from_env().override(config=config, db=db))
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+@main.command()
+@pass_app
+def check(app: App) -> None:
+    """Validate subscriptions.yaml and the templates; name every problem.
+
+    Example: bhrdigest --config subscriptions.yaml check
+    """
+    config = app.config
+    from bhrdigest.digests import DigestRenderer
+
+    DigestRenderer(template_dir(config))
+    click.echo(
+        f"{config.path}: ok: {len(config.feeds)} feeds, {len(config.subscribers)} subscribers, "
+        f"{len(config.catalogue.companies)} companies"
+    )
+
+
+def template_dir(config) -> Path:
+    """templates/ beside subscriptions.yaml when staff keep their own, else the bundled ones."""
+    local = config.path.parent / "templates"
+    return local if (local / "digest.html.j2").exists() else bundled_path("templates")
+
+
+def bundled_path(name: str) -> Path:
+    """A folder shipped with the project (templates, samples)."""
+    here = Path(__file__).resolve()
+    for base in (here.parent / "_bundled", here.parents[2]):
+        if (base / name).exists():
+            return base / name
+    raise ConfigError(f"cannot find the bundled {name}/ folder; reinstall bhrdigest")
+
+
+@main.command()
+@click.option("--force", is_flag=True, help="Fetch feeds that are backing off after errors too.")
+@pass_app
+def fetch(app: App, force: bool) -> None:
+    """Fetch every feed once (conditional GET) and store new and updated components.
+
+    Example: bhrdigest fetch
+    """
+    from bhrdigest.pipeline import fetch_once
+
+    summary = run(fetch_once(app.engine, app.config, now=app.now(), user_agent=app.settings.user_agent,
+                             force=force))
+    for feed in summary.feeds:
+        if feed.outcome == "failed":
+            click.echo(f"failed: {feed.url}: {feed.error}", err=True)
+    click.echo(summary.line())
+    if summary.failed:
+        sys.exit(EXIT_PARTIAL)
+
+
+def parse_since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter("use a date like 2026-11-21 or 2026-11-21T09:00") from None
+    if isinstance(moment, date) and not isinstance(moment, datetime):
+        moment = datetime.combine(moment, time())
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@main.command()
+@click.option("--since", metavar="DATE", help="Only components first seen on or after DATE.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+@pass_app
+def components(app: App, since: str | None, as_json: bool) -> None:
+    """List stored components, oldest first.
+
+    Example: bhrdigest components --since 2026-11-21 --json
+    """
+    from bhrdigest.store.components import load_components
+
+    for component in load_components(app.engine, seen_since=parse_since(since)):
+        if as_json:
+            click.echo(json.dumps(component.to_json(), ensure_ascii=False))
+            continue
+        day = component.published.date().isoformat() if component.published else "no date   "
+        click.echo(f"{day}  {component.kind.value:<20}  {component.title}")
+        tags = [("companies", component.companies), ("places", component.countries or component.regions),
+                ("topics", component.topics)]
+        details = "; ".join(f"{name}: {', '.join(values)}" for name, values in tags if values)
+        if details:
+            click.echo(f"{'':12}{details}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable, for monitoring.")
+@pass_app
+def status(app: App, as_json: bool) -> None:
+    """Feeds' health, counts, the last digest run and its deliveries.
+
+    Example: bhrdigest status --json
+    """
+    from bhrdigest.status import collect_status, format_status
+
+    report = collect_status(app.engine, app.config, now=app.now())
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2, default=str) if as_json else format_status(report))
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command()
+@pass_app
+def upgrade(app: App) -> None:
+    """Create or migrate the database schema.
+
+    Example: DATABASE_URL=postgres://… bhrdigest db upgrade
+    """
+    from bhrdigest.store.db import open_engine
+    from bhrdigest.store.db import upgrade as upgrade_schema
+
+    before, after = upgrade_schema(open_engine(app.settings.checked_database_url()))
+    if before == after:
+        click.echo(f"database schema is current (version {after})")
+    else:
+        click.echo(f"database schema {'created' if before is None else f'upgraded from {before}'} at version {after}")
+
+
+# --- digests -----------------------------------------------------------------
+
+
+def make_composer(app: App, *, require_secret: bool):
+    from bhrdigest.sending import DigestComposer
+
+    secret = app.settings.secret
+    if secret is None:
+        if require_secret and app.config.sender.unsubscribe_url:
+            raise ConfigError(
+                "BHRDIGEST_SECRET is not set: it signs the one-click unsubscribe links that "
+                "bulk mail must carry. Set it to a long random string and keep it stable."
+            )
+        secret = "unsigned-local-preview"  # outbox and previews only: links are not live
+    from bhrdigest.digests import DigestRenderer
+
+    return DigestComposer(app.config, DigestRenderer(template_dir(app.config)), secret=secret, now=app.now())
+
+
+def open_sender(app: App, outbox: str | None, *, connections: int, per_second: float | None, per_hour: int | None):
+    from bhrdigest.sending import Outbox
+
+    if not app.settings.smtp_url:
+        return Outbox(Path(outbox) if outbox else app.settings.outbox), None
+    from bhrdigest.delivery.smtp import SmtpSender, parse_smtp_url
+
+    target = parse_smtp_url(app.settings.smtp_url)
+    sender = SmtpSender(target, connections=connections, per_second=per_second, per_hour=per_hour)
+    return sender, target
+
+
+def describe_plan(plan) -> str:
+    return (
+        f"period {plan.period_start:%Y-%m-%d %H:%M} to {plan.period_end:%Y-%m-%d %H:%M} UTC: "
+        f"{plan.component_count} new components; {len(plan.digests)} digests to send "
+        f"({plan.item_count} items); {plan.already_delivered} subscribers already have theirs; "
+        f"{plan.nothing_new} with nothing new"
+    )
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Render every digest to files with a size report; record nothing.")
+@click.option("--only", "only", multiple=True, metavar="EMAIL",
+              help="Send a real test of this subscriber's digest to them; mark nothing delivered.")
+@click.option("--outbox", metavar="DIR", help="Folder for .eml files when no SMTP_URL is set [env BHRDIGEST_OUTBOX].")
+@click.option("--yes", is_flag=True, help="Do not ask before sending.")
+@click.option("--resend-unknown", is_flag=True,
+              help="Also re-send digests whose fate is unknown after an interrupted run.")
+@click.option("--connections", default=4, show_default=True, envvar="SMTP_CONNECTIONS",
+              help="SMTP connections kept open and reused [env SMTP_CONNECTIONS].")
+@click.option("--rate", type=float, envvar="SMTP_RATE", metavar="PER_SECOND",
+              help="At most this many messages a second [env SMTP_RATE].")
+@click.option("--hourly-limit", type=int, envvar="SMTP_HOURLY_LIMIT", metavar="N",
+              help="At most N messages an hour [env SMTP_HOURLY_LIMIT].")
+@pass_app
+def send(app: App, dry_run: bool, only: tuple[str, ...], outbox: str | None, yes: bool, resend_unknown: bool,
+         connections: int, rate: float | None, hourly_limit: int | None) -> None:
+    """Build and deliver this period's digest to every email subscriber, exactly once each.
+
+    Without SMTP_URL, digests are written to the outbox folder as .eml files.
+    Re-running after a failure or interruption continues the same run: nobody
+    gets a second digest and nobody is skipped.
+
+    Example: bhrdigest send --dry-run && bhrdigest send --yes
+    """
+    from bhrdigest import sending
+
+    config, engine = app.config, app.engine
+    if only:
+        return send_tests(app, only, outbox, connections=connections, per_second=rate, per_hour=hourly_limit)
+    start, end = sending.planned_period(engine, now=app.now(), first_period_days=config.digest.period_days)
+    plan = sending.plan_run(engine, config.subscribers, period_start=start, period_end=end)
+    click.echo(describe_plan(plan))
+    if dry_run:
+        folder = Path(outbox) if outbox else app.settings.outbox / "dry-run"
+        report = sending.render_previews(make_composer(app, require_secret=False), plan.digests, folder)
+        for email, path, items, size in report:
+            click.echo(f"  {email:<40} {items:>3} items  {size / 1024:6.1f} KB  {path}")
+        if report:
+            click.echo(f"dry run: {len(report)} digests written to {folder}; largest "
+                       f"{max(r[3] for r in report) / 1024:.1f} KB; nothing recorded")
+        return
+    composer = make_composer(app, require_secret=bool(app.settings.smtp_url))
+    sender, target = open_sender(app, outbox, connections=connections, per_second=rate, per_hour=hourly_limit)
+    where = f"{target.host}:{target.port}" if target else f"the outbox {sender.folder}"
+    if not plan.digests and not resend_unknown:
+        click.echo("nothing to send")
+    if not yes and plan.digests and not click.confirm(f"Send {len(plan.digests)} digests via {where}?"):
+        raise click.Abort()
+    summary = run(deliver(app, engine, plan, composer, sender, target, resend_unknown, connections))
+    for failure in summary.failures:
+        click.echo(f"failed: {failure}", err=True)
+    if summary.unknown:
+        click.echo(f"{summary.unknown} digests of unknown fate (a send was interrupted): see `bhrdigest status`; "
+                   "re-send them with `bhrdigest send --resend-unknown`", err=True)
+    click.echo(summary.line())
+    if not summary.ok:
+        sys.exit(EXIT_PARTIAL)
+
+
+async def deliver(app, engine, plan, composer, sender, target, resend_unknown: bool, connections: int):
+    from bhrdigest import sending
+    from bhrdigest.store import ledger
+
+    if target is not None:
+        await sender.check()  # a dead relay or bad credentials: say so before anything is claimed
+    config = app.config
+    if resend_unknown and (last := ledger.last_run(engine)) is not None:
+        count = ledger.retry_unknown(engine, last.id)  # reopens that run if it had finished
+        click.echo(f"re-sending {count} digests of unknown fate")
+    run_ = ledger.open_run(engine, now=app.now(), first_period_days=config.digest.period_days)
+    if (run_.period_start, run_.period_end) != (plan.period_start, plan.period_end) or resend_unknown:
+        plan = sending.plan_run(engine, config.subscribers, period_start=run_.period_start,
+                                period_end=run_.period_end)
+    with click.progressbar(length=len(plan.digests), label="sending", file=sys.stderr) as bar:
+        try:
+            return await sending.deliver_run(engine, run_, plan, composer, sender, concurrency=connections,
+                                             on_result=lambda _result: bar.update(1))
+        finally:
+            if target is not None:
+                await sender.aclose()
+
+
+def send_tests(app: App, emails, outbox, **limits) -> None:
+    from bhrdigest import sending
+
+    config, engine = app.config, app.engine
+    wanted = {email.lower() for email in emails}
+    known = {s.email.lower() for s in config.subscribers}
+    if unknown := sorted(wanted - known):
+        raise ConfigError(f"not a subscriber in {config.path}: {', '.join(unknown)}")
+    start, end = sending.planned_period(engine, now=app.now(), first_period_days=config.digest.period_days)
+    subscribers = [s for s in config.subscribers if s.email.lower() in wanted]
+    plan = sending.plan_run(engine, subscribers, period_start=start, period_end=end)
+    composer = make_composer(app, require_secret=bool(app.settings.smtp_url))
+    sender, target = open_sender(app, outbox, **limits)
+
+    async def go():
+        if target is not None:
+            await sender.check()
+        try:
+            return [await sender.send(composer.message(p, composer.render(p), run_id=0)) for p in plan.digests]
+        finally:
+            if target is not None:
+                await sender.aclose()
+
+    results = run(go())
+    for planned, result in zip(plan.digests, results, strict=True):
+        click.echo(f"test {result.status}: {planned.subscriber.email}" + (f": {result.error}" if result.error else ""))
+    for email in sorted(wanted - {p.subscriber.email.lower() for p in plan.digests}):
+        click.echo(f"nothing new for {email} in this period: no test sent")
+    click.echo("test sends are not recorded: the real `send` still delivers to these subscribers")
+    if any(r.status != "sent" for r in results):
+        sys.exit(EXIT_PARTIAL)
+
+
+@main.command()
+@click.argument("email")
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of standard output.")
+@click.option("--text", is_flag=True, help="The plain-text part instead of the HTML.")
+@pass_app
+def preview(app: App, email: str, output: str | None, text: bool) -> None:
+    """Render one subscriber's next digest without sending or recording anything.
+
+    Example: bhrdigest preview alex@example.org -o alex.html
+    """
+    from bhrdigest import sending
+
+    config, engine = app.config, app.engine
+    subscriber = next((s for s in config.subscribers if s.email.lower() == email.lower()), None)
+    if subscriber is None:
+        raise ConfigError(f"{email} is not a subscriber in {config.path}")
+    start, end = sending.planned_period(engine, now=app.now(), first_period_days=config.digest.period_days)
+    plan = sending.plan_run(engine, [subscriber], period_start=start, period_end=end)
+    if not plan.digests:
+        click.echo(f"nothing new for {email} since {start:%Y-%m-%d %H:%M} UTC: no digest would be sent", err=True)
+        return
+    rendered = make_composer(app, require_secret=False).render(plan.digests[0])
+    content = rendered.text if text else rendered.html
+    if output:
+        Path(output).write_text(content, encoding="utf-8")
+        click.echo(f"{rendered.item_count} items written to {output}", err=True)
+    else:
+        click.echo(content)
+
+
+@main.command()
+@click.option("--outbox", metavar="DIR", help="Where to write the digests [default: OUTBOX/demo].")
+@pass_app
+def demo(app: App, outbox: str | None) -> None:
+    """The whole pipeline offline on the bundled sample feeds, digests written to a folder.
+
+    Uses a throwaway database, so it can be run again and again.
+
+    Example: bhrdigest demo && open outbox/demo/*.html
+    """
+    import tempfile
+
+    from bhrdigest import sending
+    from bhrdigest.pipeline import fetch_once
+    from bhrdigest.store import ledger
+    from bhrdigest.store.components import load_components
+    from bhrdigest.store.db import connect
+
+    if not app.settings.config_path.exists():
+        app.settings = app.settings.override(config=str(bundled_path("subscriptions.yaml")))
+    config, now = app.config, app.now()
+    folder = Path(outbox) if outbox else app.settings.outbox / "demo"
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = connect(f"sqlite:///{tmp}/demo.db")
+        summary = run(fetch_once(engine, config, now=now))
+        click.echo(summary.line())
+        components = load_components(engine)
+        click.echo(f"\nunderstood {len(components)} components:")
+        for component in components:
+            click.echo(f"- [{component.kind.value}] {component.title}")
+            for label, values in (("companies", component.companies), ("places", component.countries),
+                                  ("regions", component.regions), ("topics", component.topics),
+                                  ("translations", [t.language for t in component.translations])):
+                if values:
+                    click.echo(f"    {label}: {', '.join(values)}")
+        run_ = ledger.open_run(engine, now=now + timedelta(seconds=1))  # just after the fetch
+        plan = sending.plan_run(engine, config.subscribers, period_start=run_.period_start,
+                                period_end=run_.period_end)
+        composer = make_composer(app, require_secret=False)
+        sender = sending.Outbox(folder)
+        result = run(sending.deliver_run(engine, run_, plan, composer, sender))
+        engine.dispose()
+    previews = sending.render_previews(composer, plan.digests, folder)
+    click.echo(f"\n{result.line()}")
+    for email, path, items, size in previews:
+        click.echo(f"  {email:<36} {items:>3} items {size / 1024:6.1f} KB  {path.with_suffix('.html')}")
+    if previews:
+        click.echo(f"\nOpen {previews[0][1].with_suffix('.html')} in a browser, or the .eml files in a mail client.")

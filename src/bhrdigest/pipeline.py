@@ -1,0 +1,121 @@
+"""The fetch path, read as the data flow: fetch -> parse -> tag -> store -> queue alerts.
+
+This is the one place that ties ingest's I/O together; each stage stays pure or
+single-purpose and is tested on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import httpx
+import sqlalchemy as sa
+
+from bhrdigest.config import Config
+from bhrdigest.errors import FeedError
+from bhrdigest.sources.fetch import FeedState, FetchResult, fetch_feeds, record_failure
+from bhrdigest.sources.parse import parse_feed
+from bhrdigest.store import alerts as alert_store
+from bhrdigest.store import components as store
+from bhrdigest.tagging import Tagger
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedOutcome:
+    url: str
+    outcome: str  # ok | not_modified | skipped | failed
+    new: int = 0
+    updated: int = 0
+    translated: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSummary:
+    feeds: tuple[FeedOutcome, ...]
+    new_keys: tuple[str, ...] = ()  # new and alertable (not a feed's backfill)
+    alerts_queued: int = 0
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> tuple[FeedOutcome, ...]:
+        return tuple(f for f in self.feeds if f.outcome == "failed")
+
+    def line(self) -> str:
+        total = lambda attr: sum(getattr(f, attr) for f in self.feeds)  # noqa: E731
+        return (
+            f"fetch feeds={len(self.feeds)} new={total('new')} updated={total('updated')} "
+            f"translations={total('translated')} not_modified="
+            f"{sum(f.outcome == 'not_modified' for f in self.feeds)} "
+            f"skipped={sum(f.outcome == 'skipped' for f in self.feeds)} failed={len(self.failed)} "
+            f"alerts_queued={self.alerts_queued} in {self.seconds:.1f}s"
+        )
+
+
+async def fetch_once(
+    engine: sa.Engine,
+    config: Config,
+    *,
+    now: datetime,
+    user_agent: str | None = None,
+    force: bool = False,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> FetchSummary:
+    """Fetch every configured feed once and store what is new; never raises per feed."""
+    started = time.monotonic()
+    tagger = Tagger(config.catalogue)
+    states = store.load_feed_states(engine, [feed.url for feed in config.feeds])
+    options = {"user_agent": user_agent} if user_agent else {}
+    results = await fetch_feeds(list(states.values()), now=now, force=force, transport=transport, **options)
+    outcomes, alertable = [], []
+    for result in results:
+        outcome, keys = _store_result(engine, tagger, result, states[result.url], now=now)
+        outcomes.append(outcome)
+        alertable.extend(keys)
+    queued = alert_store.queue_alerts(engine, alertable) if alertable else 0
+    summary = FetchSummary(
+        feeds=tuple(outcomes),
+        new_keys=tuple(alertable),
+        alerts_queued=queued,
+        seconds=time.monotonic() - started,
+    )
+    log.info(summary.line())
+    return summary
+
+
+def _store_result(
+    engine: sa.Engine, tagger: Tagger, result: FetchResult, before: FeedState, *, now: datetime
+) -> tuple[FeedOutcome, tuple[str, ...]]:
+    """Persist one feed's result; returns its outcome and the new keys that may raise alerts."""
+    if result.outcome != "ok":
+        store.save_feed_state(engine, result.state, now=now, http_status=result.http_status, ok=False)
+        return FeedOutcome(result.url, result.outcome, error=result.error), ()
+    try:
+        parsed = parse_feed(result.body or b"", feed_url=result.state.fetch_url or result.url,
+                            content_type=result.content_type)
+    except FeedError as exc:
+        state = record_failure(before, f"not a usable feed: {exc}", now=now)
+        store.save_feed_state(engine, state, now=now, http_status=result.http_status, ok=False)
+        return FeedOutcome(result.url, "failed", error=state.last_error), ()
+    if parsed.warning:
+        log.debug("feed %s parsed with a warning: %s", result.url, parsed.warning)
+    backfill = store.is_new_feed(engine, result.url)
+    saved = store.save_components(
+        engine,
+        [tagger.tag(entry) for entry in parsed.entries],
+        feed_url=result.url,
+        now=now,
+        alertable=not backfill,
+    )
+    store.save_feed_state(engine, result.state, now=now, http_status=result.http_status, ok=True,
+                          stored=len(saved.new))
+    if backfill and saved.new:
+        log.info("feed %s: first fetch stored %d components as a backfill (digests only, no alerts)",
+                 result.url, len(saved.new))
+    outcome = FeedOutcome(result.url, "ok", len(saved.new), len(saved.updated), len(saved.translated))
+    return outcome, () if backfill else saved.new

@@ -1,0 +1,63 @@
+"""Settings from the environment (12-factor), overridden by global CLI options.
+
+Nothing is read at import time: `Settings.from_env()` is called by the CLI.
+Secrets are kept out of `repr` so they never reach logs or tracebacks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from bhrdigest.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite:///bhrdigest.db"
+DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    config_path: Path = Path("subscriptions.yaml")
+    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)
+    smtp_url: str | None = field(default=None, repr=False)
+    outbox: Path = Path("outbox")
+    telegram_token: str | None = field(default=None, repr=False)
+    telegram_api_url: str = DEFAULT_TELEGRAM_API_URL
+    secret: str | None = field(default=None, repr=False)
+    user_agent: str | None = None
+    ephemeral_disk: bool = False  # DYNO is set: a SQLite file would be wiped at restart
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            config_path=Path(env.get("BHRDIGEST_CONFIG") or "subscriptions.yaml"),
+            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            smtp_url=env.get("SMTP_URL") or None,
+            outbox=Path(env.get("BHRDIGEST_OUTBOX") or "outbox"),
+            telegram_token=env.get("TELEGRAM_BOT_TOKEN") or None,
+            telegram_api_url=(env.get("TELEGRAM_API_URL") or DEFAULT_TELEGRAM_API_URL).rstrip("/"),
+            secret=env.get("BHRDIGEST_SECRET") or None,
+            user_agent=env.get("BHRDIGEST_USER_AGENT") or None,
+            ephemeral_disk=bool(env.get("DYNO")),
+        )
+
+    def override(self, *, config: str | None = None, db: str | None = None) -> Settings:
+        changes: dict = {}
+        if config:
+            changes["config_path"] = Path(config)
+        if db:
+            changes["database_url"] = db
+        return replace(self, **changes) if changes else self
+
+    def checked_database_url(self) -> str:
+        """The database URL, refusing a SQLite file on an ephemeral disk."""
+        if self.ephemeral_disk and self.database_url.startswith("sqlite"):
+            raise ConfigError(
+                "DATABASE_URL is a SQLite file but this platform's disk is ephemeral (DYNO is set): "
+                "the record of sent digests would be wiped at every restart. "
+                "Attach PostgreSQL and set DATABASE_URL to it."
+            )
+        return self.database_url

@@ -1,0 +1,326 @@
+"""The command line as staff use it: real SQLite files, real loopback servers.
+
+Set BHRDIGEST_UPDATE_GOLDEN=1 to rewrite the golden files after a deliberate change.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import os
+from pathlib import Path
+
+import click
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from feedserver import FeedServer, Route
+from smtpserver import SmtpServer, closed_port
+
+from bhrdigest.cli import main
+from bhrdigest.store.db import connect
+from bhrdigest.store.schema import deliveries
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "samples" / "latest-news-en.xml"
+GOLDEN = Path(__file__).parent / "golden"
+SECRET = "test-secret-of-enough-length-0123456789"
+
+SUBSCRIBERS = """
+  - email: alex@example.org
+    name: Alex
+    companies: [Cellebrite]
+  - email: sam@example.org
+    name: Sam
+    regions: [Americas]
+  - email: kim@example.org
+    topics: [Technology & human rights]
+"""
+
+
+def write_config(folder: Path, feeds: list[str], subscribers: str = SUBSCRIBERS) -> Path:
+    feed_lines = "\n".join(f"  - url: {json.dumps(url)}" for url in feeds)
+    path = folder / "subscriptions.yaml"
+    path.write_text(
+        f"""sender:
+  from: "Resource Centre <updates@example.org>"
+  unsubscribe_url: "https://digest.example.org/u/{{token}}"
+  unsubscribe_mailto: "unsubscribe@example.org"
+  list_id: weekly.bhrdigest.example.org
+feeds:
+{feed_lines}
+companies:
+  Cellebrite: {{}}
+  Nasdaq: {{}}
+  Sun Corporation: {{}}
+subscribers:{subscribers}""",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def cli(tmp_path):
+    """Run bhrdigest with a config, database and outbox inside tmp_path."""
+    env = {
+        "BHRDIGEST_CONFIG": str(write_config(tmp_path, [str(SAMPLE)])),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'bhrdigest.db'}",
+        "BHRDIGEST_OUTBOX": str(tmp_path / "outbox"),
+        "SMTP_URL": "",
+        "BHRDIGEST_SECRET": "",
+        "TELEGRAM_BOT_TOKEN": "",
+        "DYNO": "",
+    }
+
+    def invoke(*args: str, extra_env: dict[str, str] | None = None, input: str | None = None):
+        runner = CliRunner()
+        return runner.invoke(main, list(args), env=env | (extra_env or {}), input=input, catch_exceptions=False)
+
+    invoke.env = env
+    invoke.tmp = tmp_path
+    return invoke
+
+
+def all_commands(group: click.Group, prefix=()):
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from all_commands(command, prefix + (name,))
+        else:
+            yield prefix + (name,), command
+
+
+@pytest.mark.parametrize("path", [p for p, _ in all_commands(main)], ids=" ".join)
+def test_every_command_has_help_with_an_example(path):
+    command = dict(all_commands(main))[path]
+    assert command.help and "Example:" in command.help, f"{' '.join(path)} needs help with an Example:"
+
+
+def test_check_accepts_the_bundled_configuration():
+    result = CliRunner().invoke(main, ["--config", str(ROOT / "subscriptions.yaml"), "check"])
+    assert result.exit_code == 0, result.output
+    assert "ok:" in result.output
+
+
+def test_check_names_file_line_and_field_and_exits_1_without_traceback(cli, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sender:\n  from: updates@example.org\nsubscribers:\n  - email: not-an-address\n    compnies: [X]\n")
+    result = cli("--config", str(bad), "check")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert f"{bad}:4" in result.output and "subscribers[0].email" in result.output
+    assert "companies" in result.output  # the suggestion for the misspelt key
+
+
+def test_fetch_stores_the_sample_and_components_json_matches_the_golden_file(cli):
+    result = cli("fetch")
+    assert result.exit_code == 0, result.output
+    assert "fetch feeds=1 new=5" in result.output
+    listed = cli("components", "--json")
+    assert listed.exit_code == 0, listed.output
+    golden = GOLDEN / "components-sample.jsonl"
+    if os.environ.get("BHRDIGEST_UPDATE_GOLDEN"):
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(listed.output, encoding="utf-8")
+    assert listed.output == golden.read_text(encoding="utf-8")
+
+
+def test_components_json_carries_the_contract_fields(cli):
+    cli("fetch")
+    lines = [json.loads(line) for line in cli("components", "--json").output.splitlines()]
+    required = {"key", "url", "title", "language", "published", "author", "kind", "companies", "countries",
+                "regions", "topics", "translations"}
+    assert lines and all(required <= set(line) for line in lines)
+    kinds = {line["title"]: line["kind"] for line in lines}
+    assert kinds["Cellebrite's response"] == "company_response"
+    assert kinds["Sun Corporation did not respond"] == "company_non_response"
+
+
+def test_a_second_fetch_finds_nothing_new(cli):
+    cli("fetch")
+    result = cli("fetch")
+    assert result.exit_code == 0
+    assert "new=0" in result.output
+
+
+def test_components_since_filters_by_first_seen(cli):
+    cli("fetch")
+    assert cli("components", "--since", "2000-01-01").output.count("\n") >= 5
+    assert cli("components", "--since", "2999-01-01").output == ""
+    bad = cli("components", "--since", "last week")
+    assert bad.exit_code == 2 and "2026-11-21" in bad.output
+
+
+def test_one_failing_feed_exits_3_and_the_others_are_stored(cli, tmp_path):
+    with FeedServer() as server:
+        good = server.route("/good.xml", Route(body=SAMPLE.read_bytes(), headers={"Content-Type": "application/rss+xml"}))
+        broken = server.route("/broken.xml", Route(status=500))
+        config = write_config(tmp_path, [good, broken])
+        result = cli("--config", str(config), "fetch")
+        status = cli("--config", str(config), "status", "--json")
+    assert result.exit_code == 3, result.output
+    assert f"failed: {broken}" in result.output
+    assert "new=5" in result.output and "failed=1" in result.output
+    report = json.loads(status.output)
+    health = {feed["url"]: feed["health"] for feed in report["feeds"]}
+    assert health == {good: "ok", broken: "broken"}
+    assert report["components"] == 5
+
+
+def test_fetch_sends_conditional_requests_the_second_time(cli, tmp_path):
+    with FeedServer() as server:
+        url = server.route("/feed.xml", Route(body=SAMPLE.read_bytes(), etag='"v1"'))
+        config = write_config(tmp_path, [url])
+        cli("--config", str(config), "fetch")
+        second = cli("--config", str(config), "fetch")
+        requests = server.requests("/feed.xml")
+    assert second.exit_code == 0 and "not_modified=1" in second.output
+    assert requests[1].headers.get("if-none-match") == '"v1"'
+
+
+def test_send_writes_each_digest_to_the_outbox_once(cli):
+    cli("fetch")
+    first = cli("send", "--yes")
+    assert first.exit_code == 0, first.output
+    files = sorted((cli.tmp / "outbox").glob("*.eml"))
+    assert len(files) == 3, first.output
+    again = cli("send", "--yes")
+    assert again.exit_code == 0, again.output
+    assert "nothing to send" in again.output
+    assert sorted((cli.tmp / "outbox").glob("*.eml")) == files
+
+
+def test_send_asks_before_sending_and_stops_on_no(cli):
+    cli("fetch")
+    result = cli("send", input="n\n")
+    assert result.exit_code == 1
+    assert "Send 3 digests" in result.output
+    assert not list((cli.tmp / "outbox").glob("*.eml"))
+
+
+def test_dry_run_renders_files_and_records_nothing(cli, tmp_path):
+    cli("fetch")
+    folder = tmp_path / "dry"
+    result = cli("send", "--dry-run", "--outbox", str(folder))
+    assert result.exit_code == 0, result.output
+    assert len(list(folder.glob("*.html"))) == 3 and "nothing recorded" in result.output
+    real = cli("send", "--yes")
+    assert "sent=3" in real.output
+
+
+def received_by(server: SmtpServer) -> dict[str, list[email.message.EmailMessage]]:
+    by_address: dict[str, list] = {}
+    for received in server.messages:
+        message = email.message_from_bytes(received.content, policy=email.policy.default)
+        for address in received.rcpt_tos:
+            by_address.setdefault(address, []).append(message)
+    return by_address
+
+
+def smtp_env(server: SmtpServer) -> dict[str, str]:
+    return {"SMTP_URL": f"smtp+plain://127.0.0.1:{server.port}", "BHRDIGEST_SECRET": SECRET}
+
+
+def test_send_over_smtp_delivers_one_digest_per_subscriber_exactly_once(cli):
+    cli("fetch")
+    with SmtpServer() as server:
+        first = cli("send", "--yes", extra_env=smtp_env(server))
+        second = cli("send", "--yes", extra_env=smtp_env(server))
+        got = received_by(server)
+    assert first.exit_code == 0, first.output
+    assert second.exit_code == 0 and "nothing to send" in second.output
+    assert {address: len(messages) for address, messages in got.items()} == {
+        "alex@example.org": 1, "sam@example.org": 1, "kim@example.org": 1
+    }
+    alex = got["alex@example.org"][0]
+    assert alex["To"] == "Alex <alex@example.org>"
+    assert alex["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "https://digest.example.org/u/" in alex["List-Unsubscribe"]
+    assert [part.get_content_type() for part in alex.iter_parts()] == ["text/plain", "text/html"]
+    assert "Cellebrite" in alex.get_body(("plain",)).get_content()
+
+
+def test_send_over_smtp_needs_the_signing_secret(cli):
+    cli("fetch")
+    with SmtpServer() as server:
+        result = cli("send", "--yes", extra_env={"SMTP_URL": f"smtp+plain://127.0.0.1:{server.port}"})
+        assert not server.messages
+    assert result.exit_code == 1 and "BHRDIGEST_SECRET" in result.output
+
+
+def test_a_dead_smtp_server_is_named_and_nothing_is_marked_sent(cli):
+    cli("fetch")
+    env = {"SMTP_URL": f"smtp+plain://127.0.0.1:{closed_port()}", "BHRDIGEST_SECRET": SECRET}
+    result = cli("send", "--yes", extra_env=env)
+    assert result.exit_code == 1
+    assert "connection refused" in result.output and "Traceback" not in result.output
+    engine = connect(cli.env["DATABASE_URL"])
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(deliveries)).scalar() == 0
+
+
+def test_a_refused_recipient_is_recorded_and_the_rest_are_delivered(cli):
+    cli("fetch")
+    with SmtpServer() as server:
+        server.refuse = {"sam@example.org": "550 5.1.1 mailbox unavailable"}
+        first = cli("send", "--yes", extra_env=smtp_env(server))
+        again = cli("send", "--yes", extra_env=smtp_env(server))
+        got = received_by(server)
+    assert first.exit_code == 3
+    assert "sam@example.org" in first.output and "550" in first.output
+    assert set(got) == {"alex@example.org", "kim@example.org"}
+    assert again.exit_code == 0 and len(server.messages) == 2  # the refusal is not retried
+
+
+def test_a_connection_dropped_mid_run_still_delivers_everyone_once(cli):
+    cli("fetch")
+    with SmtpServer() as server:
+        server.drop_after = 1
+        result = cli("send", "--yes", "--connections", "1", extra_env=smtp_env(server))
+        got = received_by(server)
+    assert result.exit_code == 0, result.output
+    assert sorted(len(m) for m in got.values()) == [1, 1, 1]
+
+
+def test_only_sends_a_test_and_marks_nothing_delivered(cli):
+    cli("fetch")
+    with SmtpServer() as server:
+        test = cli("send", "--only", "alex@example.org", extra_env=smtp_env(server))
+        real = cli("send", "--yes", extra_env=smtp_env(server))
+        got = received_by(server)
+    assert test.exit_code == 0, test.output
+    assert "not recorded" in test.output
+    assert len(got["alex@example.org"]) == 2 and len(got["sam@example.org"]) == 1
+    unknown = cli("send", "--only", "nobody@example.org")
+    assert unknown.exit_code == 1 and "not a subscriber" in unknown.output
+
+
+def test_preview_renders_html_and_text_without_recording(cli, tmp_path):
+    cli("fetch")
+    out = tmp_path / "alex.html"
+    html = cli("preview", "alex@example.org", "-o", str(out))
+    text = cli("preview", "alex@example.org", "--text")
+    assert html.exit_code == 0 and "Cellebrite" in out.read_text(encoding="utf-8")
+    assert "<html" in out.read_text(encoding="utf-8").lower()
+    assert "Cellebrite" in text.output and "<td" not in text.output
+    assert "sent=3" in cli("send", "--yes").output
+
+
+def test_db_upgrade_is_idempotent(cli):
+    first = cli("db", "upgrade")
+    second = cli("db", "upgrade")
+    assert first.exit_code == 0 and "version 1" in first.output
+    assert "is current" in second.output
+
+
+def test_a_sqlite_file_is_refused_on_an_ephemeral_disk(cli):
+    result = cli("fetch", extra_env={"DYNO": "worker.1"})
+    assert result.exit_code == 1
+    assert "ephemeral" in result.output and "PostgreSQL" in result.output
+
+
+def test_demo_writes_digests_and_says_which_file_to_open(cli, tmp_path):
+    result = cli("--config", str(ROOT / "subscriptions.yaml"), "demo", "--outbox", str(tmp_path / "demo"))
+    assert result.exit_code == 0, result.output
+    assert "understood" in result.output and "Open " in result.output
+    assert list((tmp_path / "demo").glob("*.eml")) and list((tmp_path / "demo").glob("*.html"))

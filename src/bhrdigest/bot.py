@@ -1,0 +1,234 @@
+"""The self-service Telegram bot: /start, /track, /untrack, /list, /stop.
+
+`handle_command` turns one message into one reply (HTML parse mode) and the store
+changes it implies; `poll_bot_once` long-polls the Bot API and answers what came.
+Every string a user typed is escaped before it goes back to them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+import sqlalchemy as sa
+
+from bhrdigest.alerts import escape
+from bhrdigest.delivery.telegram import ChatGoneError, IncomingMessage, TelegramSender
+from bhrdigest.errors import DeliveryError, TransientDeliveryError
+from bhrdigest.store import alerts as store
+
+log = logging.getLogger(__name__)
+
+MAX_NAME = 100  # characters of a company name in /track and /untrack
+MAX_COMPANIES = 200  # companies one chat may track through the bot
+SUGGESTIONS = 3
+MAX_REPLY_WAIT = 5.0  # seconds of flood wait a reply may sleep through, once
+
+COMMANDS = (
+    ("start", "What this bot does"),
+    ("track", "Alert me about a company: /track HSBC"),
+    ("untrack", "Stop alerts about a company"),
+    ("list", "The companies this chat tracks"),
+    ("stop", "Stop every alert for this chat"),
+)
+
+HELP = (
+    "This bot sends an instant alert when the Business &amp; Human Rights Resource Centre "
+    "publishes news naming a company you track — above all when a company "
+    "<b>responds</b>, or <b>does not respond</b>, to allegations of human rights abuse.\n\n"
+    "/track <i>company</i> — get alerts about a company, e.g. <code>/track HSBC</code>\n"
+    "/untrack <i>company</i> — stop alerts about it\n"
+    "/list — the companies this chat tracks\n"
+    "/stop — stop every alert for this chat\n\n"
+    "You get alerts for news first seen after you start tracking."
+)
+
+
+HINT = "I only understand commands. Send <code>/track HSBC</code> to get alerts, or /start for help."
+
+
+class CompanyDirectory(Protocol):
+    """What the bot needs of the catalogue (tagging.companies.CompanyIndex)."""
+
+    def lookup(self, name: str) -> str | None: ...
+
+    def suggest(self, name: str, n: int) -> list[str]: ...
+
+
+def handle_command(
+    text: str | None,
+    chat_id: int,
+    *,
+    engine: sa.Engine,
+    companies: CompanyDirectory,
+    now: datetime,
+    bot_username: str | None = None,
+    chat_type: str = "private",
+) -> str | None:
+    """The reply to one message, or None when it is not for us."""
+    private = chat_type == "private"
+    if text is None:
+        return None
+    text = text.strip()
+    if not text.startswith("/"):
+        return HINT if private else None
+    head, *rest = text.split(maxsplit=1)
+    argument = rest[0] if rest else ""
+    command, _, addressee = head[1:].partition("@")
+    if addressee and bot_username and addressee.lower() != bot_username.lower():
+        return None  # a command for another bot in the same group
+    _revive_if_gone(engine, chat_id, now)
+    handler = _HANDLERS.get(command.lower())
+    if handler is None:
+        known = ", ".join(f"/{name}" for name, _ in COMMANDS)
+        return f"Sorry, I don't know /{escape(command[:40])}. I understand {known}."
+    return handler(engine, companies, chat_id, " ".join(argument.split()), now)
+
+
+def _revive_if_gone(engine: sa.Engine, chat_id: int, now: datetime) -> None:
+    # A chat that blocked the bot and now writes to it has unblocked it.
+    if store.chat_state(engine, chat_id).status == "gone":
+        store.start_chat(engine, chat_id, now)
+
+
+def _start(engine: sa.Engine, companies: CompanyDirectory, chat_id: int, argument: str, now: datetime) -> str:
+    before = store.start_chat(engine, chat_id, now)
+    if before in ("stopped", "gone"):
+        return "Alerts are on again for this chat.\n\n" + HELP
+    return HELP
+
+
+def _track(engine: sa.Engine, companies: CompanyDirectory, chat_id: int, argument: str, now: datetime) -> str:
+    if not argument:
+        return "Which company? Send /track and its name, e.g. <code>/track HSBC</code>."
+    if len(argument) > MAX_NAME:
+        return f"That name is too long: company names have at most {MAX_NAME} characters."
+    canonical = companies.lookup(argument)
+    if canonical is None:
+        return _not_found(companies, argument)
+    name = f"<b>{escape(canonical)}</b>"
+    result = store.track_company(engine, chat_id, canonical, now, max_companies=MAX_COMPANIES)
+    if result is store.TrackResult.ALREADY:
+        return f"You already track {name}."
+    if result is store.TrackResult.YAML:
+        return f"{name} is already in this chat's subscription."
+    if result is store.TrackResult.LIMIT:
+        return f"This chat tracks {MAX_COMPANIES} companies, the most it can. /untrack one first."
+    alias = "" if canonical.casefold() == argument.casefold() else f" (you wrote “{escape(argument)}”)"
+    return f"Tracking {name}{alias}. You will get an alert when new items name it."
+
+
+def _not_found(companies: CompanyDirectory, argument: str) -> str:
+    suggestions = companies.suggest(argument, SUGGESTIONS)
+    asked = f"“{escape(argument)}”"
+    if not suggestions:
+        return f"No company called {asked} in our list. Check the spelling, or try another of its names."
+    options = ", ".join(f"<b>{escape(s)}</b>" for s in suggestions)
+    example = f"<code>/track {escape(suggestions[0])}</code>"
+    return f"No company called {asked} in our list. Did you mean {options}? Send e.g. {example}."
+
+
+def _untrack(engine: sa.Engine, companies: CompanyDirectory, chat_id: int, argument: str, now: datetime) -> str:
+    if not argument:
+        return "Which company? Send /untrack and its name; /list shows what you track."
+    if len(argument) > MAX_NAME:
+        return f"That name is too long: company names have at most {MAX_NAME} characters."
+    tracked = {name.casefold(): name for name, _ in store.chat_state(engine, chat_id).companies}
+    canonical = tracked.get(argument.casefold()) or companies.lookup(argument) or argument
+    result = store.untrack_company(engine, chat_id, canonical)
+    name = f"<b>{escape(canonical)}</b>"
+    if result is store.UntrackResult.REMOVED:
+        return f"No longer tracking {name}."
+    if result is store.UntrackResult.YAML:
+        return f"{name} is in the subscription the Resource Centre set up for this chat: ask them to remove it."
+    return f"This chat does not track {name}. /list shows what it tracks."
+
+
+def _list(engine: sa.Engine, companies: CompanyDirectory, chat_id: int, argument: str, now: datetime) -> str:
+    state = store.chat_state(engine, chat_id)
+    if not state.companies:
+        return "This chat tracks no company yet. Send <code>/track HSBC</code> to start."
+    lines = [f"This chat tracks {len(state.companies)} {'company' if len(state.companies) == 1 else 'companies'}:"]
+    for company, source in state.companies:
+        note = " — from your subscription" if source == "yaml" else ""
+        lines.append(f"• {escape(company)}{note}")
+    if state.status == "stopped":
+        lines.append("\nAlerts are stopped (/stop). Send /start to turn them on again.")
+    return "\n".join(lines)
+
+
+def _stop(engine: sa.Engine, companies: CompanyDirectory, chat_id: int, argument: str, now: datetime) -> str:
+    store.stop_chat(engine, chat_id, now)
+    kept = [c for c, source in store.chat_state(engine, chat_id).companies if source == "yaml"]
+    reply = "Alerts stopped: this chat will get no more alerts. Companies tracked with /track are forgotten."
+    if kept:
+        reply += " Companies from your subscription stay listed (/list) but silent."
+    return reply + " Send /start to turn alerts on again."
+
+
+_HANDLERS: dict[str, Callable[[sa.Engine, CompanyDirectory, int, str, datetime], str]] = {
+    "start": _start,
+    "help": _start,
+    "track": _track,
+    "untrack": _untrack,
+    "list": _list,
+    "stop": _stop,
+}
+
+
+async def poll_bot_once(
+    engine: sa.Engine,
+    sender: TelegramSender,
+    companies: CompanyDirectory,
+    *,
+    timeout: float,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> int:
+    """Fetch updates (waiting up to `timeout` s) and answer each; returns how many came.
+
+    The offset is stored after each update, so a crash answers at most one command
+    twice (the commands are idempotent) and never skips one.
+    """
+    updates = await sender.get_updates(store.get_update_offset(engine), timeout)
+    for update in updates:
+        await _answer(engine, sender, companies, update, clock())
+        store.set_update_offset(engine, update.update_id + 1)
+    return len(updates)
+
+
+async def _answer(
+    engine: sa.Engine, sender: TelegramSender, companies: CompanyDirectory, update: IncomingMessage, now: datetime
+) -> None:
+    if update.chat_id is None:
+        return
+    reply = handle_command(
+        update.text,
+        update.chat_id,
+        engine=engine,
+        companies=companies,
+        now=now,
+        bot_username=sender.username,
+        chat_type=update.chat_type,
+    )
+    if reply is None:
+        return
+    try:
+        await _send_reply(sender, update.chat_id, reply)
+    except ChatGoneError as exc:
+        store.mark_gone(engine, update.chat_id, now, str(exc))
+    except DeliveryError as exc:
+        # A lost reply is not worth holding up the queue: the user can ask again.
+        log.warning("bot reply to chat %s not sent: %s", update.chat_id, exc)
+
+
+async def _send_reply(sender: TelegramSender, chat_id: int, reply: str) -> None:
+    try:
+        await sender.send_message(chat_id, reply, disable_preview=True)
+    except TransientDeliveryError as exc:
+        if exc.retry_after is None or exc.retry_after > MAX_REPLY_WAIT:
+            raise
+        await asyncio.sleep(exc.retry_after)  # a short flood wait: the user is waiting too
+        await sender.send_message(chat_id, reply, disable_preview=True)

@@ -1,0 +1,266 @@
+"""Talking to the Telegram Bot API with python-telegram-bot: the only module that does.
+
+`TelegramSender` paces every message it sends (alerts and bot replies alike) to stay
+inside Telegram's limits, and translates PTB's exceptions into ours:
+
+    RetryAfter (429)          -> TransientDeliveryError(retry_after=seconds)
+    TimedOut, NetworkError    -> TransientDeliveryError  (fate unknown: sent again later)
+    Forbidden (403), chat not found, ChatMigrated
+                              -> ChatGoneError           (stop sending to this chat)
+    BadRequest (400)          -> MessageRejectedError    (this message only)
+    InvalidToken (401/404)    -> ConfigError             (stop: check TELEGRAM_BOT_TOKEN)
+
+The token travels in every request URL, so it is kept out of our repr and redacted
+from the log records of httpx and PTB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import telegram
+from telegram import error as tg_error
+from telegram.request import HTTPXRequest
+from telegram.warnings import PTBDeprecationWarning
+
+from bhrdigest.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+
+log = logging.getLogger(__name__)
+
+PUBLIC_API_URL = "https://api.telegram.org"
+_LOGGERS_WITH_URLS = ("httpx", "telegram.Bot", "telegram.request.BaseRequest", "telegram.request.HTTPXRequest")
+
+
+class ChatGoneError(PermanentDeliveryError):
+    """The chat blocked the bot, left, or no longer exists: stop sending to it."""
+
+    def __init__(self, chat_id: int, message: str):
+        super().__init__(f"chat {chat_id}: {message}")
+        self.chat_id = chat_id
+
+
+class MessageRejectedError(PermanentDeliveryError):
+    """Telegram refused this message (400): sending it again would fail again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """Telegram's limits, with a margin (https://core.telegram.org/bots/faq)."""
+
+    per_chat_interval: float = 1.0  # seconds between two messages to one chat
+    global_per_second: float = 25.0  # Telegram allows about 30
+    group_per_minute: int = 20  # for groups (negative chat ids)
+    group_window: float = 60.0
+
+
+class Pacer:
+    """When each chat may next be sent to; sends reserve their slot before sleeping.
+
+    The global limit is kept as an even spacing (1/rate between any two sends),
+    which never bursts past the per-second limit whatever the window alignment.
+    """
+
+    def __init__(self, pacing: Pacing = Pacing(), clock: Callable[[], float] = time.monotonic):
+        self.pacing = pacing
+        self._clock = clock
+        self._global_next = 0.0
+        self._chat_next: dict[int, float] = {}
+        self._group_sends: dict[int, deque[float]] = {}
+
+    def delay(self, chat_id: int) -> float:
+        """Seconds to wait before a message to `chat_id` may go."""
+        now = self._clock()
+        return max(0.0, self._earliest(chat_id, now) - now)
+
+    def reserve(self, chat_id: int) -> float:
+        """Take the next slot for `chat_id`; returns how long to sleep until it."""
+        now = self._clock()
+        slot = self._earliest(chat_id, now)
+        rate = self.pacing.global_per_second
+        self._global_next = slot + (1.0 / rate if rate > 0 else 0.0)
+        self._chat_next[chat_id] = slot + self.pacing.per_chat_interval
+        if chat_id < 0 and self.pacing.group_per_minute > 0:
+            sends = self._group_sends.setdefault(chat_id, deque(maxlen=self.pacing.group_per_minute))
+            sends.append(slot)
+        self._forget_before(now)
+        return max(0.0, slot - now)
+
+    def _earliest(self, chat_id: int, now: float) -> float:
+        slot = max(now, self._global_next, self._chat_next.get(chat_id, 0.0))
+        sends = self._group_sends.get(chat_id)
+        if sends is not None and len(sends) == sends.maxlen:
+            slot = max(slot, sends[0] + self.pacing.group_window)
+        return slot
+
+    def _forget_before(self, now: float) -> None:
+        # Keep memory bounded by the chats seen in the last minute, not all chats ever.
+        if len(self._chat_next) > 10_000:
+            self._chat_next = {c: t for c, t in self._chat_next.items() if t > now}
+        if len(self._group_sends) > 1_000:
+            window = self.pacing.group_window
+            self._group_sends = {c: d for c, d in self._group_sends.items() if d and d[-1] + window > now}
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """A text message to the bot, as far as the bot's commands need it."""
+
+    update_id: int
+    chat_id: int | None  # None for an update that is not a message
+    chat_type: str  # private | group | supergroup | channel
+    text: str | None  # None for a photo, a sticker, a member joining…
+
+
+class _RedactToken(logging.Filter):
+    def __init__(self, token: str):
+        super().__init__()
+        self._token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self._token in message:
+            record.msg, record.args = message.replace(self._token, "<TELEGRAM_BOT_TOKEN>"), None
+        return True
+
+
+class TelegramSender:
+    """A paced Bot API client: `async with TelegramSender(token) as sender: …`."""
+
+    def __init__(
+        self,
+        token: str,
+        api_url: str | None = None,
+        *,
+        pacing: Pacing = Pacing(),
+        timeout: float = 10.0,
+    ):
+        if not token or not token.strip():
+            raise ConfigError("TELEGRAM_BOT_TOKEN is empty: set it to the token @BotFather gave the bot")
+        # Opt in to PTB's coming behaviour (durations as timedelta), which we handle
+        # already; otherwise every 429 emits a deprecation warning inside PTB.
+        os.environ.setdefault("PTB_TIMEDELTA", "true")
+        api_url = (api_url or PUBLIC_API_URL).rstrip("/")
+        self.api_url = api_url
+        self.pacer = Pacer(pacing)
+        self.username: str | None = None
+        self._redact = _RedactToken(token.strip())
+        for name in _LOGGERS_WITH_URLS:
+            logging.getLogger(name).addFilter(self._redact)
+        # PTB appends the token: {api_url}/bot<token>/sendMessage, {api_url}/file/bot<token>/…
+        self._bot = telegram.Bot(
+            token.strip(),
+            base_url=f"{api_url}/bot",
+            base_file_url=f"{api_url}/file/bot",
+            request=HTTPXRequest(connection_pool_size=8, read_timeout=timeout, connect_timeout=timeout),
+            get_updates_request=HTTPXRequest(connection_pool_size=2, read_timeout=timeout, connect_timeout=timeout),
+        )
+
+    def __repr__(self) -> str:
+        return f"TelegramSender(api_url={self.api_url!r}, username={self.username!r})"
+
+    async def __aenter__(self) -> TelegramSender:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> str:
+        """Check the token (getMe); returns the bot's @username."""
+        try:
+            await self._bot.initialize()
+        except tg_error.InvalidToken:
+            # PTB's message carries the token itself: do not chain it.
+            raise ConfigError(
+                f"the Bot API at {self.api_url} rejected TELEGRAM_BOT_TOKEN: "
+                "check the token with @BotFather (and TELEGRAM_API_URL if set)"
+            ) from None
+        except tg_error.TelegramError as exc:
+            raise TransientDeliveryError(f"cannot reach the Bot API at {self.api_url}: {exc}") from exc
+        self.username = self._bot.username
+        return self.username or ""
+
+    async def close(self) -> None:
+        try:
+            await self._bot.shutdown()
+        finally:
+            for name in _LOGGERS_WITH_URLS:
+                logging.getLogger(name).removeFilter(self._redact)
+
+    def delay(self, chat_id: int) -> float:
+        """Seconds before a message to `chat_id` may go (to reschedule long waits)."""
+        return self.pacer.delay(chat_id)
+
+    async def send_message(self, chat_id: int, text: str, *, disable_preview: bool = False) -> int:
+        """Send one HTML-parse-mode message, paced; returns Telegram's message id."""
+        await asyncio.sleep(self.pacer.reserve(chat_id))
+        preview = telegram.LinkPreviewOptions(is_disabled=True) if disable_preview else None
+        try:
+            message = await self._bot.send_message(
+                chat_id, text, parse_mode=telegram.constants.ParseMode.HTML, link_preview_options=preview
+            )
+        except tg_error.TelegramError as exc:
+            raise translate_error(exc, chat_id) from exc
+        return message.message_id
+
+    async def get_updates(self, offset: int | None, timeout: float) -> list[IncomingMessage]:
+        """Long-poll for updates; those that are not text messages come with `text` None."""
+        try:
+            updates = await self._bot.get_updates(offset=offset, timeout=int(timeout), allowed_updates=["message"])
+        except tg_error.TelegramError as exc:
+            raise translate_error(exc, None) from exc
+        return [_incoming(u) for u in updates]
+
+    async def prepare_polling(self, commands: Sequence[tuple[str, str]]) -> None:
+        """Drop a webhook (getUpdates answers 409 while one is set) and list our commands."""
+        try:
+            await self._bot.delete_webhook(drop_pending_updates=False)
+            await self._bot.set_my_commands([telegram.BotCommand(c, d) for c, d in commands])
+        except tg_error.TelegramError as exc:
+            raise translate_error(exc, None) from exc
+
+
+def _incoming(update: telegram.Update) -> IncomingMessage:
+    message = update.message
+    if message is None:
+        return IncomingMessage(update.update_id, None, "", None)
+    return IncomingMessage(update.update_id, message.chat.id, message.chat.type, message.text)
+
+
+def retry_after_seconds(exc: tg_error.RetryAfter) -> float:
+    """RetryAfter.retry_after is an int or a timedelta, depending on PTB_TIMEDELTA."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def translate_error(exc: tg_error.TelegramError, chat_id: int | None) -> Exception:
+    """Our error for one of PTB's, saying what the operator or the caller does next."""
+    where = f"chat {chat_id}" if chat_id is not None else "the Bot API"
+    if isinstance(exc, tg_error.RetryAfter):
+        seconds = retry_after_seconds(exc)
+        return TransientDeliveryError(f"{where}: Telegram flood control, retry in {seconds:g} s", retry_after=seconds)
+    if isinstance(exc, tg_error.InvalidToken):
+        return ConfigError("the Bot API rejected TELEGRAM_BOT_TOKEN: check the token with @BotFather")
+    if isinstance(exc, tg_error.ChatMigrated) and chat_id is not None:
+        return ChatGoneError(chat_id, f"the group became supergroup {exc.new_chat_id}; update its chat id")
+    if isinstance(exc, tg_error.Forbidden) and chat_id is not None:
+        return ChatGoneError(chat_id, f"{exc.message} (the bot was blocked, removed or the user is gone)")
+    if isinstance(exc, tg_error.BadRequest):
+        if chat_id is not None and "chat not found" in exc.message.lower():
+            return ChatGoneError(chat_id, exc.message)
+        return MessageRejectedError(f"{where}: Telegram refused the message: {exc.message}")
+    if isinstance(exc, tg_error.Conflict):
+        return TransientDeliveryError(
+            f"{where}: another process is polling this bot ({exc.message}); run one worker per bot token"
+        )
+    return TransientDeliveryError(f"{where}: {exc.message or type(exc).__name__}")

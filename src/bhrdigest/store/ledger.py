@@ -27,25 +27,24 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import ParamSpec, Protocol, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from bhrdigest.errors import StoreError
 from bhrdigest.store.schema import delivered_components, deliveries, digest_runs
+from bhrdigest.store.sql import chunked, insert_ignore
 
 log = logging.getLogger(__name__)
 
 PENDING, SENT, FAILED, GONE, UNKNOWN = "pending", "sent", "failed", "gone", "unknown"
 STATUSES = (PENDING, SENT, FAILED, GONE, UNKNOWN)
 _RESULT_STATUS = {"sent": SENT, "failed": FAILED, "gone": GONE}
-_CHUNK = 500  # bound parameters per IN list, far below SQLite's and PostgreSQL's limits
 _RUN_LOCK = 0x62687264  # "bhrd": PostgreSQL advisory lock serialising open_run
 
 Bind = Engine | Connection
@@ -137,7 +136,7 @@ def claim(
     this_row = (deliveries.c.run_id == run_id) & (deliveries.c.email == email)
     with _transaction(bind) as conn:
         row = {"run_id": run_id, "email": email, "status": PENDING, "attempts": 0, **fresh}
-        if _insert_ignore(conn, deliveries, [row]):
+        if insert_ignore(conn, deliveries, [row]):
             return True
         retry = sa.update(deliveries).where(this_row & (deliveries.c.status == FAILED))
         if conn.execute(retry.values(status=PENDING, **fresh)).rowcount:
@@ -190,7 +189,7 @@ def mark(
             log.warning("no claimed delivery to %s with message id %s in run %s", email, result.message_id, run_id)
         if status == SENT:  # even unclaimed: the subscriber has these components now
             rows = [{"email": email, "key": key, "run_id": run_id} for key in dict.fromkeys(component_keys)]
-            _insert_ignore(conn, delivered_components, rows)
+            insert_ignore(conn, delivered_components, rows)
 
 
 @_store_errors
@@ -216,7 +215,7 @@ def retry_unknown(bind: Bind, run_id: int, emails: Iterable[str] | None = None) 
         if emails is None:
             changed = conn.execute(base).rowcount
         else:
-            chunks = _chunks(list(dict.fromkeys(emails)))
+            chunks = chunked(list(dict.fromkeys(emails)))
             changed = sum(conn.execute(base.where(deliveries.c.email.in_(chunk))).rowcount for chunk in chunks)
         if changed:
             conn.execute(sa.update(digest_runs).where(digest_runs.c.id == run_id).values(finished_at=None))
@@ -269,11 +268,11 @@ def delivered_keys(
     email_list = list(dict.fromkeys(emails))
     key_chunks: list[Sequence[str] | None] = [None]
     if keys is not None:
-        key_chunks = list(_chunks(list(dict.fromkeys(keys)), 2000))
+        key_chunks = list(chunked(list(dict.fromkeys(keys)), 2000))
     found: dict[str, set[str]] = {}
     table = delivered_components
     with _transaction(bind) as conn:
-        for email_chunk in _chunks(email_list):
+        for email_chunk in chunked(email_list):
             for key_chunk in key_chunks:
                 query = sa.select(table.c.email, table.c.key).where(table.c.email.in_(email_chunk))
                 if key_chunk is not None:
@@ -310,27 +309,6 @@ def _lock_runs(conn: Connection) -> None:
     elif conn.dialect.name == "sqlite":
         # pysqlite defers BEGIN until the first write; take the write lock before reading.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def _insert_ignore(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> int:
-    """INSERT … ON CONFLICT DO NOTHING; how many rows were new."""
-    if not rows:
-        return 0
-    dialect = {"postgresql": postgresql, "sqlite": sqlite}.get(conn.dialect.name)
-    if dialect is None:
-        raise NotImplementedError(f"the ledger supports SQLite and PostgreSQL, not {conn.dialect.name}")
-    first_key = table.primary_key.columns.values()[0]
-    inserted = 0
-    for chunk in _chunks(rows, 200):
-        # RETURNING counts reliably; psycopg's rowcount is -1 for multi-row VALUES here.
-        statement = dialect.insert(table).values(list(chunk)).on_conflict_do_nothing().returning(first_key)
-        inserted += len(conn.execute(statement).all())
-    return inserted
-
-
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _digest_run(row: sa.Row, *, resumed: bool) -> DigestRun:

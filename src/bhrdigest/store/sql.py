@@ -12,14 +12,15 @@ CHUNK = 500  # well under SQLite's bound-parameter limit
 
 
 def insert_ignore(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> int:
-    """INSERT … ON CONFLICT DO NOTHING; returns how many rows were inserted."""
-    if not rows:
-        return 0
+    """INSERT … ON CONFLICT DO NOTHING; returns how many rows were inserted.
+
+    `preserve_rowcount`: without it SQLAlchemy 2.1 reports -1 for an INSERT on PostgreSQL.
+    """
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     inserted = 0
-    for start in range(0, len(rows), CHUNK):
-        stmt = dialect.insert(table).values(list(rows[start : start + CHUNK])).on_conflict_do_nothing()
-        inserted += conn.execute(stmt).rowcount or 0
+    for part in chunked(rows):
+        stmt = dialect.insert(table).values(list(part)).on_conflict_do_nothing()
+        inserted += max(conn.execute(stmt.execution_options(preserve_rowcount=True)).rowcount, 0)
     return inserted
 
 

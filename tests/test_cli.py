@@ -9,11 +9,16 @@ import email
 import email.policy
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import click
 import pytest
 import sqlalchemy as sa
+from botapi import TOKEN, FakeBotAPI
 from click.testing import CliRunner
 from feedserver import FeedServer, Route
 from smtpserver import SmtpServer, closed_port
@@ -289,6 +294,7 @@ def test_only_sends_a_test_and_marks_nothing_delivered(cli):
         real = cli("send", "--yes", extra_env=smtp_env(server))
         got = received_by(server)
     assert test.exit_code == 0, test.output
+    assert real.exit_code == 0 and "sent=3" in real.output
     assert "not recorded" in test.output
     assert len(got["alex@example.org"]) == 2 and len(got["sam@example.org"]) == 1
     unknown = cli("send", "--only", "nobody@example.org")
@@ -324,3 +330,69 @@ def test_demo_writes_digests_and_says_which_file_to_open(cli, tmp_path):
     assert result.exit_code == 0, result.output
     assert "understood" in result.output and "Open " in result.output
     assert list((tmp_path / "demo").glob("*.eml")) and list((tmp_path / "demo").glob("*.html"))
+
+
+# --- Telegram alerts through the CLI ------------------------------------------------
+
+TRACKER = """
+  - email: alex@example.org
+    name: Alex
+    companies: [Cellebrite]
+    telegram: 4242
+"""
+FIRST_ITEM = b"""<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>
+<item><title>Earlier news</title><link>https://www.business-humanrights.org/en/latest-news/earlier/</link>
+<description>nothing to alert</description></item></channel></rss>"""
+
+
+def test_alert_without_a_token_warns_and_leaves_digests_alone(cli):
+    result = cli("alert")
+    assert result.exit_code == 0
+    assert "TELEGRAM_BOT_TOKEN is not set" in result.output
+
+
+def test_a_tracked_company_in_a_new_component_reaches_the_chat_once(cli, tmp_path):
+    with FeedServer() as server, FakeBotAPI() as api:
+        url = server.route("/feed.xml", Route(body=FIRST_ITEM), Route(body=SAMPLE.read_bytes()))
+        config = str(write_config(tmp_path, [url], TRACKER))
+        env = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": api.url}
+        cli("--config", config, "fetch")  # the feed's first fetch: a backfill, no alerts
+        fetched = cli("--config", config, "fetch")
+        preview = cli("--config", config, "alert", "--dry-run", extra_env=env)
+        sent = cli("--config", config, "alert", extra_env=env)
+        again = cli("--config", config, "alert", extra_env=env)
+        texts = api.texts(4242)
+    assert "alerts_queued=2" in fetched.output, fetched.output  # the USA item and the response
+    assert "--- chat 4242" in preview.output and "Cellebrite" in preview.output
+    assert sent.exit_code == 0, sent.output
+    assert "sent=2" in sent.output and "sent=0" in again.output
+    assert len(texts) == 1, texts  # one burst for one chat: one message
+    assert "Cellebrite's response" in texts[0] and "Civil society urges SEC" in texts[0]
+
+
+def test_worker_fetches_alerts_and_stops_on_sigterm(tmp_path):
+    with FeedServer() as server, FakeBotAPI() as api:
+        url = server.route("/feed.xml", Route(body=FIRST_ITEM), Route(body=SAMPLE.read_bytes()))
+        config = write_config(tmp_path, [url], TRACKER)
+        env = os.environ | {
+            "BHRDIGEST_CONFIG": str(config),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'worker.db'}",
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_URL": api.url,
+        }
+        env.pop("DYNO", None)
+        command = [sys.executable, "-m", "bhrdigest", "worker", "--interval", "0.01"]
+        child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while len(api.texts(4242)) < 1 and time.monotonic() < deadline and child.poll() is None:
+                time.sleep(0.1)
+            child.send_signal(signal.SIGTERM)
+            _, stderr = child.communicate(timeout=20)
+        finally:
+            if child.poll() is None:
+                child.kill()
+        texts = api.texts(4242)
+    assert child.returncode == 0, stderr
+    assert texts and "Cellebrite" in "\n".join(texts)
+    assert "worker stopped" in stderr

@@ -443,3 +443,80 @@ def demo(app: App, outbox: str | None) -> None:
         click.echo(f"  {email:<36} {items:>3} items {size / 1024:6.1f} KB  {path.with_suffix('.html')}")
     if previews:
         click.echo(f"\nOpen {previews[0][1].with_suffix('.html')} in a browser, or the .eml files in a mail client.")
+
+
+# --- Telegram ----------------------------------------------------------------
+
+
+def telegram_sender(app: App):
+    """The Bot API client, or None (with a clear warning) when no token is set."""
+    if not app.settings.telegram_token:
+        click.echo("warning: TELEGRAM_BOT_TOKEN is not set: Telegram alerts are skipped "
+                   "(digests are not affected)", err=True)
+        return None
+    from bhrdigest.delivery.telegram import TelegramSender
+
+    return TelegramSender(app.settings.telegram_token, app.settings.telegram_api_url)
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Print the queued messages instead of sending them.")
+@pass_app
+def alert(app: App, dry_run: bool) -> None:
+    """Send pending instant Telegram alerts once, then exit.
+
+    Example: bhrdigest fetch && bhrdigest alert
+    """
+    from bhrdigest.worker import run_alerts
+
+    config, engine = app.config, app.engine
+    sender = None if dry_run else telegram_sender(app)
+    if sender is None and not dry_run:
+        return
+
+    async def go():
+        if sender is None:
+            return await run_alerts(engine, None, subscribers=config.subscribers, dry_run=True)
+        async with sender:
+            return await run_alerts(engine, sender, subscribers=config.subscribers)
+
+    summary = run(go())
+    for chat_id, text in summary.previews:
+        click.echo(f"--- chat {chat_id}\n{text}")
+    click.echo(summary.line())
+    if summary.failed or summary.gone:
+        sys.exit(EXIT_PARTIAL)
+
+
+@main.command()
+@click.option("--interval", type=float, metavar="MINUTES",
+              help="Minutes between fetches [default: worker.interval_minutes in the YAML].")
+@pass_app
+def worker(app: App, interval: float | None) -> None:
+    """Long-running: fetch every N minutes, send instant alerts, answer bot commands.
+
+    Stops cleanly on SIGTERM or Ctrl-C, finishing the message in flight.
+
+    Example: bhrdigest worker --interval 10
+    """
+    from bhrdigest.pipeline import fetch_once
+    from bhrdigest.worker import run_worker
+
+    config, engine, settings = app.config, app.engine, app.settings
+    minutes = interval or config.worker_interval_minutes
+
+    async def fetch() -> tuple[str, ...]:
+        summary = await fetch_once(engine, config, now=datetime.now(UTC), user_agent=settings.user_agent)
+        return summary.new_keys
+
+    async def go():
+        sender = telegram_sender(app)
+        options = dict(fetch_once=fetch, engine=engine, catalogue=config.catalogue,
+                       subscribers=config.subscribers, interval=minutes * 60)
+        if sender is None:
+            return await run_worker(sender=None, **options)
+        async with sender:
+            return await run_worker(sender=sender, **options)
+
+    click.echo(f"worker: fetching every {minutes:g} minutes; stop with Ctrl-C or SIGTERM", err=True)
+    run(go())

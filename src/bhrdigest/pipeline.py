@@ -69,6 +69,9 @@ async def fetch_once(
     """Fetch every configured feed once and store what is new; never raises per feed."""
     started = time.monotonic()
     tagger = Tagger(config.catalogue)
+    # A YAML chat starts tracking when we first see it in the config: before this
+    # fetch stores anything, so what it stores can alert that chat.
+    alert_store.sync_yaml_chats(engine, config.subscribers, now)
     states = store.load_feed_states(engine, [feed.url for feed in config.feeds])
     options = {"user_agent": user_agent} if user_agent else {}
     results = await fetch_feeds(list(states.values()), now=now, force=force, transport=transport, **options)

@@ -1,0 +1,722 @@
+"""One subscriber's weekly digest: grouped like the Weekly Update, then rendered.
+
+    build_digest    matches -> Digest: a lead item, then sections (your
+                    companies, your places, your topics), capped in number
+    DigestRenderer  Digest -> RenderedDigest (HTML + plain text), under the
+                    size cap
+
+CSS is inlined with premailer once per renderer, not once per email: the
+HTML template's Jinja tags are swapped for inert markers, premailer inlines
+the CSS into that skeleton once, the markers are swapped back and the result
+is compiled as a second Jinja template (`inline_template`). An email then
+costs one plain Jinja render.
+
+Languages: each item is shown in the first of the subscriber's languages
+that the component has (its own language or a translation). A component in
+none of them is still included, in its own language: missing news on a
+followed company is worse than reading it in another language.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import jinja2
+import premailer
+
+from bhrdigest import messages
+from bhrdigest.components import Component, Kind, Subscriber
+from bhrdigest.errors import ConfigError, Problem
+from bhrdigest.matching import COMPANY, FACETS, Match
+
+log = logging.getLogger(__name__)
+
+HTML_TEMPLATE = "digest.html.j2"
+TEXT_TEMPLATE = "digest.txt.j2"
+STYLESHEET = "digest.css"
+SITE_URL = "https://www.business-humanrights.org"
+DEFAULT_MAX_ITEMS = 40
+MAX_ENCODED_BYTES = 90_000  # whole message; Gmail clips at ~102 KB
+EXCERPT_CHARS = 600
+SECTION_TITLES = {
+    "company": "Your companies",
+    "place": "Your places",
+    "topic": "Your topics",
+}
+# English whatever the process locale (strftime("%B") follows the locale).
+# fmt: off
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July",
+           "August", "September", "October", "November", "December")
+# fmt: on
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    title: str
+    items: tuple[Match, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    subscriber: Subscriber
+    lead: Match | None
+    sections: tuple[Section, ...]
+    more_count: int  # matches left out by the item cap
+
+    @property
+    def matches(self) -> tuple[Match, ...]:
+        """Every match shown, in reading order (lead first)."""
+        lead = (self.lead,) if self.lead else ()
+        return lead + tuple(m for section in self.sections for m in section.items)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedDigest:
+    html: str
+    text: str
+    item_count: int  # items shown (lead included), after the size cap
+    component_keys: tuple[str, ...] = ()  # the components shown, in order
+
+
+def build_digest(
+    subscriber: Subscriber,
+    matches: Sequence[Match],
+    *,
+    max_items: int = DEFAULT_MAX_ITEMS,
+) -> Digest:
+    """Group one subscriber's matches: a lead, then companies, places, topics.
+
+    Each component appears once, in the first section it qualifies for
+    (company before place before topic) with all its reasons. The lead is a
+    company response or non-response if there is one, else the item matching
+    most facets. At most `max_items` items (lead included); the rest are
+    counted in `more_count`. Sections list newest first, undated last.
+    """
+    if max_items < 1:
+        raise ValueError("max_items must be at least 1")
+    unique = _merge_duplicates(matches)
+    if not unique:
+        return Digest(subscriber, None, (), 0)
+    lead = min(unique, key=_lead_rank)
+    buckets: dict[str, list[Match]] = {facet: [] for facet in FACETS}
+    for match in unique:
+        if match is not lead:
+            buckets[_first_facet(match)].append(match)
+    room = max_items - 1
+    sections = []
+    for facet in FACETS:
+        items = sorted(buckets[facet], key=_newest_first)[: max(room, 0)]
+        room -= len(items)
+        if items:
+            sections.append(Section(SECTION_TITLES[facet], tuple(items)))
+    shown = 1 + sum(len(s.items) for s in sections)
+    return Digest(subscriber, lead, tuple(sections), len(unique) - shown)
+
+
+# ---------------------------------------------------------------- view model
+
+
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    """One item as templates see it, in the language chosen for the reader."""
+
+    title: str
+    url: str
+    lang: str
+    translated: bool
+    date: str | None  # "10 August 2020", or None: templates say "date not given"
+    kind: str  # "article" | "company_response" | "company_non_response"
+    author: str | None
+    source_title: str | None
+    source_date: str | None
+    paragraphs: tuple[str, ...]  # the excerpt, trimmed to ~600 characters
+    reasons: tuple  # Reason(facet, name), company first
+
+
+@dataclass(frozen=True, slots=True)
+class SectionView:
+    title: str
+    items: tuple[ItemView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FollowedView:
+    label: str  # "companies" | "places" | "topics"
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DigestView:
+    """The `digest` variable of digest.html.j2 and digest.txt.j2."""
+
+    name: str
+    preheader: str
+    lead: ItemView | None
+    sections: tuple[SectionView, ...]
+    has_items: bool
+    more_count: int
+    more_url: str
+    site_host: str
+    following: tuple[FollowedView, ...]
+    following_text: str  # "companies HSBC, Cellebrite; places Asia & Pacific"
+    match_all: bool
+    unsubscribe_url: str | None
+    preferences_url: str | None
+
+
+def item_view(
+    match: Match, languages: Sequence[str], *, site_url: str = SITE_URL
+) -> ItemView:
+    """The item in the first of `languages` it exists in, else its own.
+
+    Links other than http(s) (a feed's `javascript:`) point to the site instead.
+    """
+    component = match.component
+    translation = _choose_translation(component, languages)
+    kind = str(component.kind)  # a StrEnum: "company_response", …
+    if translation is None:
+        return ItemView(
+            title=component.title,
+            url=_web_link(component.url, site_url),
+            lang=component.language,
+            translated=False,
+            date=_format_date(component.published),
+            kind=kind,
+            author=component.author,
+            source_title=component.source_title,
+            source_date=_format_date(component.source_date),
+            paragraphs=_excerpt(component.excerpt_text),
+            reasons=match.reasons,
+        )
+    # A translation quotes its own source (often another outlet); without
+    # one, the original's source line still tells where the story is from.
+    own_source = translation.author is not None
+    return ItemView(
+        title=translation.title,
+        url=_web_link(translation.url or component.url, site_url),
+        lang=translation.language,
+        translated=True,
+        date=_format_date(component.published),
+        kind=kind,
+        author=translation.author if own_source else component.author,
+        source_title=None if own_source else component.source_title,
+        source_date=None if own_source else _format_date(component.source_date),
+        paragraphs=_excerpt(translation.excerpt_text),
+        reasons=match.reasons,
+    )
+
+
+# ------------------------------------------------------------ CSS inlining
+
+_JINJA_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+# Letters and digits only: they survive any HTML parser untouched. Statements
+# between elements travel as comments (<!--bhrJs7sJ-->), the rest as words.
+_MARKER = "bhrJx{}xJ"
+_STATEMENT_MARKER = "<!--bhrJs{}sJ-->"
+_MARKER_IN_OUTPUT = re.compile(r"<!--\s*bhrJs(\d+)sJ\s*-->|bhrJx(\d+)xJ")
+_HTML_TAG_OR_COMMENT = re.compile(r"<!--.*?-->|<[a-zA-Z/][^<>]*>", re.DOTALL)
+_OPEN_ATTRIBUTE = re.compile(r"([\w:.-]+)\s*=\s*([\"'])[^\"']*$")
+_ELEMENT_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9]*)")
+_HTML_START = re.compile(r"<html[\s>]", re.IGNORECASE)
+_HTML_END = re.compile(r"</html\s*>", re.IGNORECASE)
+
+
+def premailer_inline(html: str, css: str) -> str:
+    """Inline `css` into `html` with premailer; @media rules stay in <style>."""
+    try:
+        return premailer.Premailer(
+            html,
+            css_text=css,
+            strip_important=False,  # dark-mode and mobile rules need their !important
+            # Keep the template's width="600" for Outlook; CSS makes it fluid elsewhere.
+            disable_basic_attributes=["width", "height"],
+            allow_network=False,
+            allow_loading_external_files=False,
+            cssutils_logging_level=logging.CRITICAL,
+        ).transform()
+    except (
+        Exception
+    ) as exc:  # premailer and cssutils raise many kinds: all mean bad CSS
+        raise ConfigError(
+            f"{STYLESHEET}: premailer could not inline it ({exc}); check the CSS syntax"
+        ) from exc
+
+
+def inline_template(
+    source: str, css: str, *, inline_css: Callable[[str, str], str], template_path: Path
+) -> str:
+    """The Jinja source of `source` with `css` inlined: call once, render many times.
+
+    Jinja tags are swapped for inert markers (comments between elements, bare
+    words in text and attribute values), the skeleton is inlined, the markers
+    are swapped back. What premailer's parser would have to restructure
+    (unclosed elements, tags split by {% if %}) is refused with the line.
+    """
+    # Blank out Jinja tags first: a "<html>" inside a Jinja comment is not the start.
+    masked = _JINJA_TAG.sub(lambda tag: " " * len(tag.group()), source)
+    start, end = _HTML_START.search(masked), None
+    for end in _HTML_END.finditer(masked):
+        pass
+    if start is None or end is None:
+        raise _template_problem(template_path, None, "it must contain <html> … </html>")
+    prologue, body, epilogue = (
+        source[: start.start()],
+        source[start.start() : end.end()],
+        source[end.end() :],
+    )
+    first_line = prologue.count("\n") + 1
+    skeleton, tags = _set_aside_jinja(body, template_path, first_line)
+    inlined = inline_css(skeleton, css).strip()
+    _check_same_elements(skeleton, inlined, template_path)
+    return prologue + _restore_jinja(inlined, tags, template_path) + epilogue
+
+
+def _set_aside_jinja(
+    body: str, path: Path, first_line: int
+) -> tuple[str, list[tuple[str, int]]]:
+    tags: list[tuple[str, int]] = []  # (original Jinja tag, its line)
+
+    def set_aside(match: re.Match) -> str:
+        tag = match.group()
+        if tag.startswith("{#"):
+            return ""  # a Jinja comment renders as nothing: drop it now
+        marker = _MARKER.format(len(tags))
+        tags.append((tag, first_line + body.count("\n", 0, match.start())))
+        return marker
+
+    draft = _JINJA_TAG.sub(set_aside, body)
+    # Where HTML tags and comments sit, to tell where each marker landed.
+    spans = [(m.start(), m.end()) for m in _HTML_TAG_OR_COMMENT.finditer(draft)]
+    pieces, pos, span_index = [], 0, 0
+    for number, (tag, line) in enumerate(tags):
+        marker = _MARKER.format(number)
+        at = draft.index(marker, pos)
+        while span_index < len(spans) and spans[span_index][1] <= at:
+            span_index += 1
+        inside = span_index < len(spans) and spans[span_index][0] <= at
+        pieces.append(draft[pos:at])
+        if inside and not draft.startswith("<!--", spans[span_index][0]):
+            _check_attribute_context(draft[spans[span_index][0] : at], path, line)
+            pieces.append(marker)
+        elif tag.startswith("{%") and not inside:
+            pieces.append(_STATEMENT_MARKER.format(number))  # fits between any elements
+        else:
+            pieces.append(marker)
+        pos = at + len(marker)
+    pieces.append(draft[pos:])
+    return "".join(pieces), tags
+
+
+def _check_attribute_context(tag_head: str, path: Path, line: int) -> None:
+    """A Jinja tag inside an HTML tag must sit in a quoted value, not style or class."""
+    attribute = _OPEN_ATTRIBUTE.search(tag_head)
+    if attribute is None:
+        raise _template_problem(
+            path,
+            line,
+            "Jinja tags inside an HTML tag must sit inside a quoted attribute value",
+        )
+    if attribute.group(1).lower() in ("style", "class"):
+        raise _template_problem(
+            path,
+            line,
+            f'no Jinja inside {attribute.group(1)}="…": the CSS is inlined once, before '
+            "rendering; choose between whole elements with {% if %} instead",
+        )
+
+
+def _check_same_elements(skeleton: str, inlined: str, path: Path) -> None:
+    def count(html: str) -> Counter:
+        found = Counter(
+            (slash, name.lower()) for slash, name in _ELEMENT_TAG.findall(html)
+        )
+        found.pop(("", "style"), None)  # premailer moves <style> rules around
+        found.pop(("/", "style"), None)
+        return found
+
+    before, after = count(skeleton), count(inlined)
+    if before != after:
+        changed = sorted(set(before) | set(after))
+        details = ", ".join(
+            f"<{s}{n}> {before[(s, n)]}→{after[(s, n)]}"
+            for s, n in changed
+            if before[(s, n)] != after[(s, n)]
+        )
+        raise _template_problem(
+            path,
+            None,
+            f"the HTML parser had to repair the markup ({details}): close every element "
+            "you open and keep {% if %}/{% for %} around whole elements",
+        )
+
+
+def _restore_jinja(inlined: str, tags: list[tuple[str, int]], path: Path) -> str:
+    pieces, pos, expected = [], 0, 0
+    for found in _MARKER_IN_OUTPUT.finditer(inlined):
+        number = int(found.group(1) or found.group(2))
+        if number != expected:
+            line = tags[min(expected, len(tags) - 1)][1]
+            raise _template_problem(
+                path,
+                line,
+                "premailer moved or dropped this Jinja tag: keep tags between whole elements",
+            )
+        pieces.append(_literal(inlined[pos : found.start()]))
+        pieces.append(tags[number][0])
+        pos, expected = found.end(), expected + 1
+    if expected != len(tags):
+        raise _template_problem(
+            path,
+            tags[expected][1],
+            "premailer dropped this Jinja tag: keep tags between whole elements",
+        )
+    pieces.append(_literal(inlined[pos:]))
+    return "".join(pieces)
+
+
+def _literal(text: str) -> str:
+    """Text premailer produced, protected from being read as Jinja."""
+    if "{{" in text or "{%" in text or "{#" in text:
+        return "{% raw %}" + text + "{% endraw %}"
+    return text
+
+
+def _template_problem(path: Path, line: int | None, message: str) -> ConfigError:
+    return ConfigError([Problem(str(path), line, "template", message)])
+
+
+# ------------------------------------------------------------------ renderer
+
+
+class DigestRenderer:
+    """Renders digests from staff-editable templates, CSS inlined once."""
+
+    def __init__(
+        self,
+        templates_dir: Path,
+        *,
+        site_url: str = SITE_URL,
+        inline_css: Callable[[str, str], str] = premailer_inline,
+    ):
+        self.templates_dir = Path(templates_dir)
+        self.site_url = site_url.rstrip("/")
+        self.site_host = (
+            urlsplit(self.site_url).hostname or self.site_url
+        ).removeprefix("www.")
+        self._env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(self.templates_dir),
+            autoescape=jinja2.select_autoescape(
+                enabled_extensions=("html.j2", "html"), default_for_string=True
+            ),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self._text_template = self._load(TEXT_TEMPLATE)
+        # Syntax errors are reported against the file staff edit, with its lines.
+        self._load(HTML_TEMPLATE)
+        source = self._read(HTML_TEMPLATE)
+        css = self._read(STYLESHEET)
+        # The one premailer call of this renderer's life.
+        self.inlined_source = inline_template(
+            source, css, inline_css=inline_css, template_path=self._path(HTML_TEMPLATE)
+        )
+        try:
+            self._html_template = self._env.from_string(self.inlined_source)
+        except jinja2.TemplateSyntaxError as exc:
+            raise self._problem(
+                HTML_TEMPLATE, None, f"after inlining CSS: {exc.message}"
+            ) from exc
+
+    def render(
+        self,
+        digest: Digest,
+        *,
+        unsubscribe_url: str | None,
+        preferences_url: str | None,
+    ) -> RenderedDigest:
+        """HTML and text of one digest; tail items dropped to stay under the cap.
+
+        Usually one render. Over the cap: one render without items gives the
+        fixed cost, the average item cost gives how many fit, and the count
+        is lowered until the message fits (items differ in size).
+        """
+        entries = _entries(digest)
+
+        def attempt(keep: int) -> tuple[str, str, int]:
+            html, text = self._render_kept(
+                digest, entries, keep, unsubscribe_url, preferences_url
+            )
+            return html, text, _message_size(html, text)
+
+        keep = len(entries)
+        html, text, size = attempt(keep)
+        if size > MAX_ENCODED_BYTES:
+            base = attempt(0)[2]
+            per_item = max(1.0, (size - base) / keep)
+            keep = max(0, min(keep - 1, int((MAX_ENCODED_BYTES - base) / per_item)))
+            html, text, size = attempt(keep)
+            while size > MAX_ENCODED_BYTES and keep > 0:
+                keep = max(0, keep - math.ceil((size - MAX_ENCODED_BYTES) / per_item))
+                html, text, size = attempt(keep)
+        if size > MAX_ENCODED_BYTES:
+            log.warning(
+                "digest for %s is %d bytes even without items",
+                digest.subscriber.email,
+                size,
+            )
+        shown = tuple(match.component.key for _, match in entries[:keep])
+        return RenderedDigest(
+            html=html, text=text, item_count=keep, component_keys=shown
+        )
+
+    def check(self) -> None:
+        """Render a small sample digest: catches unknown variables in templates."""
+        self.render(
+            sample_digest(),
+            unsubscribe_url="https://example.org/u/x",
+            preferences_url=None,
+        )
+
+    def _render_kept(
+        self,
+        digest: Digest,
+        entries: list[tuple[int, Match]],
+        keep: int,
+        unsubscribe_url: str | None,
+        preferences_url: str | None,
+    ) -> tuple[str, str]:
+        view = self._view(
+            digest,
+            entries[:keep],
+            len(entries) - keep,
+            unsubscribe_url,
+            preferences_url,
+        )
+        return (
+            self._run(self._html_template, HTML_TEMPLATE, view),
+            self._run(self._text_template, TEXT_TEMPLATE, view),
+        )
+
+    def _view(
+        self,
+        digest: Digest,
+        kept: list[tuple[int, Match]],
+        dropped: int,
+        unsubscribe_url: str | None,
+        preferences_url: str | None,
+    ) -> DigestView:
+        subscriber = digest.subscriber
+        languages = subscriber.languages
+        lead = None
+        items: list[list[ItemView]] = [[] for _ in digest.sections]
+        for slot, match in kept:
+            if slot < 0:
+                lead = item_view(match, languages, site_url=self.site_url)
+            else:
+                items[slot].append(item_view(match, languages, site_url=self.site_url))
+        sections = tuple(
+            SectionView(section.title, tuple(views))
+            for section, views in zip(digest.sections, items, strict=True)
+            if views
+        )
+        following = _following(subscriber)
+        return DigestView(
+            name=subscriber.name.strip(),
+            preheader=_preheader(lead, sections),
+            lead=lead,
+            sections=sections,
+            has_items=bool(kept),
+            more_count=digest.more_count + dropped,
+            more_url=self.site_url,
+            site_host=self.site_host,
+            following=following,
+            following_text="; ".join(
+                f"{f.label} {', '.join(f.names)}" for f in following
+            ),
+            match_all=subscriber.match_all,
+            unsubscribe_url=unsubscribe_url,
+            preferences_url=preferences_url,
+        )
+
+    def _run(self, template: jinja2.Template, name: str, view: DigestView) -> str:
+        try:
+            return template.render(digest=view)
+        except jinja2.TemplateError as exc:
+            raise self._problem(name, getattr(exc, "lineno", None), str(exc)) from exc
+
+    def _load(self, name: str) -> jinja2.Template:
+        try:
+            return self._env.get_template(name)
+        except jinja2.TemplateNotFound as exc:
+            raise self._problem(name, None, "template not found") from exc
+        except jinja2.TemplateSyntaxError as exc:
+            raise self._problem(
+                name, exc.lineno, exc.message or "syntax error"
+            ) from exc
+
+    def _read(self, name: str) -> str:
+        try:
+            return self._path(name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise self._problem(name, None, f"cannot read it ({exc})") from exc
+
+    def _path(self, name: str) -> Path:
+        return self.templates_dir / name
+
+    def _problem(self, name: str, line: int | None, message: str) -> ConfigError:
+        return ConfigError([Problem(str(self._path(name)), line, "template", message)])
+
+
+# ------------------------------------------------------------------- helpers
+
+
+def sample_digest() -> Digest:
+    """A small digest with every kind of item, for `check` and template previews."""
+    from datetime import date, datetime
+
+    from bhrdigest.components import Translation
+    from bhrdigest.matching import PLACE, Reason
+
+    story = Component(
+        key="story", url=f"{SITE_URL}/en/latest-news/story/", title="Hong Kong: a story",
+        language="ko", published=datetime(2020, 8, 10, tzinfo=UTC), author="Jerusalem Post",
+        source_title="A quoted headline", source_date=date(2020, 7, 31), excerpt_html="",
+        excerpt_text="First paragraph.\n\nSecond paragraph.", kind=Kind.ARTICLE,
+        translations=(Translation("ja", "香港：記事", f"{SITE_URL}/ja/s/", "Japan In-Depth", "…"),),
+    )  # fmt: skip
+    response = replace(story, key="response", kind=Kind.COMPANY_RESPONSE, language="en")
+    silence = replace(
+        response, key="silence", kind=Kind.COMPANY_NON_RESPONSE, published=None
+    )
+    company, place = Reason(COMPANY, "Cellebrite"), Reason(PLACE, "Asia & Pacific")
+    subscriber = Subscriber(
+        email="sample@example.org", name="Sample", languages=("en", "ja"),
+        companies=("Cellebrite",), places=("Asia & Pacific",),
+    )  # fmt: skip
+    matches = [
+        Match(response, (company,)),
+        Match(silence, (company,)),
+        Match(story, (place,)),
+    ]
+    return build_digest(subscriber, matches, max_items=2)
+
+
+def _merge_duplicates(matches: Sequence[Match]) -> list[Match]:
+    """One match per component key, reasons merged (company, place, topic order)."""
+    by_key: dict[str, Match] = {}
+    for match in matches:
+        key = match.component.key
+        seen = by_key.get(key)
+        if seen is None:
+            by_key[key] = match
+        elif set(match.reasons) - set(seen.reasons):
+            reasons = tuple(dict.fromkeys(seen.reasons + match.reasons))
+            reasons = tuple(sorted(reasons, key=lambda r: FACETS.index(r.facet)))
+            by_key[key] = Match(seen.component, reasons)
+    return [m for m in by_key.values() if m.reasons]
+
+
+def _first_facet(match: Match) -> str:
+    facets = {reason.facet for reason in match.reasons}
+    return next(facet for facet in FACETS if facet in facets)
+
+
+def _lead_rank(match: Match) -> tuple:
+    """Smaller is a better lead: a company's (non-)response, then breadth, then news."""
+    component = match.component
+    facets = {reason.facet for reason in match.reasons}
+    answer = component.kind != Kind.ARTICLE and COMPANY in facets
+    return (not answer, -len(facets), -len(match.reasons)) + _newest_first(match)
+
+
+def _newest_first(match: Match) -> tuple:
+    published = match.component.published
+    when = (0, -published.timestamp()) if published else (1, 0.0)
+    return when + (match.component.title.casefold(), match.component.key)
+
+
+def _entries(digest: Digest) -> list[tuple[int, Match]]:
+    """(slot, match) in reading order; slot -1 is the lead, else a section index."""
+    entries = [(-1, digest.lead)] if digest.lead else []
+    for index, section in enumerate(digest.sections):
+        entries.extend((index, match) for match in section.items)
+    return entries
+
+
+def _message_size(html: str, text: str) -> int:
+    return (
+        messages.encoded_size(html)
+        + messages.encoded_size(text)
+        + messages.HEADER_ALLOWANCE
+    )
+
+
+def _choose_translation(component: Component, languages: Sequence[str]):
+    """None: show the original; else the Translation to show instead."""
+    by_language = {t.language: t for t in component.translations}
+    for language in languages:
+        if language == component.language:
+            return None
+        if language in by_language:
+            return by_language[language]
+    return None
+
+
+def _web_link(url: str, fallback: str) -> str:
+    return url if url.lower().startswith(("https://", "http://")) else fallback
+
+
+def _format_date(value) -> str | None:
+    if value is None:
+        return None
+    return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
+
+
+def _excerpt(text: str, limit: int = EXCERPT_CHARS) -> tuple[str, ...]:
+    """Paragraphs of `text`, cut at a word boundary after about `limit` characters."""
+    paragraphs = [" ".join(p.split()) for p in text.replace("\r", "").split("\n")]
+    kept: list[str] = []
+    room = limit
+    for paragraph in filter(None, paragraphs):
+        if len(paragraph) > room:
+            cut = (
+                paragraph[:room].rsplit(" ", 1)[0]
+                if " " in paragraph[:room]
+                else paragraph[:room]
+            )
+            kept.append(cut.rstrip(" ,;:.…") + " …")
+            break
+        kept.append(paragraph)
+        room -= len(paragraph)
+    return tuple(kept)
+
+
+def _following(subscriber: Subscriber) -> tuple[FollowedView, ...]:
+    facets = (
+        ("companies", subscriber.companies),
+        ("places", subscriber.places),
+        ("topics", subscriber.topics),
+    )
+    return tuple(FollowedView(label, tuple(names)) for label, names in facets if names)
+
+
+def _preheader(
+    lead: ItemView | None, sections: tuple[SectionView, ...], limit: int = 140
+) -> str:
+    titles = ([lead.title] if lead else []) + [
+        i.title for s in sections for i in s.items
+    ]
+    if not titles:
+        return "Nothing new matched your interests this week."
+    text = " · ".join(titles[:3])
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

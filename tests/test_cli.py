@@ -241,6 +241,8 @@ def test_send_over_smtp_delivers_one_digest_per_subscriber_exactly_once(cli):
     assert alex["To"] == "Alex <alex@example.org>"
     assert alex["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "https://digest.example.org/u/" in alex["List-Unsubscribe"]
+    raw = next(r.content for r in server.messages if "alex@example.org" in r.rcpt_tos)
+    assert b"\r\nList-Unsubscribe: <https://digest.example.org/u/" in raw  # one line, never encoded words
     assert [part.get_content_type() for part in alex.iter_parts()] == ["text/plain", "text/html"]
     assert "Cellebrite" in alex.get_body(("plain",)).get_content()
 

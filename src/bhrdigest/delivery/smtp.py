@@ -18,6 +18,7 @@ Failure kinds, and what happens next:
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import errno
 import inspect
 import ipaddress
@@ -306,7 +307,7 @@ class SmtpSender:
                 raise
             try:
                 async with asyncio.timeout(self._timeout * 4):  # a guard over the per-read timeouts
-                    refused, _ = await session.client.send_message(message)
+                    refused, _ = await session.client.sendmail(*_envelope(message), message.as_bytes())
             except BaseException as exc:
                 self._release(session, exc)
                 if isinstance(exc, Exception):
@@ -475,6 +476,18 @@ class SmtpSender:
     def _scrub(self, text: str) -> str:
         password = self.target.password
         return text.replace(password, "***") if password else text
+
+
+def _envelope(message: EmailMessage) -> tuple[str, list[str]]:
+    """Envelope sender and recipients from the headers.
+
+    The message is sent as built (`as_bytes()` with its own policy): aiosmtplib's
+    `send_message` would re-flatten it with the default policy and fold
+    List-Unsubscribe into RFC 2047 encoded words, which breaks one-click unsubscribe.
+    """
+    sender = email.utils.parseaddr(str(message.get("Sender") or message.get("From", "")))[1]
+    fields = [str(value) for name in ("To", "Cc", "Bcc") for value in message.get_all(name, [])]
+    return sender, [address for _, address in email.utils.getaddresses(fields) if address]
 
 
 def _is_disconnect(exc: BaseException) -> bool:

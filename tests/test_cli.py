@@ -398,3 +398,17 @@ def test_worker_fetches_alerts_and_stops_on_sigterm(tmp_path):
     assert child.returncode == 0, stderr
     assert texts and "Cellebrite" in "\n".join(texts)
     assert "worker stopped" in stderr
+
+
+def test_check_names_a_broken_template_with_its_line(cli, tmp_path):
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    for name in ("digest.html.j2", "digest.txt.j2", "digest.css"):
+        (templates / name).write_text((ROOT / "templates" / name).read_text(encoding="utf-8"), encoding="utf-8")
+    text = templates / "digest.txt.j2"
+    lines = text.read_text(encoding="utf-8").splitlines()
+    text.write_text("\n".join(lines + ["{{ digest.subscriber_nmae }}"]) + "\n", encoding="utf-8")
+    result = cli("check")
+    assert result.exit_code == 1, result.output
+    assert f"digest.txt.j2:{len(lines) + 1}" in result.output and "subscriber_nmae" in result.output
+    assert "Traceback" not in result.output

@@ -95,7 +95,9 @@ def check(app: App) -> None:
     config = app.config
     from bhrdigest.digests import DigestRenderer
 
-    DigestRenderer(template_dir(config))
+    templates = template_dir(config)
+    DigestRenderer(templates).check()
+    click.echo(f"{templates}: ok")
     click.echo(
         f"{config.path}: ok: {len(config.feeds)} feeds, {len(config.subscribers)} subscribers, "
         f"{len(config.catalogue.companies)} companies"

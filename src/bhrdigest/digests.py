@@ -552,7 +552,8 @@ class DigestRenderer:
         try:
             return template.render(digest=view)
         except jinja2.TemplateError as exc:
-            raise self._problem(name, getattr(exc, "lineno", None), str(exc)) from exc
+            line = getattr(exc, "lineno", None) or _template_line(exc, self._path(name))
+            raise self._problem(name, line, str(exc)) from exc
 
     def _load(self, name: str) -> jinja2.Template:
         try:
@@ -578,6 +579,16 @@ class DigestRenderer:
 
 
 # ------------------------------------------------------------------- helpers
+
+
+def _template_line(exc: BaseException, path: Path) -> int | None:
+    """The template line a render error came from: Jinja puts template frames in the traceback."""
+    line, tb = None, exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename in (str(path), "<template>"):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def sample_digest() -> Digest:

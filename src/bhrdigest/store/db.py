@@ -1,8 +1,16 @@
-"""Opening the database and keeping its schema current."""
+"""Opening the database and keeping its schema current.
+
+A fresh database gets the whole schema of schema.py at SCHEMA_VERSION. An older
+one is upgraded in place by the steps in MIGRATIONS, each taking the schema from
+version N-1 to N inside the upgrade's transaction (PostgreSQL and SQLite both have
+transactional DDL, so a failed upgrade leaves the database as it was). A released
+step is never edited: a new change is a new step.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -12,7 +20,9 @@ from bhrdigest.store.schema import metadata, schema_version
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+# version -> the step that takes a database from version-1 to it
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {}
+SCHEMA_VERSION = max(MIGRATIONS, default=1)
 
 
 def normalise_url(url: str) -> str:
@@ -75,11 +85,16 @@ def upgrade(engine: Engine) -> tuple[int | None, int]:
         return before, before
     try:
         with engine.begin() as conn:
-            metadata.create_all(conn)
+            if before is None:
+                metadata.create_all(conn)
+            else:
+                for version in range(before + 1, SCHEMA_VERSION + 1):
+                    log.info("migrating the database schema to version %d", version)
+                    MIGRATIONS[version](conn)
             conn.execute(sa.delete(schema_version))
             conn.execute(sa.insert(schema_version).values(version=SCHEMA_VERSION))
-    except sa.exc.OperationalError as exc:
-        raise StoreError(f"cannot create the schema: {exc.orig}") from exc
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+        raise StoreError(f"cannot {'create' if before is None else 'upgrade'} the schema: {exc.orig}") from exc
     log.info("database schema %s -> %s", before, SCHEMA_VERSION)
     return before, SCHEMA_VERSION
 

@@ -56,7 +56,7 @@ _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 _ADDRESS_FORBIDDEN = set('<>()[]\\,;:"')
 
 _TOP_KEYS = ("sender", "digest", "feeds", "companies", "topics", "regions", "subscribers", "worker")
-_SENDER_KEYS = ("from", "unsubscribe_url", "unsubscribe_mailto", "list_id")
+_SENDER_KEYS = ("from", "unsubscribe_url", "unsubscribe_mailto", "list_id", "preferences_url")
 _DIGEST_KEYS = ("subject", "max_items", "period_days")
 _SUBSCRIBER_KEYS = ("email", "name", "languages", "companies", "regions", "countries", "topics", "match", "telegram")
 
@@ -67,6 +67,7 @@ class Sender:
     unsubscribe_url: str | None  # https URL containing "{token}"
     unsubscribe_mailto: str | None  # bare address, no "mailto:"
     list_id: str = "weekly.bhrdigest"  # RFC 2919 id, without angle brackets
+    preferences_url: str | None = None  # https URL containing "{token}" (the `web` preferences page)
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,7 +344,10 @@ def _read_sender(node: yaml.Node | None, r: _Reader, root: yaml.Node) -> Sender:
     if list_id is not None and (len(list_id) > 255 or not _DOT_ATOM.fullmatch(list_id)):
         r.add(m["list_id"], "sender.list_id",
               "must be dotted words without spaces or <>, such as weekly.bhrdigest.example.org")
-    return Sender(from_addr or "", url, mailto, list_id or _default_list_id(domain))
+    preferences = r.text(m.get("preferences_url"), "sender.preferences_url")
+    if preferences is not None and (reason := _unsubscribe_url_problem(preferences, "/p/{token}")):
+        r.add(m["preferences_url"], "sender.preferences_url", reason)
+    return Sender(from_addr or "", url, mailto, list_id or _default_list_id(domain), preferences)
 
 
 def _read_from(node: yaml.Node | None, r: _Reader, parent: yaml.Node) -> tuple[str | None, str]:
@@ -379,7 +383,7 @@ def _default_list_id(domain: str) -> str:
     return candidate if ascii_domain and _DOT_ATOM.fullmatch(candidate) else "weekly.bhrdigest"
 
 
-def _unsubscribe_url_problem(url: str) -> str | None:
+def _unsubscribe_url_problem(url: str, path: str = "/u/{token}") -> str | None:
     if _has_control(url) or any(c.isspace() for c in url):
         return "contains a space, line break or control character"
     parts = urlsplit(url)
@@ -388,11 +392,11 @@ def _unsubscribe_url_problem(url: str) -> str | None:
     except ValueError:
         host = None
     if not host or parts.scheme not in ("https", "http"):
-        return "must be an https:// URL such as https://digest.example.org/u/{token}"
+        return f"must be an https:// URL such as https://digest.example.org{path}"
     if parts.scheme == "http" and host not in _LOCAL_HOSTS:
         return "must use https:// (plain http is accepted only for localhost)"
     if "{token}" not in url:
-        return "must contain {token}, where each subscriber's unsubscribe token goes"
+        return "must contain {token}, where each subscriber's own token goes"
     if "{" in url.replace("{token}", "") or "}" in url.replace("{token}", ""):
         return "may contain no braces other than {token}"
     return None

@@ -1,4 +1,4 @@
-"""Signed unsubscribe tokens: short, URL-safe, tamper-evident.
+"""Signed subscriber tokens: short, URL-safe, tamper-evident.
 
 A token is ``<base64url(email)>.<base64url(mac)>`` where the MAC is
 HMAC-SHA256(secret, list_id + email) cut to 16 bytes (128 bits: far beyond
@@ -8,6 +8,10 @@ table; it is not secret (the subscriber already knows it).
 
 Tokens do not expire: an unsubscribe link in a year-old digest must still
 work (RFC 8058 asks that one-click links keep working).
+
+Two purposes, two MACs: `make_token` for one-click unsubscribe and
+`make_preferences_token` for the preferences page. Each MAC covers its
+purpose, so neither token opens the other's page.
 """
 
 from __future__ import annotations
@@ -23,21 +27,40 @@ _MAC_BYTES = 16
 # Binds the MAC to its purpose, so a MAC made for something else with the
 # same secret can never pass as an unsubscribe token.
 _PURPOSE = b"bhrdigest-unsubscribe-v1\x00"
+_PREFERENCES = b"bhrdigest-preferences-v1\x00"
 
 
 def make_token(secret: str, email: str, list_id: str) -> str:
     """The unsubscribe token for `email` on `list_id` (email lower-cased)."""
-    address = _normalise(email)
-    payload = _b64encode(address.encode("utf-8"))
-    return f"{payload}.{_b64encode(_mac(secret, address, list_id))}"
+    return _make(secret, email, list_id, _PURPOSE)
 
 
 def read_token(secret: str, token: str, list_id: str) -> str | None:
     """The lower-cased email a token was made for, or None if it is not genuine.
 
-    Malformed, truncated, tampered tokens and tokens for another list all give
-    None; the MAC is compared in constant time.
+    Malformed, truncated, tampered tokens and tokens for another list or
+    purpose all give None; the MAC is compared in constant time.
     """
+    return _read(secret, token, list_id, _PURPOSE)
+
+
+def make_preferences_token(secret: str, email: str, list_id: str) -> str:
+    """The preferences-page token for `email` on `list_id`: not an unsubscribe token."""
+    return _make(secret, email, list_id, _PREFERENCES)
+
+
+def read_preferences_token(secret: str, token: str, list_id: str) -> str | None:
+    """The email a preferences token was made for, or None (see `read_token`)."""
+    return _read(secret, token, list_id, _PREFERENCES)
+
+
+def _make(secret: str, email: str, list_id: str, purpose: bytes) -> str:
+    address = _normalise(email)
+    payload = _b64encode(address.encode("utf-8"))
+    return f"{payload}.{_b64encode(_mac(secret, address, list_id, purpose))}"
+
+
+def _read(secret: str, token: str, list_id: str, purpose: bytes) -> str | None:
     payload, dot, mac_part = token.strip().rpartition(".")
     if not dot or not payload or not mac_part:
         return None
@@ -48,17 +71,17 @@ def read_token(secret: str, token: str, list_id: str) -> str | None:
         return None
     if address != _normalise(address):
         return None
-    if not hmac.compare_digest(given_mac, _mac(secret, address, list_id)):
+    if not hmac.compare_digest(given_mac, _mac(secret, address, list_id, purpose)):
         return None
     return address
 
 
-def _mac(secret: str, address: str, list_id: str) -> bytes:
+def _mac(secret: str, address: str, list_id: str, purpose: bytes) -> bytes:
     if not secret:
         raise ConfigError(
             "BHRDIGEST_SECRET is empty: set it to a long random string to sign unsubscribe links"
         )
-    message = _PURPOSE + list_id.encode("utf-8") + b"\x00" + address.encode("utf-8")
+    message = purpose + list_id.encode("utf-8") + b"\x00" + address.encode("utf-8")
     return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).digest()[
         :_MAC_BYTES
     ]

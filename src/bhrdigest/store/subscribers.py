@@ -1,0 +1,232 @@
+"""Subscribers' own changes from the web, and the addresses never to be mailed again.
+
+    subscriber_preferences  a row per subscriber who changed something on the preferences
+                            page: their facets (NULL: as in the YAML) and whether paused
+    suppressions            a row per address that unsubscribed (one-click, the page, staff)
+
+`effective_subscribers` is what `send` and `preview` use: the YAML's subscribers with
+their web choices applied, the paused and the unsubscribed left out. An unsubscribed
+address stays suppressed even if staff leave it in subscriptions.yaml.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bhrdigest.components import Catalogue, Subscriber
+from bhrdigest.preferences import Choices, Preferences, apply_preferences
+from bhrdigest.store.schema import subscriber_preferences as prefs_table
+from bhrdigest.store.schema import suppressions as suppressions_table
+from bhrdigest.store.sql import insert_ignore
+
+log = logging.getLogger(__name__)
+
+REASONS = ("one-click", "web", "staff")
+_FACETS = ("companies", "places", "topics", "languages")
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    email: str
+    reason: str  # one of REASONS
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberView:
+    """One line of `bhrdigest subscribers`: the YAML, the web's changes and suppression merged."""
+
+    email: str
+    status: str  # active | paused | unsubscribed
+    in_yaml: bool
+    subscriber: Subscriber | None  # as a digest would be made for them (None: not in the YAML)
+    changed_on_web: tuple[str, ...]  # facets the subscriber set on the preferences page
+    preferences_updated_at: datetime | None
+    suppression: Suppression | None
+
+    def to_json(self) -> dict:
+        s = self.subscriber
+        return {
+            "email": self.email,
+            "name": s.name if s else "",
+            "status": self.status,
+            "in_yaml": self.in_yaml,
+            "companies": list(s.companies) if s else [],
+            "places": list(s.places) if s else [],
+            "topics": list(s.topics) if s else [],
+            "languages": list(s.languages) if s else [],
+            "match": ("all" if s.match_all else "any") if s else None,
+            "changed_on_web": list(self.changed_on_web),
+            "preferences_updated_at": _iso(self.preferences_updated_at),
+            "unsubscribed_at": _iso(self.suppression.created_at if self.suppression else None),
+            "unsubscribe_reason": self.suppression.reason if self.suppression else None,
+        }
+
+
+# --- preferences -------------------------------------------------------------
+
+
+def get_preferences(engine: sa.Engine, email: str) -> Preferences | None:
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(prefs_table).where(prefs_table.c.email == email.lower())).first()
+    return _preferences(row) if row else None
+
+
+def load_preferences(engine: sa.Engine) -> dict[str, Preferences]:
+    with engine.connect() as conn:
+        return {row.email: _preferences(row) for row in conn.execute(sa.select(prefs_table))}
+
+
+def save_preferences(
+    engine: sa.Engine,
+    email: str,
+    *,
+    companies: Sequence[str] | None,
+    places: Sequence[str] | None,
+    topics: Sequence[str] | None,
+    languages: Sequence[str] | None,
+    now: datetime,
+) -> None:
+    """Store a subscriber's choices (canonical names; None: as in the YAML), keeping whether they paused."""
+    facets = {"companies": companies, "places": places, "topics": topics, "languages": languages}
+    _upsert(engine, email, {name: None if v is None else list(v) for name, v in facets.items()}, now)
+
+
+def set_paused(engine: sa.Engine, email: str, paused: bool, *, now: datetime) -> None:
+    """Pause or resume one subscriber's digest; their choices stay as they are."""
+    _upsert(engine, email, {"paused": paused}, now)
+
+
+def _upsert(engine: sa.Engine, email: str, values: dict, now: datetime) -> None:
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    changes = {**values, "updated_at": now}
+    stmt = dialect.insert(prefs_table).values(email=email.lower(), **{"paused": False, **changes})
+    stmt = stmt.on_conflict_do_update(index_elements=[prefs_table.c.email], set_=changes)
+    with engine.begin() as conn:
+        conn.execute(stmt)
+
+
+def _preferences(row) -> Preferences:
+    def names(value) -> tuple[str, ...] | None:
+        return None if value is None else tuple(str(v) for v in value)
+
+    return Preferences(
+        email=row.email,
+        companies=names(row.companies),
+        places=names(row.places),
+        topics=names(row.topics),
+        languages=names(row.languages),
+        paused=bool(row.paused),
+        updated_at=_utc(row.updated_at),
+    )
+
+
+# --- suppressions ------------------------------------------------------------
+
+
+def suppress(engine: sa.Engine, email: str, reason: str, *, now: datetime) -> tuple[Suppression, bool]:
+    """Never mail `email` again; idempotent. Returns the suppression and whether it is new
+    (the first one's time and reason are kept)."""
+    if reason not in REASONS:
+        raise ValueError(f"reason must be one of {REASONS}, not {reason!r}")
+    address = email.lower()
+    with engine.begin() as conn:
+        created = insert_ignore(conn, suppressions_table, [{"email": address, "reason": reason, "created_at": now}])
+        row = conn.execute(sa.select(suppressions_table).where(suppressions_table.c.email == address)).one()
+    if created:
+        log.info("unsubscribed (%s)", reason)  # no address: logs are no mailing list
+    return _suppression(row), bool(created)
+
+
+def unsuppress(engine: sa.Engine, email: str) -> bool:
+    """Lift a suppression (the person asked to come back); True if there was one."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            sa.delete(suppressions_table).where(suppressions_table.c.email == email.lower())
+            .execution_options(preserve_rowcount=True)
+        )
+    return result.rowcount > 0
+
+
+def get_suppression(engine: sa.Engine, email: str) -> Suppression | None:
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(suppressions_table).where(suppressions_table.c.email == email.lower())
+        ).first()
+    return _suppression(row) if row else None
+
+
+def load_suppressions(engine: sa.Engine) -> dict[str, Suppression]:
+    with engine.connect() as conn:
+        return {row.email: _suppression(row) for row in conn.execute(sa.select(suppressions_table))}
+
+
+def _suppression(row) -> Suppression:
+    return Suppression(row.email, row.reason, _utc(row.created_at))
+
+
+# --- the merged view -----------------------------------------------------------
+
+
+def effective_subscribers(
+    engine: sa.Engine, subscribers: Sequence[Subscriber], catalogue: Catalogue
+) -> list[Subscriber]:
+    """Who gets a digest, and for what: YAML + web choices, minus the paused and unsubscribed."""
+    return [
+        view.subscriber
+        for view in subscriber_views(engine, subscribers, catalogue, include_unlisted=False)
+        if view.status == "active" and view.subscriber is not None
+    ]
+
+
+def subscriber_views(
+    engine: sa.Engine,
+    subscribers: Sequence[Subscriber],
+    catalogue: Catalogue,
+    *,
+    include_unlisted: bool = True,
+) -> list[SubscriberView]:
+    """Every YAML subscriber (in YAML order), then unsubscribed addresses the YAML lacks."""
+    preferences = load_preferences(engine)
+    suppressed = load_suppressions(engine)
+    choices = Choices(catalogue)
+    views = []
+    for subscriber in subscribers:
+        email = subscriber.email.lower()
+        mine, suppression = preferences.get(email), suppressed.get(email)
+        status = "unsubscribed" if suppression else "paused" if mine and mine.paused else "active"
+        views.append(SubscriberView(
+            email=email,
+            status=status,
+            in_yaml=True,
+            subscriber=apply_preferences(subscriber, mine, choices),
+            changed_on_web=tuple(f for f in _FACETS if mine and getattr(mine, f) is not None),
+            preferences_updated_at=mine.updated_at if mine else None,
+            suppression=suppression,
+        ))
+    if include_unlisted:
+        listed = {view.email for view in views}
+        for email in sorted(set(suppressed) - listed):
+            views.append(SubscriberView(email, "unsubscribed", False, None, (), None, suppressed[email]))
+    return views
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def effective_config(engine: sa.Engine, config):
+    """`config` (a Config) with its subscribers as `send` must see them: see `effective_subscribers`."""
+    return replace(config, subscribers=tuple(effective_subscribers(engine, config.subscribers, config.catalogue)))

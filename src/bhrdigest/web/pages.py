@@ -1,0 +1,235 @@
+"""The pages: one-click unsubscribe, the preferences form, and the health check.
+
+Unsubscribe (RFC 8058): a POST to the List-Unsubscribe URL unsubscribes at once, with
+no page to click; mail providers send `List-Unsubscribe=One-Click`, and any POST with a
+genuine token is taken as the subscriber's wish (scanners follow links with GET, never
+POST, so refusing a POST whose body is odd would only keep someone on the list). A GET
+shows a page with one button that makes that POST: a link scanner's GET changes nothing.
+
+One-click POSTs are limited per subscriber only: mail providers send them from a few
+addresses for many subscribers at once. Pages are limited per client address as well.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+
+from bhrdigest.components import Subscriber
+from bhrdigest.preferences import OFFERED_LANGUAGES, Preferences, Selection, apply_preferences, split_names
+from bhrdigest.store import subscribers as store
+from bhrdigest.tokens import read_preferences_token, read_token
+from bhrdigest.web.app import WebContext, too_many
+from bhrdigest.web.csrf import check_csrf, make_csrf
+
+log = logging.getLogger(__name__)
+
+NOTICES = {
+    "saved": "Your choices are saved. The next digest follows them.",
+    "paused": "Your digest is paused. Nothing will be sent until you resume it.",
+    "resumed": "Your digest is on again.",
+    "resubscribed": "You are subscribed again.",
+}
+MAX_FIELDS = 2_000  # checkboxes of a long list of followed companies
+MAX_ADD_TEXT = 5_000
+
+
+def context(request: Request) -> WebContext:
+    return request.app.state.web
+
+
+async def healthz(request: Request) -> Response:
+    """For the platform's health check: the process answers and the database too."""
+    try:
+        await run_in_threadpool(_ping, context(request).engine)
+    except sa.exc.SQLAlchemyError as exc:
+        log.warning("health check: database unavailable: %s", type(exc).__name__)
+        return PlainTextResponse("database unavailable", status_code=503)
+    return PlainTextResponse("ok")
+
+
+def _ping(engine: sa.Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+
+
+# --- unsubscribe ----------------------------------------------------------------
+
+
+async def unsubscribe(request: Request) -> Response:
+    web = context(request)
+    email = read_token(web.secret, request.path_params["token"], web.list_id)
+    if email is None:
+        return web.refused(request)
+    if request.method == "POST":
+        form = await read_form(request)
+        if wait := web.subscriber_limit.take(email):
+            return too_many(wait)
+        reason = "web" if form.get("from") == "page" else "one-click"
+        await run_in_threadpool(lambda: store.suppress(web.engine, email, reason, now=web.now()))
+        return web.page("unsubscribed.html.j2", email=email, preferences_link=_preferences_link(web, email))
+    if wait := web.limited(request, email):
+        return too_many(wait)
+    suppression = await run_in_threadpool(store.get_suppression, web.engine, email)
+    return web.page("unsubscribe.html.j2", email=email, already=suppression is not None,
+                    preferences_link=_preferences_link(web, email))
+
+
+def _preferences_link(web: WebContext, email: str) -> str | None:
+    """None for an address the YAML does not list: it has no preferences to change."""
+    return web.link("p", email) if email in web.subscribers else None
+
+
+async def read_form(request: Request) -> FormData:
+    """The posted form; a body we cannot parse reads as an empty form."""
+    try:
+        return await request.form(max_files=0, max_fields=MAX_FIELDS, max_part_size=MAX_ADD_TEXT * 4)
+    except Exception as exc:  # noqa: BLE001 - multipart errors have no common base we can rely on
+        log.info("unreadable form body: %s", type(exc).__name__)
+        return FormData()
+
+
+# --- preferences ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    value: str
+    label: str
+    checked: bool
+
+
+async def preferences(request: Request) -> Response:
+    web = context(request)
+    email = read_preferences_token(web.secret, request.path_params["token"], web.list_id)
+    subscriber = web.subscribers.get(email) if email else None
+    if subscriber is None:
+        return web.refused(request)
+    if wait := web.limited(request, subscriber.email):
+        return too_many(wait)
+    if request.method == "GET":
+        notice = NOTICES.get(request.query_params.get("done", ""))
+        return await _show(web, subscriber, notice=notice)
+    form = await read_form(request)
+    subject = f"{web.list_id}\x00{subscriber.email}"
+    if not _same_origin(request) or not check_csrf(web.secret, subject, form.get("csrf"), now=web.wall_clock()):
+        return web.page("expired.html.j2", status=403, again=request.url.path.rsplit("/", 1)[-1])
+    action = form.get("action", "save")
+    if action == "save":
+        return await _save(web, subscriber, form)
+    if action in ("pause", "resume"):
+        await run_in_threadpool(lambda: store.set_paused(web.engine, subscriber.email, action == "pause",
+                                                         now=web.now()))
+        return _done("paused" if action == "pause" else "resumed")
+    if action == "resubscribe":
+        await run_in_threadpool(store.unsuppress, web.engine, subscriber.email)
+        return _done("resubscribed")
+    return PlainTextResponse("Unknown action", status_code=400)
+
+
+def _done(what: str) -> Response:
+    # Post/redirect/get: reloading the page does not post the form again.
+    return RedirectResponse(f"?done={what}", status_code=303)
+
+
+def _same_origin(request: Request) -> bool:
+    """False when the browser says the form came from another site (or from nowhere: "null")."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True  # old browsers and privacy tools: the form token alone decides
+    host = request.headers.get("host", "")
+    return origin != "null" and origin.split("://", 1)[-1].rstrip("/").lower() == host.lower()
+
+
+async def _save(web: WebContext, subscriber: Subscriber, form: FormData) -> Response:
+    choices = web.choices
+    add_companies = (form.get("add_companies") or "")[:MAX_ADD_TEXT]
+    add_places = (form.get("add_places") or "")[:MAX_ADD_TEXT]
+    current = await run_in_threadpool(store.get_preferences, web.engine, subscriber.email)
+    own_languages = (*subscriber.languages, *((current.languages or ()) if current else ()))
+    selection = choices.select(
+        companies=[*form.getlist("company"), *split_names(add_companies, choices.company)],
+        places=[*form.getlist("place"), *split_names(add_places, choices.place)],
+        topics=form.getlist("topic"),
+        languages=form.getlist("language"),
+        own_languages=own_languages,
+    )
+    if selection.problems:
+        return await _show(web, subscriber, selection=selection, status=400,
+                           typed={"companies": add_companies, "places": add_places})
+
+    def save() -> None:
+        store.save_preferences(
+            web.engine,
+            subscriber.email,
+            companies=_unless_same(selection.companies, subscriber.companies),
+            places=_unless_same(selection.places, subscriber.places),
+            topics=_unless_same(selection.topics, subscriber.topics),
+            languages=_unless_same(selection.languages, subscriber.languages),
+            now=web.now(),
+        )
+
+    await run_in_threadpool(save)
+    return _done("saved")
+
+
+def _unless_same(chosen: Sequence[str], in_yaml: Sequence[str]) -> tuple[str, ...] | None:
+    """None (follow the YAML) when the choice is what the YAML says, so staff edits still apply."""
+    return None if set(chosen) == set(in_yaml) else tuple(chosen)
+
+
+async def _show(web: WebContext, subscriber: Subscriber, *, notice: str | None = None,
+                selection: Selection | None = None, status: int = 200,
+                typed: dict[str, str] | None = None) -> Response:
+    def load():
+        return (store.get_preferences(web.engine, subscriber.email),
+                store.get_suppression(web.engine, subscriber.email))
+
+    mine, suppression = await run_in_threadpool(load)
+    following = apply_preferences(subscriber, mine, web.choices)
+    status_name = "unsubscribed" if suppression else "paused" if mine and mine.paused else "active"
+    return web.page(
+        "preferences.html.j2",
+        status=status,
+        email=subscriber.email,
+        name=subscriber.name,
+        state=status_name,
+        unsubscribed_on=suppression.created_at.date().isoformat() if suppression else None,
+        notice=notice,
+        problems=selection.problems if selection else (),
+        csrf=make_csrf(web.secret, f"{web.list_id}\x00{subscriber.email}", now=web.wall_clock()),
+        companies=_options(following.companies, selection.companies if selection else None),
+        company_names=web.choices.company_index.names if len(web.choices.company_index) <= 2_000 else (),
+        places=_options([*web.choices.regions, *following.places], selection.places if selection else None,
+                        followed=following.places),
+        place_names=web.choices.places,
+        topics=_options([*web.choices.topics, *following.topics], selection.topics if selection else None,
+                        followed=following.topics),
+        languages=_language_options(subscriber, mine, following, selection),
+        typed=typed or {"companies": "", "places": ""},
+        match_all=subscriber.match_all,
+        unsubscribe_link=web.link("u", subscriber.email),
+    )
+
+
+def _options(names: Sequence[str], submitted: Sequence[str] | None, *,
+             followed: Sequence[str] | None = None) -> list[Option]:
+    """Checkboxes: every name offered, ticked as followed (or as just submitted, after an error)."""
+    ticked = set(submitted if submitted is not None else (names if followed is None else followed))
+    if submitted is not None:
+        names = [*names, *submitted]
+    return [Option(name, name, name in ticked) for name in dict.fromkeys(names)]
+
+
+def _language_options(subscriber: Subscriber, mine: Preferences | None, following: Subscriber,
+                      selection: Selection | None) -> list[Option]:
+    codes = [*OFFERED_LANGUAGES, *subscriber.languages, *((mine.languages or ()) if mine else ())]
+    ticked = set(selection.languages if selection else following.languages)
+    return [Option(code, OFFERED_LANGUAGES.get(code, code), code in ticked) for code in dict.fromkeys(codes)]

@@ -16,12 +16,30 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from bhrdigest.errors import StoreError
+from bhrdigest.store import schema
 from bhrdigest.store.schema import metadata, schema_version
 
 log = logging.getLogger(__name__)
 
+
+
+def _v2_send_batches_and_web(conn: sa.Connection) -> None:
+    """Several senders share a run (batch leases); web preferences and suppressions."""
+    for column in ("claimed_by TEXT", "lease_until " + _timestamp(conn)):
+        conn.execute(sa.text(f"ALTER TABLE deliveries ADD COLUMN {column}"))
+    conn.execute(sa.text("CREATE INDEX ix_deliveries_queue ON deliveries (run_id, status, lease_until)"))
+    schema.subscriber_preferences.create(conn)
+    schema.suppressions.create(conn)
+
+
+def _timestamp(conn: sa.Connection) -> str:
+    return "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+
+
 # version -> the step that takes a database from version-1 to it
-MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
+    2: _v2_send_batches_and_web,
+}
 SCHEMA_VERSION = max(MIGRATIONS, default=1)
 
 

@@ -101,14 +101,19 @@ deliveries = sa.Table(
     metadata,
     sa.Column("run_id", sa.Integer, sa.ForeignKey("digest_runs.id"), primary_key=True),
     sa.Column("email", sa.Text, primary_key=True),
-    sa.Column("status", sa.String(16), nullable=False),  # pending | sent | failed | gone | unknown
-    sa.Column("message_id", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # queued | pending | sent | failed | gone | unknown
+    sa.Column("message_id", sa.Text, nullable=False),  # "" while queued
     sa.Column("item_count", sa.Integer, nullable=False, default=0),
     sa.Column("size", sa.Integer, nullable=False, default=0),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("error", sa.Text),
     sa.Column("updated_at", UTC_DATETIME, nullable=False),
+    # The sender process whose batch holds the row, and until when: a batch whose lease
+    # ran out (its sender died) is taken over by another sender of the same run.
+    sa.Column("claimed_by", sa.Text),
+    sa.Column("lease_until", UTC_DATETIME),
 )
+sa.Index("ix_deliveries_queue", deliveries.c.run_id, deliveries.c.status, deliveries.c.lease_until)
 
 delivered_components = sa.Table(
     "delivered_components",
@@ -156,4 +161,29 @@ bot_state = sa.Table(
     metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
+)
+
+# --- web: preferences and suppressions
+# A subscriber's own choices from the preferences page. A NULL facet means "as in
+# subscriptions.yaml", so staff edits to the YAML still reach facets the subscriber
+# never changed. Names are canonical and re-checked against the catalogue on use.
+subscriber_preferences = sa.Table(
+    "subscriber_preferences",
+    metadata,
+    sa.Column("email", sa.Text, primary_key=True),  # lower-cased
+    sa.Column("companies", sa.JSON),  # list of canonical names, or NULL
+    sa.Column("places", sa.JSON),
+    sa.Column("topics", sa.JSON),
+    sa.Column("languages", sa.JSON),
+    sa.Column("paused", sa.Boolean, nullable=False, default=False),
+    sa.Column("updated_at", UTC_DATETIME, nullable=False),
+)
+
+# Addresses that asked to get no more digests: `send` never mails them, whatever the YAML says.
+suppressions = sa.Table(
+    "suppressions",
+    metadata,
+    sa.Column("email", sa.Text, primary_key=True),  # lower-cased
+    sa.Column("reason", sa.String(16), nullable=False),  # one-click | web | staff
+    sa.Column("created_at", UTC_DATETIME, nullable=False),
 )

@@ -24,7 +24,7 @@ from feedserver import FeedServer, Route
 from smtpserver import SmtpServer, closed_port
 
 from bhrdigest.cli import main
-from bhrdigest.store.db import connect
+from bhrdigest.store.db import SCHEMA_VERSION, connect
 from bhrdigest.store.schema import deliveries
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -317,7 +317,7 @@ def test_preview_renders_html_and_text_without_recording(cli, tmp_path):
 def test_db_upgrade_is_idempotent(cli):
     first = cli("db", "upgrade")
     second = cli("db", "upgrade")
-    assert first.exit_code == 0 and "version 1" in first.output
+    assert first.exit_code == 0 and f"version {SCHEMA_VERSION}" in first.output
     assert "is current" in second.output
 
 

@@ -19,8 +19,8 @@ followed company is worse than reading it in another language.
 
 from __future__ import annotations
 
+import functools
 import logging
-import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -91,6 +91,7 @@ def build_digest(
     matches: Sequence[Match],
     *,
     max_items: int = DEFAULT_MAX_ITEMS,
+    total: int | None = None,
 ) -> Digest:
     """Group one subscriber's matches: a lead, then companies, places, topics.
 
@@ -99,6 +100,8 @@ def build_digest(
     company response or non-response if there is one, else the item matching
     most facets. At most `max_items` items (lead included); the rest are
     counted in `more_count`. Sections list newest first, undated last.
+    `total`: how many matches there are when `matches` holds only those a
+    digest can show (matching.Matches.for_digest); default len(matches).
     """
     if max_items < 1:
         raise ValueError("max_items must be at least 1")
@@ -118,7 +121,8 @@ def build_digest(
         if items:
             sections.append(Section(SECTION_TITLES[facet], tuple(items)))
     shown = 1 + sum(len(s.items) for s in sections)
-    return Digest(subscriber, lead, tuple(sections), len(unique) - shown)
+    count = len(unique) if total is None else max(total, len(unique))
+    return Digest(subscriber, lead, tuple(sections), count - shown)
 
 
 # ---------------------------------------------------------------- view model
@@ -421,6 +425,9 @@ class DigestRenderer:
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
+        self._env.filters["wordwrap"] = _remembered_wordwrap(self._env)
+        self._env.filters["indent"] = _remembered(jinja2.filters.do_indent)
+        self._sizes = _SizeModel()
         self._text_template = self._load(TEXT_TEMPLATE)
         # Syntax errors are reported against the file staff edit, with its lines.
         self._load(HTML_TEMPLATE)
@@ -446,34 +453,55 @@ class DigestRenderer:
     ) -> RenderedDigest:
         """HTML and text of one digest; tail items dropped to stay under the cap.
 
-        Usually one render. Over the cap: one render without items gives the
-        fixed cost, the average item cost gives how many fit, and the count
-        is lowered until the message fits (items differ in size).
+        Usually one render. How many items fit is predicted from their text lengths
+        by a size model this renderer learns from its own renders (see _SizeModel);
+        each count tried is rendered and measured, so the result is always under the
+        cap, and a count that leaves room for more items is raised.
         """
         entries = _entries(digest)
+        weights = [_weight(match) for _, match in entries]
+        model = self._sizes
 
         def attempt(keep: int) -> tuple[str, str, int]:
             html, text = self._render_kept(
                 digest, entries, keep, unsubscribe_url, preferences_url
             )
-            return html, text, _message_size(html, text)
+            size, exact = _message_size(html, text)
+            if keep == 0:
+                model.base = size
+            elif exact:  # an upper bound would teach the model that items are bigger
+                model.learn(weights[:keep], size)
+            return html, text, size
 
-        keep = len(entries)
-        html, text, size = attempt(keep)
-        if size > MAX_ENCODED_BYTES:
-            base = attempt(0)[2]
-            per_item = max(1.0, (size - base) / keep)
-            keep = max(0, min(keep - 1, int((MAX_ENCODED_BYTES - base) / per_item)))
+        keep = model.items_that_fit(weights)
+        fitting: tuple[int, str, str] | None = None
+        too_many = len(entries) + 1  # the smallest count known not to fit
+        for _ in range(_MAX_ATTEMPTS):
             html, text, size = attempt(keep)
-            while size > MAX_ENCODED_BYTES and keep > 0:
-                keep = max(0, keep - math.ceil((size - MAX_ENCODED_BYTES) / per_item))
-                html, text, size = attempt(keep)
-        if size > MAX_ENCODED_BYTES:
+            if size <= MAX_ENCODED_BYTES:
+                fitting = (keep, html, text)
+                # Raised only when the model left room for a few more: a render each.
+                more = keep + model.items_that_fit(weights[keep:], room=MAX_ENCODED_BYTES - size)
+                if keep == len(entries) or more < keep + _WORTH_ANOTHER_RENDER or keep + 1 >= too_many:
+                    break
+                keep = min(more, too_many - 1)
+                continue
+            too_many = keep
+            if keep == 0:
+                break
+            if model.base is None:
+                attempt(0)  # once per renderer: the cost of a digest without items
+            keep = model.fewer_items(weights, keep, size - MAX_ENCODED_BYTES)
+            if fitting is not None and keep <= fitting[0]:
+                break
+        if fitting is None:
             log.warning(
                 "digest for %s is %d bytes even without items",
                 digest.subscriber.email,
                 size,
             )
+            fitting = (keep, html, text)
+        keep, html, text = fitting
         shown = tuple(match.component.key for _, match in entries[:keep])
         return RenderedDigest(
             html=html, text=text, item_count=keep, component_keys=shown
@@ -580,6 +608,94 @@ class DigestRenderer:
 
 # ------------------------------------------------------------------- helpers
 
+_MAX_ATTEMPTS = 6  # renders of one digest at most; each is measured, so the cap always holds
+_WORTH_ANOTHER_RENDER = 3  # items that must fit in the room left before rendering again
+
+
+class _SizeModel:
+    """A digest's encoded size from its items' text lengths, learned render by render.
+
+    size ≈ base + Σ (overhead + 2 × weight): `weight` is an item's characters of text
+    (they appear in both parts), `overhead` its markup, learned from every render with
+    items, and `base` the digest without items, measured once. The model only chooses
+    which counts to try: every count is rendered and measured before it is used.
+    """
+
+    _PER_CHAR = 2.0
+    _MARGIN = 0.975  # aim under the cap: a near miss costs a render, an upper bound near it an encode
+
+    def __init__(self) -> None:
+        self.base: int | None = None
+        self.overhead: float | None = None
+
+    def learn(self, weights: Sequence[int], size: int) -> None:
+        if self.base is None or len(weights) < 3:
+            return
+        observed = (size - self.base - self._PER_CHAR * sum(weights)) / len(weights)
+        self.overhead = observed if self.overhead is None else 0.8 * self.overhead + 0.2 * observed
+
+    def items_that_fit(self, weights: Sequence[int], room: float | None = None) -> int:
+        """How many of `weights` fit in `room` (default: a whole digest's); all when unknown."""
+        if self.base is None or self.overhead is None:
+            return len(weights)
+        room = (MAX_ENCODED_BYTES - self.base if room is None else room) * self._MARGIN
+        used = 0.0
+        for count, weight in enumerate(weights):
+            used += self.overhead + self._PER_CHAR * weight
+            if used > room:
+                return count
+        return len(weights)
+
+    def fewer_items(self, weights: Sequence[int], keep: int, excess: int) -> int:
+        """A count below `keep` whose dropped items cover `excess` bytes (by the model)."""
+        overhead = self.overhead or 0.0
+        dropped = 0.0
+        while keep > 0:
+            keep -= 1
+            dropped += overhead + self._PER_CHAR * weights[keep]
+            if dropped >= excess / self._MARGIN:
+                break
+        return keep
+
+
+def _weight(match: Match) -> int:
+    component = match.component
+    return (
+        len(component.title)
+        + min(len(component.excerpt_text), EXCERPT_CHARS)
+        + len(component.author or "")
+        + len(component.source_title or "")
+    )
+
+
+def _remembered(function: Callable[..., str]) -> Callable[..., str]:
+    """A pure string filter, remembered for plain strings (not Markup)."""
+    remembered = functools.lru_cache(maxsize=16_384)(function)
+
+    def filter_(text, *args, **kwargs) -> str:
+        if type(text) is not str:
+            return function(text, *args, **kwargs)
+        return remembered(text, *args, **kwargs)
+
+    return filter_
+
+
+
+def _remembered_wordwrap(environment: jinja2.Environment) -> Callable[..., str]:
+    """Jinja's `wordwrap`, remembered: the same titles and excerpts recur in thousands of
+    digests of a run, and textwrap was most of a digest's rendering time."""
+
+    @functools.lru_cache(maxsize=16_384)
+    def remembered(text: str, *args) -> str:
+        return jinja2.filters.do_wordwrap(environment, text, *args)
+
+    def wordwrap(text, width=79, break_long_words=True, wrapstring=None, break_on_hyphens=True) -> str:
+        if type(text) is not str:  # Markup and the like: as Jinja would, uncached
+            return jinja2.filters.do_wordwrap(environment, text, width, break_long_words, wrapstring, break_on_hyphens)
+        return remembered(text, width, break_long_words, wrapstring, break_on_hyphens)
+
+    return wordwrap
+
 
 def _template_line(exc: BaseException, path: Path) -> int | None:
     """The template line a render error came from: Jinja puts template frames in the traceback."""
@@ -664,12 +780,14 @@ def _entries(digest: Digest) -> list[tuple[int, Match]]:
     return entries
 
 
-def _message_size(html: str, text: str) -> int:
-    return (
-        messages.encoded_size(html)
-        + messages.encoded_size(text)
-        + messages.HEADER_ALLOWANCE
-    )
+def _message_size(html: str, text: str) -> tuple[int, bool]:
+    """(the message's size, True); or (an upper bound of it, False) when that is under
+    the cap already: the exact size needs the encoding, which the message does anyway."""
+    fixed = messages.HEADER_ALLOWANCE
+    bound = messages.encoded_size_at_most(html) + messages.encoded_size_at_most(text) + fixed
+    if bound <= MAX_ENCODED_BYTES:
+        return bound, False
+    return messages.encoded_size(html) + messages.encoded_size(text) + fixed, True
 
 
 def _choose_translation(component: Component, languages: Sequence[str]):
@@ -693,6 +811,7 @@ def _format_date(value) -> str | None:
     return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
 
 
+@functools.lru_cache(maxsize=8192)  # a component's excerpt recurs in many digests
 def _excerpt(text: str, limit: int = EXCERPT_CHARS) -> tuple[str, ...]:
     """Paragraphs of `text`, cut at a word boundary after about `limit` characters."""
     paragraphs = [" ".join(p.split()) for p in text.replace("\r", "").split("\n")]

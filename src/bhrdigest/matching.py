@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from bhrdigest.components import Component, Subscriber
+from bhrdigest.components import Component, Kind, Subscriber
 from bhrdigest.errors import ConfigError
 
 COMPANY = "company"
@@ -144,6 +144,7 @@ class Matches(Mapping[str, list[Match]]):
         self._by_email = by_email
         # Subscribers sharing a profile share the work (bounded: memory stays flat).
         self._matches_of = functools.lru_cache(maxsize=256)(self._build)
+        self._shown_of = functools.lru_cache(maxsize=4096)(self._shown)
 
     def __getitem__(self, email: str) -> list[Match]:
         pid = self._by_email[email.strip().lower()]
@@ -161,12 +162,43 @@ class Matches(Mapping[str, list[Match]]):
     def _build(self, pid: int) -> tuple[Match, ...]:
         return self._tags.matches(self._profiles[pid], self._hits[pid])
 
+    def for_digest(
+        self, email: str, max_items: int, *, exclude: Collection[str] = ()
+    ) -> tuple[tuple[Match, ...], int]:
+        """(the matches a digest of `max_items` can show, how many matches there are).
+
+        The same digest as from the whole list: `build_digest(subscriber, shown,
+        max_items=max_items, total=count)` equals `build_digest(subscriber,
+        self[email], max_items=max_items)`. It contains every possible lead and
+        the first `max_items` of each section (ties in date included), so only
+        those Match values are built: a reader of a region gets hundreds of
+        matches a week, of which a digest shows 40. `exclude`: component keys
+        already delivered to this subscriber.
+        """
+        pid = self._by_email.get(email.strip().lower())
+        if pid is None:
+            return (), 0
+        bits = self._hits[pid]
+        if exclude:
+            bits &= ~self._tags.bits_of_keys(exclude)
+        if not bits:
+            return (), 0
+        if not exclude:
+            return self._shown_of(pid, max_items)
+        return self._tags.shown(self._profiles[pid], bits, max_items)
+
+    def _shown(self, pid: int, max_items: int) -> tuple[tuple[Match, ...], int]:
+        return self._tags.shown(self._profiles[pid], self._hits[pid], max_items)
+
 
 class _ComponentTags:
     """Components in newest-first order, indexed by tag as bit sets."""
 
     def __init__(self, ordered: list[Component]):
         self.components = ordered
+        self._position_of: dict[str, int] | None = None
+        # Company responses and non-responses: they lead a digest.
+        self.answers = _bits_from([i for i, c in enumerate(ordered) if c.kind != Kind.ARTICLE])
         self.bits: dict[tuple[str, str], int] = {}
         # Per component: (facet, name, Reason) in facet order, de-duplicated.
         self.tags: list[tuple[tuple[str, str, Reason], ...]] = []
@@ -185,6 +217,56 @@ class _ComponentTags:
             self.tags.append(tuple(own))
         for key, found in positions.items():
             self.bits[key] = _bits_from(found)
+
+    def bits_of_keys(self, keys: Collection[str]) -> int:
+        if self._position_of is None:
+            self._position_of = {c.key: i for i, c in enumerate(self.components)}
+        return _bits_from([self._position_of[k] for k in keys if k in self._position_of])
+
+    def shown(self, profile: _Profile, bits: int, max_items: int) -> tuple[tuple[Match, ...], int]:
+        """See Matches.for_digest: the possible leads and each section's head."""
+        company, place, topic = (facet & bits for facet in self.facet_bits(profile))
+        positions = set(self._leads(profile, bits, company, place, topic))
+        room = max_items  # the sections share the digest's room, companies first
+        for group in (company, place & ~company, topic & ~company & ~place):
+            head = self._head(group, room)
+            positions.update(head)
+            room = max(0, room - len(head))
+        chosen = sorted(positions)
+        return self.matches(profile, bits, chosen), bits.bit_count()
+
+    def _leads(self, profile: _Profile, bits: int, company: int, place: int, topic: int) -> list[int]:
+        """Every match that may lead (digests._lead_rank): a company's answer, then the
+        most facets, then the most reasons, then the newest (ties in date all kept)."""
+        candidates = company & self.answers or bits
+        for tier in (company & place & topic, (company & place) | (company & topic) | (place & topic)):
+            if candidates & tier:
+                candidates &= tier
+                break
+        followed = [
+            self.bits.get((facet, name), 0) & candidates
+            for facet, names in ((COMPANY, profile.companies), (PLACE, profile.places), (TOPIC, profile.topics))
+            for name in names
+        ]
+        candidates = _most_often_set(candidates, followed)
+        return self._head(candidates, 1)
+
+    def _head(self, group: int, count: int) -> list[int]:
+        """The first `count` positions of `group`, and any later ones dated like the last."""
+        head: list[int] = []
+        if count <= 0 or not group:
+            return head
+        last = None
+        while group:
+            low = group & -group  # the lowest set bit: the newest left
+            position = low.bit_length() - 1
+            published = self.components[position].published
+            if len(head) >= count and published != last:
+                break
+            head.append(position)
+            last = published
+            group ^= low
+        return head
 
     def facet_bits(self, profile: _Profile) -> tuple[int, int, int]:
         """Components hitting the profile's companies, places, topics."""
@@ -212,9 +294,13 @@ class _ComponentTags:
                 result &= facet_bits
         return result
 
-    def matches(self, profile: _Profile, bits: int) -> tuple[Match, ...]:
+    def matches(self, profile: _Profile, bits: int, only: Sequence[int] | None = None) -> tuple[Match, ...]:
+        """Match values of `bits` in list order; of the positions `only` when given."""
         company, place, _ = self.facet_bits(profile)
         groups = (bits & company, bits & place & ~company, bits & ~company & ~place)
+        if only is not None:
+            wanted = _bits_from(only)
+            groups = tuple(group & wanted for group in groups)
         followed = {
             COMPANY: profile.companies,
             PLACE: profile.places,
@@ -269,8 +355,32 @@ def _bits_from(positions: list[int]) -> int:
     return value
 
 
+def _most_often_set(candidates: int, sets: Sequence[int]) -> int:
+    """The candidates found in the most of `sets` (bit-sliced counting, a few big-int ops)."""
+    planes: list[int] = []  # planes[i]: bit i of each position's count
+    for found in sets:
+        carry = found
+        for level, plane in enumerate(planes):
+            planes[level], carry = plane ^ carry, plane & carry
+            if not carry:
+                break
+        if carry:
+            planes.append(carry)
+    for plane in reversed(planes):
+        if candidates & plane:
+            candidates &= plane
+    return candidates
+
+
 def _bit_positions(bits: int) -> list[int]:
-    """Set bit positions, lowest first (one str.find per set bit)."""
+    """Set bit positions, lowest first (one str.find per set bit; few bits: one by one)."""
+    if bits.bit_count() <= 48:
+        positions = []
+        while bits:
+            low = bits & -bits
+            positions.append(low.bit_length() - 1)
+            bits ^= low
+        return positions
     text = format(bits, "b")[::-1]
     positions = []
     at = text.find("1")

@@ -19,10 +19,13 @@ import base64
 import binascii
 import email.policy
 import email.utils
+import functools
 import hashlib
 from datetime import datetime
+from email.generator import NLCRE, BytesGenerator
 from email.headerregistry import Address
 from email.message import EmailMessage
+from io import BytesIO
 from typing import TYPE_CHECKING
 
 from bhrdigest.components import Subscriber
@@ -35,6 +38,11 @@ if TYPE_CHECKING:
 # on one line. Headers set normally are still folded at 78 and RFC 2047
 # encoded where needed (non-ASCII names and subjects).
 POLICY = email.policy.SMTP.clone(refold_source="none")
+
+# Never a line of a quoted-printable or base64 body ("==" occurs in neither but as the
+# last padding of base64, and no base64 line starts "--"), so one boundary serves every
+# digest, and the email package need not search each body for a free one.
+BOUNDARY = "==bhrdigest-alternative=="
 
 # Headers of a digest stay well under this; the renderer counts it in the cap.
 HEADER_ALLOWANCE = 2_500
@@ -54,23 +62,24 @@ def build_message(
     now: datetime,
     domain: str,
 ) -> EmailMessage:
-    """The digest email for one subscriber (deterministic but for the MIME boundary)."""
+    """The digest email for one subscriber (deterministic: the same input, the same bytes)."""
     if now.tzinfo is None:
         raise ValueError(
             "build_message needs a timezone-aware `now` for the Date header"
         )
-    msg = EmailMessage(policy=POLICY)
-    msg["From"] = from_addr
+    msg = DigestMessage(policy=POLICY)
+    # Headers the same in every digest of a run are parsed once (see _header).
+    msg["From"] = _header("From", from_addr)
     msg["To"] = Address(
         display_name=subscriber.name.strip(), addr_spec=subscriber.email.strip()
     )
-    msg["Subject"] = subject
-    msg["Date"] = email.utils.format_datetime(now)
+    msg["Subject"] = _header("Subject", subject)
+    msg["Date"] = _header("Date", email.utils.format_datetime(now))
     msg["Message-ID"] = message_id(run_id, subscriber.email, domain)
-    msg["List-Id"] = f"<{list_id}>"
+    msg["List-Id"] = _header("List-Id", f"<{list_id}>")
     _set_unsubscribe_headers(msg, unsubscribe_url, unsubscribe_mailto)
-    msg["MIME-Version"] = "1.0"
-    msg["Content-Type"] = "multipart/alternative"
+    msg["MIME-Version"] = _header("MIME-Version", "1.0")
+    msg["Content-Type"] = _header("Content-Type", f'multipart/alternative; boundary="{BOUNDARY}"')
     # Plain text first: clients show the last part they can render, and
     # text-only readers (and spam filters) read the first.
     msg.attach(_text_part(rendered.text, "plain"))
@@ -101,8 +110,55 @@ def list_unsubscribe_value(
 
 def encoded_size(content: str) -> int:
     """Bytes one text part's body takes on the wire (CRLF line ends)."""
-    _, body = _encode_body(content.encode("utf-8"))
+    _, body = _encoded(content)
     return len(body) + body.count("\n")  # each LF becomes CRLF
+
+
+# Bytes quoted-printable writes as =XX: controls but tab and LF, "=", and all of 127-255.
+_ESCAPED = bytes([*range(9), *range(11, 32), ord("="), *range(127, 256)])
+
+
+def encoded_size_at_most(content: str) -> int:
+    """An upper bound of `encoded_size`, without encoding: a few passes in C.
+
+    Quoted-printable writes each escaped byte as 3 and a space or tab ending a line as
+    3, and breaks a line over 76 characters with "=" and CRLF: after 73 characters of
+    it at the least. Every LF becomes CRLF.
+    """
+    data = content.encode("utf-8").replace(b"\r\n", b"\n")
+    written = len(data) + 2 * (len(data) - len(data.translate(None, _ESCAPED)))
+    trailing = data.count(b" \n") + data.count(b"\t\n") + data.endswith((b" ", b"\t"))
+    return written + 2 * trailing + 3 * (written // 73 + 1) + data.count(b"\n")
+
+
+class DigestMessage(EmailMessage):
+    """An EmailMessage that flattens its pre-encoded bodies in one piece.
+
+    The email package writes a body line by line, which was most of the cost of
+    sending a digest; the bytes are the same (see _BodyAtOnceGenerator).
+    """
+
+    def as_bytes(self, unixfrom: bool = False, policy: email.policy.Policy | None = None) -> bytes:
+        out = BytesIO()
+        generator = _BodyAtOnceGenerator(out, mangle_from_=False, policy=self.policy if policy is None else policy)
+        generator.flatten(self, unixfrom=unixfrom)
+        return out.getvalue()
+
+    __bytes__ = as_bytes
+
+
+class _BodyAtOnceGenerator(BytesGenerator):
+    def _write_lines(self, lines: str) -> None:
+        # The base class splits on NLCRE and writes line, NL, line, NL…: the same bytes.
+        if not lines:
+            return
+        self.write(lines.replace("\n", self._NL) if "\r" not in lines else NLCRE.sub(self._NL, lines))
+
+
+@functools.lru_cache(maxsize=256)
+def _header(name: str, value: str):
+    """A parsed header, shared by every message that carries the same value."""
+    return POLICY.header_factory(name, value)
 
 
 def _set_unsubscribe_headers(
@@ -129,19 +185,27 @@ def _set_unsubscribe_headers(
 
 
 def _text_part(content: str, subtype: str) -> EmailMessage:
-    cte, body = _encode_body(content.encode("utf-8"))
+    cte, body = _encoded(content)
     part = EmailMessage(policy=POLICY)
-    part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
-    part["Content-Transfer-Encoding"] = cte
+    part["Content-Type"] = _header("Content-Type", f'text/{subtype}; charset="utf-8"')
+    part["Content-Transfer-Encoding"] = _header("Content-Transfer-Encoding", cte)
     part.set_payload(body)
     return part
+
+
+@functools.lru_cache(maxsize=16)
+def _encoded(content: str) -> tuple[str, str]:
+    # The renderer sizes the parts it renders, then the same strings are encoded for
+    # the message: remembering the last few encodes each digest's parts once.
+    return _encode_body(content.encode("utf-8"))
 
 
 def _encode_body(data: bytes) -> tuple[str, str]:
     """(Content-Transfer-Encoding, ASCII body with LF line ends), the shorter one."""
     data = data.replace(b"\r\n", b"\n")
     qp = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
-    b64 = base64.encodebytes(data)  # 76-character lines
-    if len(qp) <= len(b64):
+    # base64's length is known without encoding: 4 characters per 3 bytes, 76 a line.
+    lines = -(-len(data) // 57)
+    if len(qp) <= 4 * -(-len(data) // 3) + lines:
         return "quoted-printable", qp.decode("ascii")
-    return "base64", b64.decode("ascii")
+    return "base64", base64.encodebytes(data).decode("ascii")

@@ -181,7 +181,9 @@ def test_delivered_keys_reads_thousands_of_subscribers_across_chunks(engine):
     assert found["user999@example.org"] == {"k0", "shared"}
     assert found["user1000@example.org"] == {"k1", "shared"}
     assert "nobody@example.org" not in found
-    assert ledger.run_summary(engine, run.id) == {"pending": 0, "sent": 1001, "failed": 0, "gone": 0, "unknown": 0}
+    assert ledger.run_summary(engine, run.id) == {
+        "queued": 0, "pending": 0, "sent": 1001, "failed": 0, "gone": 0, "unknown": 0
+    }
 
 
 def test_two_concurrent_claims_of_one_subscriber_exactly_one_wins(engine):

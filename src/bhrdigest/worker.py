@@ -10,6 +10,11 @@ Waits: a pacing wait of up to `max_pause` seconds is slept; a longer one, and ev
 goes on with other chats — a 429 asking for an hour never holds a process for an hour.
 `bhrdigest alert` then waits out next attempts due within `max_wait` before it exits;
 the worker picks them up on a later pass.
+
+Several workers may run against one PostgreSQL database: each fetches and sends alerts
+(an alert's claim is all-or-nothing, so no two send it), and the one holding the bot
+poller lock (store/locks.py) is the only one that long-polls Telegram. When it stops or
+dies, another takes the lock on its next pass. On SQLite, run one worker.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from bhrdigest.components import Catalogue, Subscriber
 from bhrdigest.delivery.telegram import ChatGoneError, TelegramSender
 from bhrdigest.errors import ConfigError, DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from bhrdigest.store import alerts as store
+from bhrdigest.store.locks import BOT_POLLER, HeldLock
 
 log = logging.getLogger(__name__)
 
@@ -297,20 +303,26 @@ async def _prepare(
 
 
 async def _loop(fetch_once, engine, sender, companies, interval, stop, poll_timeout, lease, clock) -> None:
+    # Telegram lets one client long-poll a bot (a second gets 409 Conflict): with several
+    # workers, the one holding this lock answers the bot; all of them fetch and alert.
+    poller = HeldLock(engine, BOT_POLLER, name="Telegram bot poller")
     next_fetch = time.monotonic()
-    while not stop.is_set():
-        if time.monotonic() >= next_fetch:
-            next_fetch = time.monotonic() + interval
-            await _fetch(fetch_once, engine, stop, clock)
-        if sender is None:
-            await _until(stop, max(0.0, next_fetch - time.monotonic()))
-            continue
-        started = time.monotonic()
-        summary = await run_alerts_once(engine, sender, now=clock(), stop_event=stop, lease=lease)
-        if summary.messages or summary.retried or summary.failed or summary.gone:
-            log.info(summary.line(time.monotonic() - started))
-        timeout = _poll_timeout(engine, next_fetch, poll_timeout, clock)
-        await _poll(engine, sender, companies, stop, timeout, clock)
+    try:
+        while not stop.is_set():
+            if time.monotonic() >= next_fetch:
+                next_fetch = time.monotonic() + interval
+                await _fetch(fetch_once, engine, stop, clock)
+            if sender is None:
+                await _until(stop, max(0.0, next_fetch - time.monotonic()))
+                continue
+            started = time.monotonic()
+            summary = await run_alerts_once(engine, sender, now=clock(), stop_event=stop, lease=lease)
+            if summary.messages or summary.retried or summary.failed or summary.gone:
+                log.info(summary.line(time.monotonic() - started))
+            timeout = _poll_timeout(engine, next_fetch, poll_timeout, clock)
+            await _poll(engine, sender, companies, stop, timeout, clock, poller)
+    finally:
+        poller.release()
 
 
 async def _fetch(fetch_once, engine: sa.Engine, stop: asyncio.Event, clock) -> None:
@@ -334,7 +346,10 @@ def _poll_timeout(engine: sa.Engine, next_fetch: float, poll_timeout: float, clo
     return max(0.0, timeout)
 
 
-async def _poll(engine, sender, companies, stop: asyncio.Event, timeout: float, clock) -> None:
+async def _poll(engine, sender, companies, stop: asyncio.Event, timeout: float, clock, poller: HeldLock) -> None:
+    if not poller.acquire():
+        await _until(stop, timeout)  # another worker answers the bot; this one fetches and alerts
+        return
     try:
         await _unless_stopped(poll_bot_once(engine, sender, companies, timeout=timeout, clock=clock), stop)
     except DeliveryError as exc:

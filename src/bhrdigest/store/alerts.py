@@ -260,19 +260,28 @@ def mark_sending(engine: sa.Engine, chat_id: int, keys: Sequence[str], now: date
     """Claim `keys` for one send; if we die, they are sent again after `lease_until`.
 
     All or nothing: False when another process claimed or settled any of them
-    since they were read (a worker and a one-off `alert` side by side).
+    since they were read (several workers, or a worker and a one-off `alert`). On
+    PostgreSQL the rows are locked first, skipping any another process is claiming at
+    this instant: a rival claim is lost at once, never waited for or deadlocked on.
     """
+    claimable = sa.and_(
+        _alert_rows(chat_id, keys),
+        alerts.c.status.in_(("pending", "sending")),
+        alerts.c.next_attempt_at <= utc(now),
+    )
     claim = (
         sa.update(alerts)
-        .where(
-            _alert_rows(chat_id, keys),
-            alerts.c.status.in_(("pending", "sending")),
-            alerts.c.next_attempt_at <= utc(now),
-        )
+        .where(claimable)
         .values(status="sending", attempts=alerts.c.attempts + 1, next_attempt_at=utc(lease_until))
     )
+    wanted = len(set(keys))
     with engine.connect() as conn, conn.begin() as transaction:
-        if conn.execute(claim).rowcount == len(set(keys)):
+        if conn.dialect.name == "postgresql":
+            lock = sa.select(alerts.c.key).where(claimable).order_by(alerts.c.key).with_for_update(skip_locked=True)
+            if len(conn.execute(lock).all()) != wanted:
+                transaction.rollback()
+                return False
+        if conn.execute(claim).rowcount == wanted:
             return True
         transaction.rollback()
     return False

@@ -1,0 +1,206 @@
+"""`bhrdigest doctor`: is this deployment ready? Each part checked live, in plain words.
+
+    configuration   subscriptions.yaml loads (every problem named)
+    database        DATABASE_URL answers, and its schema is the one this bhrdigest needs
+    smtp            SMTP_URL connects, TLS works, the credentials are accepted; the signing
+                    secret the unsubscribe links need is set
+    telegram        the Bot API accepts TELEGRAM_BOT_TOKEN
+    feed <url>      each feed answers and parses
+
+Nothing is changed: no schema upgrade, no mail, no message, no fetch state stored.
+A part that is not configured (no SMTP_URL, no token) is a warning, not a failure:
+the product runs without it, and says what it does instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+import click
+
+from bhrdigest.errors import BhrDigestError
+from bhrdigest.settings import Settings
+
+log = logging.getLogger(__name__)
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    status: str  # ok | warn | fail
+    detail: str  # what is right, or what is wrong and what to do
+
+    def line(self) -> str:
+        return f"{self.status.upper():<5} {self.name}: {self.detail}"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+async def run_checks(settings: Settings, *, timeout: float = 10.0) -> list[Check]:
+    """Every check, in order; never raises for what it finds."""
+    config, checks = _configuration(settings)
+    checks.append(await _guarded("database", lambda: asyncio.to_thread(_database, settings)))
+    checks += await _smtp(settings, config, timeout)
+    checks.append(await _guarded("telegram", lambda: _telegram(settings, timeout)))
+    if config is not None:
+        checks += await _feeds(config, settings, timeout)
+    return checks
+
+
+async def _guarded(name: str, check: Callable[[], Awaitable[Check]]) -> Check:
+    try:
+        return await check()
+    except BhrDigestError as exc:
+        return Check(name, FAIL, str(exc))
+    except Exception as exc:  # noqa: BLE001 -- a doctor reports what it finds, whatever it is
+        log.debug("%s check failed", name, exc_info=True)
+        return Check(name, FAIL, f"unexpected error: {exc!r}")
+
+
+def _configuration(settings: Settings):
+    from bhrdigest.config import load_config
+
+    try:
+        config = load_config(settings.config_path)
+    except BhrDigestError as exc:
+        return None, [Check("configuration", FAIL, str(exc))]  # names the file, line and field
+    detail = (f"{config.path}: {len(config.feeds)} feeds, {len(config.subscribers)} subscribers, "
+              f"{len(config.catalogue.companies)} companies")  # fmt: skip
+    return config, [Check("configuration", OK, detail)]
+
+
+def _database(settings: Settings) -> Check:
+    from bhrdigest.store.db import SCHEMA_VERSION, current_version, open_engine
+
+    url = settings.checked_database_url()  # a SQLite file on an ephemeral disk is refused here
+    engine = open_engine(url)
+    try:
+        version = current_version(engine)
+        kind = _database_kind(engine)
+    finally:
+        engine.dispose()
+    if version is None:
+        return Check("database", FAIL, f"{kind} answers but has no bhrdigest schema: run `bhrdigest db upgrade`")
+    if version < SCHEMA_VERSION:
+        return Check("database", FAIL, f"{kind} has schema version {version}, this bhrdigest needs "
+                                       f"{SCHEMA_VERSION}: run `bhrdigest db upgrade`")  # fmt: skip
+    if version > SCHEMA_VERSION:
+        return Check("database", FAIL, f"{kind} has schema version {version}, newer than this bhrdigest "
+                                       f"({SCHEMA_VERSION}): deploy the newer bhrdigest")  # fmt: skip
+    if engine.dialect.name == "sqlite":
+        return Check("database", WARN, f"{kind}, schema version {version}: fine for one machine and one "
+                                       "worker; use PostgreSQL (DATABASE_URL) for several")  # fmt: skip
+    return Check("database", OK, f"{kind}, schema version {version}")
+
+
+def _database_kind(engine) -> str:
+    import sqlalchemy as sa
+
+    if engine.dialect.name != "postgresql":
+        return f"SQLite file {engine.url.database}"
+    with engine.connect() as conn:
+        version = conn.execute(sa.text("SHOW server_version")).scalar()
+    return f"PostgreSQL {version} at {engine.url.host or 'localhost'}"
+
+
+async def _smtp(settings: Settings, config, timeout: float) -> list[Check]:
+    if not settings.smtp_url:
+        where = settings.outbox
+        return [Check("smtp", WARN, f"SMTP_URL is not set: `send` writes digests as .eml files to {where}/ "
+                                    "instead of mailing them")]  # fmt: skip
+    checks = [await _guarded("smtp", lambda: _smtp_session(settings.smtp_url, timeout))]
+    if config is not None and config.sender.unsubscribe_url and not settings.secret:
+        checks.append(Check("secret", FAIL, "BHRDIGEST_SECRET is not set: `send` over SMTP refuses to run without "
+                                            "it (it signs the one-click unsubscribe links). Set it to a long "
+                                            "random string and keep it stable."))  # fmt: skip
+    elif settings.secret:
+        checks.append(Check("secret", OK, "BHRDIGEST_SECRET is set"))
+    return checks
+
+
+async def _smtp_session(smtp_url: str, timeout: float) -> Check:
+    from bhrdigest.delivery.smtp import SmtpSender, parse_smtp_url
+
+    target = parse_smtp_url(smtp_url)
+    sender = SmtpSender(target, connections=1, timeout=timeout, retries=0)
+    await sender.check()  # connect, EHLO, STARTTLS, AUTH, QUIT: raises DeliveryError in plain words
+    tls = {"tls": "implicit TLS", "starttls": "STARTTLS when offered", "plain": "no TLS (loopback)"}[target.security]
+    login = f"logged in as {target.username}" if target.username else "no login"
+    return Check("smtp", OK, f"{target.address}: connected, {tls}, {login}")
+
+
+async def _telegram(settings: Settings, timeout: float) -> Check:
+    if not settings.telegram_token:
+        return Check("telegram", WARN, "TELEGRAM_BOT_TOKEN is not set: instant alerts are skipped and the bot "
+                                       "does not answer (digests are not affected)")  # fmt: skip
+    from bhrdigest.delivery.telegram import TelegramSender
+
+    sender = TelegramSender(settings.telegram_token, settings.telegram_api_url, timeout=timeout)
+    try:
+        username = await sender.start()  # getMe
+    finally:
+        await sender.close()
+    return Check("telegram", OK, f"the Bot API accepts the token: this is @{username}")
+
+
+async def _feeds(config, settings: Settings, timeout: float) -> list[Check]:
+    from bhrdigest.sources.fetch import FeedState, fetch_feeds
+    from bhrdigest.sources.parse import parse_feed
+
+    options = {"user_agent": settings.user_agent} if settings.user_agent else {}
+    try:
+        results = await fetch_feeds([FeedState(feed.url) for feed in config.feeds], now=datetime.now(UTC),
+                                    connect_timeout=timeout, read_timeout=timeout, force=True, **options)
+    except Exception as exc:  # noqa: BLE001 -- reported like any other finding
+        return [Check("feeds", FAIL, f"cannot fetch the feeds: {exc}")]
+    checks = []
+    for result in results:
+        name = f"feed {result.url}"
+        if result.outcome == "failed" or result.body is None:
+            checks.append(Check(name, FAIL, result.error or "no answer"))
+            continue
+        try:
+            parsed = parse_feed(result.body, feed_url=result.url, content_type=result.content_type)
+        except BhrDigestError as exc:
+            checks.append(Check(name, FAIL, str(exc)))
+            continue
+        status = WARN if parsed.warning or not parsed.entries else OK
+        detail = f"{len(parsed.entries)} items, “{parsed.title}”"
+        if parsed.warning:
+            detail += f"; {parsed.warning}"
+        elif not parsed.entries:
+            detail += "; the feed is empty"
+        checks.append(Check(name, status, detail))
+    return checks
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a check, for scripts.")
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for each server.")
+@click.pass_obj
+def doctor(app, as_json: bool, timeout: float) -> None:
+    """Check SMTP, the Telegram token, the database and the feeds; say what is wrong.
+
+    Changes nothing and sends nothing. Exits 1 when a check fails (warnings are fine).
+
+    Example: heroku run bhrdigest doctor
+    """
+    checks = asyncio.run(run_checks(app.settings, timeout=timeout))
+    for check in checks:
+        click.echo(json.dumps(check.to_json(), ensure_ascii=False) if as_json else check.line())
+    failed = [check.name for check in checks if check.status == FAIL]
+    if not as_json:
+        click.echo(f"{len(failed)} of {len(checks)} checks failed: {', '.join(failed)}" if failed
+                   else f"all {len(checks)} checks passed" + (" (see the warnings)" if any(
+                       c.status == WARN for c in checks) else ""))  # fmt: skip
+    if failed:
+        sys.exit(1)

@@ -20,8 +20,8 @@ from bhrdigest.digests import (
     RenderedDigest,
     _entries,
     build_digest,
-    premailer_inline,
 )
+from bhrdigest.mailhtml import premailer_inline
 from bhrdigest.matching import Match, Matcher, Reason
 from bhrdigest.messages import build_message
 from bhrdigest.sources.parse import parse_feed

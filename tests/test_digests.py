@@ -7,14 +7,9 @@ from pathlib import Path
 import pytest
 
 from bhrdigest.components import Component, Kind, Subscriber, Translation
-from bhrdigest.digests import (
-    MAX_ENCODED_BYTES,
-    DigestRenderer,
-    build_digest,
-    inline_template,
-    premailer_inline,
-)
+from bhrdigest.digests import MAX_ENCODED_BYTES, DigestRenderer, build_digest
 from bhrdigest.errors import ConfigError
+from bhrdigest.mailhtml import inline_template, premailer_inline
 from bhrdigest.matching import Match, Matcher, Reason
 from bhrdigest.messages import build_message
 from bhrdigest.tokens import make_token

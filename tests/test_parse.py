@@ -9,13 +9,12 @@ import pytest
 
 from bhrdigest.components import Entry, Kind
 from bhrdigest.errors import FeedError
-from bhrdigest.sources.parse import (
-    ParsedFeed,
+from bhrdigest.sources.conventions import (
     classify_title,
-    parse_feed,
     parse_human_date,
     split_company_names,
 )
+from bhrdigest.sources.parse import ParsedFeed, parse_feed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
 SAMPLE = Path("/work/shared/samples/latest-news-en.xml")

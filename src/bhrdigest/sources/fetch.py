@@ -300,6 +300,8 @@ def _status_failure(response: httpx.Response, now: datetime) -> _Failure:
         message = f"{said}: the site is overloaded or rate-limiting us; retrying with back-off"
     elif status >= 500:
         message = f"{said}: the site has a server error; retrying with back-off"
+    elif 300 <= status < 400 and status != 304:  # a redirect with a Location is followed before here
+        message = f"{said}: a redirect without a Location header: the site is misconfigured; check the URL"
     else:
         message = f"{said} {response.reason_phrase}".rstrip() + ": not a feed we can read"
     return _Failure(message, status=status)

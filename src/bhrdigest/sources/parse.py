@@ -4,32 +4,39 @@
 
 feedparser reads the XML (declared, sniffed or guessed encodings); it is handed a
 BytesIO, so it never fetches or opens anything, and its own sanitiser is off
-because nh3 does that job (text.py). Each excerpt is then cut into lines so the
-site's conventions can be taken out of it: the `Author:` line, the quoted source
-headline and date, `[Also referred to …]` markers, inline translations
-(`+ 日本語 - Hide`) and "Read the full post here". Items with the same key are
-merged: see `merge_entries`.
+because nh3 does that job (text.py). Each excerpt is then cut into blocks and
+handed to conventions.py, which takes out and reads the lines the site adds by
+convention (author, source headline and date, company markers, inline
+translations) and classifies titles. Items with the same key are merged: see
+`merge_entries`.
 """
 
 from __future__ import annotations
 
-import html as htmllib
 import io
 import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
-from bhrdigest.components import Entry, Kind, Translation
+from bhrdigest.components import Entry, Translation
 from bhrdigest.errors import FeedError
+from bhrdigest.sources.conventions import (
+    MAX_EXCERPT_CHARS,
+    MAX_TITLE_CHARS,
+    SiteLines,
+    classify_title,
+    dedupe,
+    parse_human_date,
+    read_site_lines,
+)
 from bhrdigest.sources.identity import canonical_url, component_key, is_bhrrc_host, language_from_url
 from bhrdigest.sources.text import (
-    Block,
     blocks_to_html,
     blocks_to_text,
     body_to_html,
@@ -43,8 +50,6 @@ from bhrdigest.sources.text import (
 
 log = logging.getLogger(__name__)
 
-MAX_TITLE_CHARS = 1_000
-MAX_EXCERPT_CHARS = 20_000
 # Raw input is cut before any work so a hostile 1 MB field costs little.
 _MAX_RAW_TITLE = 20_000
 _MAX_RAW_BODY = 400_000
@@ -175,7 +180,7 @@ def _entry_from_item(item: Any, *, feed_url: str, feed_language: str, now: datet
     title = clean_title(item.get("title") or "")
     body = _read_body(item, base_url=link or web_guid or feed_url)
     kind, responder = classify_title(title)
-    companies = _dedupe(([responder] if responder else []) + list(body.markers))
+    companies = dedupe(([responder] if responder else []) + list(body.markers))
     excerpt = truncate_blocks(body.blocks, MAX_EXCERPT_CHARS)
     excerpt_text = blocks_to_text(excerpt)
     return Entry(
@@ -196,7 +201,7 @@ def _entry_from_item(item: Any, *, feed_url: str, feed_language: str, now: datet
         marker_companies=tuple(companies),
         translations=body.translations,
         guid=guid,
-        feed_categories=tuple(_dedupe([unescape_all(t.get("term") or "") for t in item.get("tags", [])])),
+        feed_categories=tuple(dedupe([unescape_all(t.get("term") or "") for t in item.get("tags", [])])),
     )
 
 
@@ -208,11 +213,19 @@ def clean_title(raw: str) -> str:
 
 
 def _absolute_link(link: str | None, feed_url: str) -> str | None:
-    link = unescape_all(link or "")
+    """The item's web address, or None: a `javascript:` or `data:` link is no link at all.
+
+    Refused here, at the edge, it never becomes a component's url (nor its key), so no
+    digest, alert or `components --json` consumer downstream can be handed one.
+    """
+    link = unescape_all(link or "").strip()
     if not link:
         return None
     if not re.match(r"^[a-z][a-z0-9+.-]*:", link, re.I) and feed_url.startswith(("http:", "https:")):
         link = urljoin(feed_url, link)
+    if urlsplit(link).scheme.lower() not in ("", "http", "https"):
+        log.debug("feed %s: item link %.60r is not a web address; ignored", feed_url, link)
+        return None
     return link
 
 
@@ -275,309 +288,13 @@ def _looks_like_login(name: str) -> bool:
     )
 
 
-# --- the excerpt: lines the site adds by convention ---------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Body:
-    blocks: tuple[Block, ...]
-    author: str | None
-    source_title: str | None
-    source_date: date | None
-    markers: tuple[str, ...]
-    translations: tuple[Translation, ...]
-
-
-def _read_body(item: Any, *, base_url: str) -> _Body:
+def _read_body(item: Any, *, base_url: str) -> SiteLines:
     raw = item.get("summary") or ""
     if not raw.strip() and item.get("content"):
         raw = item["content"][0].get("value") or ""
     raw = raw[:_MAX_RAW_BODY]
     html = body_to_html(raw)
-    main, translations = _split_translations(split_blocks(sanitise_html(html, base_url=base_url)))
-    main, author, published_on = _take_author(main)
-    source_title, source_date, main = _take_source_line(main, dated_by_author_line=published_on is not None)
-    markers, main = _take_markers(main)
-    return _Body(
-        blocks=tuple(b for b in main if not _READ_MORE.match(b.text)),
-        author=author,
-        source_title=source_title,
-        source_date=source_date or published_on,
-        markers=markers,
-        translations=translations,
-    )
-
-
-_AUTHOR_LINE = re.compile(
-    r"^(?:Authors?|Autor(?:es|a)?|Auteurs?|著者|作者)\s*[:：]\s*(?P<author>.+?)"
-    r"(?:\s*,?\s*Published\s+on\s*[:：]\s*(?P<date>.+))?$",
-    re.IGNORECASE,
-)
-_READ_MORE = re.compile(
-    r"^(?:read the full (?:post|article|story|report|statement)(?: here)?"
-    r"|lea (?:la publicación|el artículo) completo? aquí"
-    r"|lire l['’]article (?:complet|intégral) ici|(?:記事)?全文(?:を読む|はこちら))\s*[.。]?$",
-    re.IGNORECASE,
-)
-
-
-def _take_author(blocks: list[Block]) -> tuple[list[Block], str | None, date | None]:
-    """`Author: Guardian, Published on: 22 March 2016` -> ("Guardian", 2016-03-22)."""
-    author, published_on, rest = None, None, []
-    for block in blocks:
-        match = _AUTHOR_LINE.match(block.text)
-        if match and not block.container:
-            if author is None:
-                author = truncate_text(match["author"].strip(" ,;"), 300) or None
-                published_on = parse_human_date(match["date"] or "")
-            continue
-        rest.append(block)
-    return rest, author, published_on
-
-
-_SOURCE_LINE = re.compile(
-    r"^[“\"«„「『‘'](?P<title>.+)[”\"»“」』’'](?:\s*[,，、]?\s*(?P<date>[^,，、\"“”]{6,40}))?$"
-)
-
-
-def _take_source_line(
-    blocks: list[Block], *, dated_by_author_line: bool
-) -> tuple[str | None, date | None, list[Block]]:
-    """The first line `“Headline”, 13 July 2021` names the source; it leaves the excerpt.
-
-    The older site put the date on the Author line and the bare quoted headline first;
-    only then is an undated quoted line a headline (otherwise it may be a quotation).
-    """
-    if not blocks or blocks[0].container or not (match := _SOURCE_LINE.match(blocks[0].text)):
-        return None, None, blocks
-    title = truncate_text(match["title"].strip(), MAX_TITLE_CHARS)
-    if match["date"] is None:
-        return (title, None, blocks[1:]) if dated_by_author_line else (None, None, blocks)
-    if day := parse_human_date(match["date"]):
-        return title, day, blocks[1:]
-    return None, None, blocks
-
-
-_MARKERS = (
-    re.compile(r"\[\s*(?:also\s+)?refer(?:red|s)?\s+to\s*:?\s*(?P<names>[^\]]*)\]", re.IGNORECASE),
-    # "(refers to …)" only closing a paragraph: mid-sentence it is ordinary prose.
-    re.compile(r"\(\s*(?:also\s+)?refer(?:red|s)?\s+to\s*:?\s*(?P<names>(?:[^()]|\([^()]*\))*)\)(?=\W*$)", re.I),
-    re.compile(r"^related\s+compan(?:y|ies)\s*[:：]\s*(?P<names>.*)$", re.IGNORECASE),
-)
-
-
-def _take_markers(blocks: list[Block]) -> tuple[tuple[str, ...], list[Block]]:
-    """Company names from marker lines; a line that is only a marker leaves the excerpt."""
-    names: list[str] = []
-    rest: list[Block] = []
-    listing = False  # after a bare "Related companies:", the next short lines are names
-    for block in blocks:
-        if listing and _looks_like_name_line(block):
-            names.extend(split_company_names(block.text))
-            continue
-        listing = False
-        residue = block
-        for pattern in _MARKERS:
-            for match in pattern.finditer(block.text):
-                found = match["names"].strip()
-                if pattern is _MARKERS[2] and block.link_texts:
-                    names.extend(_clean_company_name(t) for t in block.link_texts)  # links split cleanly
-                elif found:
-                    names.extend(split_company_names(found))
-                else:
-                    listing = pattern is _MARKERS[2]
-                residue = _without(residue, match.group(0))
-        if residue.text.strip(" .,;:–-") or block.container:
-            rest.append(residue)
-    return tuple(_dedupe(names)), rest
-
-
-def _without(block: Block, marker: str) -> Block:
-    """The block minus an inline marker, when the marker is plain text in its markup too."""
-    escaped = htmllib.escape(marker, quote=False)
-    if block.container or escaped not in block.html:
-        return Block(block.html, block.text.replace(marker, ""), block.soft, block.container, block.link_texts)
-    html = re.sub(r"\s+(?=</|$)", "", block.html.replace(escaped, "").rstrip())
-    text = " ".join(block.text.replace(marker, "").split())
-    return Block(html, text, block.soft, block.container, block.link_texts)
-
-
-def _looks_like_name_line(block: Block) -> bool:
-    text = block.text
-    return (
-        not block.container
-        and len(text) <= 80
-        and not text.endswith((".", "…", "!", "?"))
-        and not _READ_MORE.match(text)
-        and not _AUTHOR_LINE.match(text)
-    )
-
-
-_LEGAL_SUFFIX = re.compile(r"^(?:inc|ltd|llc|plc|corp|co|s\.?a|a\.?g|gmbh|n\.?v|b\.?v|limited|l\.?p)\.?$", re.I)
-
-
-def split_company_names(text: str) -> tuple[str, ...]:
-    """`A, B & C` -> (A, B, C); `Acacia (formerly African Barrick Gold)` -> Acacia.
-
-    Commas (and 、 ;) always separate. " & " and " and " separate only in the
-    last comma-separated part, so "Procter & Gamble, Unilever" keeps its name.
-    """
-    text = re.sub(r"\)\s+(?=\S)", ")\x1f", unescape_all(text))  # "Acacia (formerly X) Barrick Gold"
-    parts = [p.strip() for p in re.split(r"[,;\x1f、，]", text)]
-    merged: list[str] = []
-    for part in parts:
-        if merged and _LEGAL_SUFFIX.match(part):
-            merged[-1] = f"{merged[-1]}, {part}"  # "Apple, Inc." is one name
-        elif part:
-            merged.append(part)
-    if merged:
-        merged[-1:] = re.split(r"\s+(?:&|and)\s+", merged[-1])
-    return tuple(_dedupe(_clean_company_name(name) for name in merged))
-
-
-def _clean_company_name(name: str) -> str:
-    """`Acacia (formerly African Barrick Gold)` -> `Acacia`; over-long text -> ''."""
-    name = re.sub(r"\s*\([^)]*\)?\s*$", "", name).strip(" :;\"“”'")
-    return name if len(name) <= 120 else ""
-
-
-# --- inline translations ------------------------------------------------------------------
-
-_TRANSLATION_HEADER = re.compile(r"^\+\s*(?P<name>[^+]{1,40}?)\s*[-–—]\s*(?:hide|show)\s*$", re.IGNORECASE)
-_LANGUAGE_NAMES = {
-    "日本語": "ja", "japanese": "ja", "english": "en", "español": "es", "spanish": "es",
-    "français": "fr", "french": "fr", "deutsch": "de", "german": "de", "português": "pt",
-    "portuguese": "pt", "中文": "zh", "简体中文": "zh", "繁體中文": "zh", "chinese": "zh",
-    "한국어": "ko", "korean": "ko", "العربية": "ar", "arabic": "ar", "русский": "ru",
-    "russian": "ru", "українська": "uk", "ukrainian": "uk", "bahasa indonesia": "id",
-    "tiếng việt": "vi", "ไทย": "th", "italiano": "it", "türkçe": "tr", "မြန်မာ": "my",
-    "burmese": "my", "polski": "pl", "nederlands": "nl", "kiswahili": "sw", "हिन्दी": "hi",
-    "فارسی": "fa", "עברית": "he", "bahasa melayu": "ms", "română": "ro", "magyar": "hu",
-}  # fmt: skip
-
-
-def _split_translations(blocks: tuple[Block, ...]) -> tuple[list[Block], tuple[Translation, ...]]:
-    """`+ 日本語 - Hide`, then that language's author line and text, up to the next header."""
-    main: list[Block] = []
-    sections: list[tuple[str, list[Block]]] = []
-    for block in blocks:
-        header = None if block.container else _TRANSLATION_HEADER.match(block.text)
-        if header:
-            name = header["name"].strip()
-            if (language := _LANGUAGE_NAMES.get(name.casefold())) is None:
-                log.debug("inline translation in unknown language %r kept as 'und'", name)
-            sections.append((language or "und", []))
-        elif sections:
-            sections[-1][1].append(block)
-        else:
-            main.append(block)
-    translations = {}
-    for language, section in sections:
-        rest, author, _ = _take_author(section)
-        rest = [b for b in rest if not _READ_MORE.match(b.text)]
-        text = blocks_to_text(truncate_blocks(tuple(rest), MAX_EXCERPT_CHARS))
-        translations[language] = Translation(language=language, title="", url="", author=author, excerpt_text=text)
-    return main, tuple(translations.values())
-
-
-# --- titles: response, non-response, article ----------------------------------------------
-
-_CO = r"(?P<co>[^:：]{1,120}?)"
-_OF = r"(?:de\s+(?:la\s+|l['’]|el\s+)?|del\s+|d['’]|von\s+|der\s+|des\s+|by\s+|from\s+|of\s+)"
-_NON_RESPONSE = tuple(
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        rf"^{_CO}\s+(?:did\s+not|didn['’]t|does\s+not|has\s+not|have\s+not|failed\s+to|declined\s+to"
-        rf"|refused\s+to|chose\s+not\s+to)\s+respond\b",
-        rf"^{_CO}\s+no\s+(?:respondi[óo]|responde|ha\s+respondido)\b",
-        rf"^(?:la\s+)?non[-\s]r[ée]ponse\s+{_OF}(?P<co>.+)$",
-        rf"^{_CO}\s*[:：–-]?\s*non[-\s]r[ée]ponse\b",
-        rf"^{_CO}\s+n['’]a\s+pas\s+r[ée]pondu\b",
-        rf"^{_CO}\s+hat\s+nicht\s+geantwortet\b",
-        rf"^keine\s+(?:stellungnahme|antwort)\s+{_OF}(?P<co>.+)$",
-        rf"^{_CO}\s*[:：–-]?\s*keine\s+(?:stellungnahme|antwort)\b",
-        rf"^{_CO}\s*[はが]?(?:回答しなかった|回答なし|返答なし|回答せず)",
-    )
-)
-_RESPONSE = tuple(
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        rf"^{_CO}['’]s?\s+(?:[\w-]+\s+)?(?:response|responses|reply|replies)\b",
-        rf"^{_CO}\s+(?:responds|responded|replies|replied)\b",
-        rf"^(?:the\s+|la\s+|die\s+)?(?:response|reply|respuesta|r[ée]ponse|stellungnahme|antwort)\s+{_OF}(?P<co>.+)$",
-        rf"^{_CO}\s+(?:respuesta|responde|respondi[óo]|r[ée]pond|a\s+r[ée]pondu|antwortet)\b",
-        rf"^{_CO}\s*[:：–-]?\s+stellungnahme\b",
-        rf"^{_CO}\s*の(?:回答|返答|反論)\s*$",
-    )
-)
-# "Response by X to the open letter": the company ends where the subject begins.
-_COMPANY_TAIL = re.compile(r"\s+(?:to|regarding|about|on|a|al|sobre|ante|à|au|aux|sur|zu|zum|zur|auf|über)\s+.*$", re.I)
-
-
-def classify_title(title: str) -> tuple[Kind, str | None]:
-    """(kind, the company that responded or did not) from a component's title."""
-    candidates = [title]
-    if (cut := max(title.rfind(":"), title.rfind("："))) > 0:
-        candidates.append(title[cut + 1 :].strip())  # after a place prefix: "Israel: X responds"
-    for kind, patterns in ((Kind.COMPANY_NON_RESPONSE, _NON_RESPONSE), (Kind.COMPANY_RESPONSE, _RESPONSE)):
-        for text in candidates:
-            for pattern in patterns:
-                if (match := pattern.match(text)) and (company := _company_name(match["co"])):
-                    return kind, company
-    return Kind.ARTICLE, None
-
-
-def _company_name(raw: str) -> str | None:
-    name = _COMPANY_TAIL.sub("", raw).strip(" \"“”'‘’«»「」.,;:")
-    # A long "company" is a sentence ("Workers say the firm did not respond"), not a name.
-    if not name or len(name) > 80 or len(name.split()) > 8:
-        return None
-    return name
-
-
-# --- dates --------------------------------------------------------------------------------
-
-_MONTHS = {
-    name: number
-    for number, names in enumerate(
-        (
-            "january jan enero janvier januar jänner janeiro",
-            "february feb febrero février fevrier februar fevereiro",
-            "march mar marzo mars märz maerz março",
-            "april apr abril avril",
-            "may mayo mai maio",
-            "june jun junio juin juni junho",
-            "july jul julio juillet juli julho",
-            "august aug agosto août aout",
-            "september sep sept septiembre setiembre septembre setembro",
-            "october oct octubre octobre oktober outubro",
-            "november nov noviembre novembre novembro",
-            "december dec diciembre décembre decembre dezember dezembro",
-        ),
-        start=1,
-    )
-    for name in names.split()
-}
-_HUMAN_DATES = (
-    re.compile(r"^(?P<d>\d{1,2})(?:st|nd|rd|th|er)?\.?\s+(?:de\s+)?(?P<m>[^\W\d_]+)\.?\s+(?:de\s+)?(?P<y>\d{4})$"),
-    re.compile(r"^(?P<m>[^\W\d_]+)\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})$"),
-    re.compile(r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})$"),
-    re.compile(r"^(?P<y>\d{4})\s*年\s*(?P<m>\d{1,2})\s*月\s*(?P<d>\d{1,2})\s*日$"),
-)
-
-
-def parse_human_date(text: str) -> date | None:
-    """`13 July 2021`, `July 13, 2021`, `2 de junio de 2019`, `13. Juli 2021`, `2021年7月13日`."""
-    text = text.strip().rstrip(".")
-    for pattern in _HUMAN_DATES:
-        if match := pattern.match(text):
-            month = match["m"]
-            number = int(month) if month.isdigit() else _MONTHS.get(month.casefold())
-            try:
-                return date(int(match["y"]), number, int(match["d"])) if number else None
-            except ValueError:
-                return None
-    return None
+    return read_site_lines(split_blocks(sanitise_html(html, base_url=base_url)))
 
 
 # --- merging occurrences ------------------------------------------------------------------
@@ -617,23 +334,11 @@ def _merge_group(group: list[Entry]) -> Entry:
             author=entry.author, excerpt_text=entry.excerpt_text,
         )  # fmt: skip
     translations.pop(language, None)
-    companies = _dedupe(list(winner.marker_companies) + [c for e in others for c in e.marker_companies])
-    categories = _dedupe([c for e in group for c in e.feed_categories])
+    companies = dedupe(list(winner.marker_companies) + [c for e in others for c in e.marker_companies])
+    categories = dedupe([c for e in group for c in e.feed_categories])
     return replace(
         winner,
         translations=tuple(translations.values()),
         marker_companies=tuple(companies),
         feed_categories=tuple(categories),
     )
-
-
-def _dedupe(names: Any) -> list[str]:
-    """Trimmed, non-empty, first spelling kept, compared case-insensitively."""
-    seen: set[str] = set()
-    out: list[str] = []
-    for name in names:
-        name = (name or "").strip()
-        if name and name.casefold() not in seen:
-            seen.add(name.casefold())
-            out.append(name)
-    return out

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,7 +17,7 @@ import httpx
 import sqlalchemy as sa
 
 from bhrdigest.config import Config
-from bhrdigest.errors import FeedError
+from bhrdigest.errors import FeedError, StoreError
 from bhrdigest.sources.fetch import FeedState, FetchResult, fetch_feeds, record_failure
 from bhrdigest.sources.parse import parse_feed
 from bhrdigest.store import alerts as alert_store
@@ -71,7 +73,8 @@ async def fetch_once(
     tagger = Tagger(config.catalogue)
     # A YAML chat starts tracking when we first see it in the config: before this
     # fetch stores anything, so what it stores can alert that chat.
-    alert_store.sync_yaml_chats(engine, config.subscribers, now)
+    with _alert_queue("record the chats of subscriptions.yaml"):
+        alert_store.sync_yaml_chats(engine, config.subscribers, now)
     states = store.load_feed_states(engine, [feed.url for feed in config.feeds])
     options = {"user_agent": user_agent} if user_agent else {}
     results = await fetch_feeds(list(states.values()), now=now, force=force, transport=transport, **options)
@@ -80,7 +83,8 @@ async def fetch_once(
         outcome, keys = _store_result(engine, tagger, result, states[result.url], now=now)
         outcomes.append(outcome)
         alertable.extend(keys)
-    queued = alert_store.queue_alerts(engine, alertable) if alertable else 0
+    with _alert_queue("queue alerts"):
+        queued = alert_store.queue_alerts(engine, alertable) if alertable else 0
     summary = FetchSummary(
         feeds=tuple(outcomes),
         new_keys=tuple(alertable),
@@ -89,6 +93,18 @@ async def fetch_once(
     )
     log.info(summary.line())
     return summary
+
+
+@contextmanager
+def _alert_queue(step: str) -> Iterator[None]:
+    """The alert store's database failures as a StoreError (store.components translates its own)."""
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        raise StoreError(
+            f"the alert queue could not {step}: {exc.orig} (check DATABASE_URL, that the database is up, "
+            "writable and not locked by another process, and that `bhrdigest db upgrade` has run)"
+        ) from exc
 
 
 def _store_result(

@@ -13,6 +13,9 @@ Failure kinds, and what happens next:
     cannot connect, log in, or send as the From   the sender goes *down*: later sends are
         address (the same for every message)      "failed" without an attempt, send_many
                                                   stops pulling and says to run again
+    a storm: `storm_after` attempts in a row      down too: a relay that defers (4xx) or
+        deferred, or recipients refused, with     refuses (5xx) everyone is throttling or
+        nothing accepted in between               misconfigured, not judging recipients
 """
 
 from __future__ import annotations
@@ -205,10 +208,16 @@ class SmtpSender:
         tls_context: ssl.SSLContext | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        storm_after: int = 12,
     ):
         if connections < 1:
             raise ValueError("connections must be at least 1")
         self.target = target
+        # Without a stop, a relay deferring everything costs every recipient its full
+        # retry back-off (an hour for 2,000), and one refusing everything marks them all gone.
+        self._storm_after = storm_after
+        self._deferred_in_a_row = 0
+        self._refused_in_a_row = 0
         self._timeout = timeout
         self._retries = max(0, retries)
         self._backoff = backoff
@@ -260,23 +269,40 @@ class SmtpSender:
         message_id = str(message.get("Message-ID", "")).strip()
         if self.down:
             return SendResult(message_id, "failed", f"not attempted: {self.down}", 0)
+        result = await self._send_with_retries(message, message_id)
+        if result.status == "sent":
+            self._deferred_in_a_row = self._refused_in_a_row = 0
+        elif result.status == "gone":
+            self._refused_in_a_row += 1
+            if 0 < self._storm_after <= self._refused_in_a_row:
+                self._go_down(
+                    f"smtp {self.target.address} refused {self._refused_in_a_row} recipients in a row, none "
+                    f"accepted (last: {result.error}): that is the relay's configuration (relaying allowed for "
+                    "this account? the From address?), not the subscribers; fix it before sending again"
+                )
+        return result
+
+    async def _send_with_retries(self, message: EmailMessage, message_id: str) -> SendResult:
         attempts = 0
         while True:
             attempts += 1
             try:
                 await self._send_once(message)
             except _SessionFailure as exc:
-                if isinstance(exc.error, TransientDeliveryError) and attempts <= self._retries:
+                if isinstance(exc.error, TransientDeliveryError) and attempts <= self._retries and not self.down:
                     await self._sleep(self._backoff * 2 ** (attempts - 1))
                     continue
                 self._go_down(str(exc.error))
                 return SendResult(message_id, "failed", str(exc.error), attempts)
             except TransientDeliveryError as exc:
-                if attempts <= self._retries:
+                if not isinstance(exc, _StaleSessionError):
+                    self._note_deferral(exc)
+                if attempts <= self._retries and not self.down:
                     # A pooled session the server closed is no reason to wait.
                     if not isinstance(exc, _StaleSessionError):
                         await self._sleep(self._backoff * 2 ** (attempts - 1))
-                    continue
+                    if not self.down:  # the storm may have been called while we waited
+                        continue
                 log.warning("message %s failed after %d attempts: %s", message_id, attempts, exc)
                 return SendResult(message_id, "failed", str(exc), attempts)
             except PermanentDeliveryError as exc:
@@ -287,6 +313,16 @@ class SmtpSender:
                 return SendResult(message_id, "failed", self._scrub(f"unexpected error: {exc!r}"), attempts)
             log.debug("message %s sent after %d attempt(s)", message_id, attempts)
             return SendResult(message_id, "sent", None, attempts)
+
+    def _note_deferral(self, exc: TransientDeliveryError) -> None:
+        """Go down after `storm_after` deferred attempts in a row with nothing accepted."""
+        self._deferred_in_a_row += 1
+        if 0 < self._storm_after <= self._deferred_in_a_row:
+            self._go_down(
+                f"smtp {self.target.address} deferred {self._deferred_in_a_row} attempts in a row, none "
+                f"accepted (last: {exc}): the relay is throttling us or in trouble; run `bhrdigest send` again "
+                "later, with fewer --connections or a --rate if it keeps happening"
+            )
 
     def _go_down(self, reason: str) -> None:
         if not self.down:
@@ -547,12 +583,17 @@ async def send_many(
     *,
     concurrency: int,
     on_result: Callable[[SendResult], Awaitable[None] | None],
+    stop: asyncio.Event | None = None,
 ) -> None:
     """Send every message, at most `concurrency` in flight; `on_result` sees each result once.
 
     Messages are pulled one at a time, so a generator that claims a ledger row per message
     claims only what is about to be sent. When the relay goes down, pulling stops, the
     messages in flight are reported, and TransientDeliveryError says to run again.
+
+    Setting `stop` (on SIGTERM or Ctrl-C, say) also stops the pulling: the messages in
+    flight finish and are reported, then send_many returns. Cancelling the caller stops
+    the pulling too, even where a library swallowed the cancellation (see `_stopping`).
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
@@ -566,7 +607,7 @@ async def send_many(
 
     async def next_message() -> object:
         async with pull_lock:  # an async generator cannot be advanced by two tasks at once
-            if down():
+            if down() or _stopping(stop):
                 return done
             return await anext(source, done)
 
@@ -588,6 +629,20 @@ async def send_many(
         raise TransientDeliveryError(
             f"delivery stopped: {down()}; messages not yet sent are untouched: run again to continue"
         )
+
+
+def _stopping(stop: asyncio.Event | None) -> bool:
+    """Asked to stop: by the caller's event, or by a cancellation of this task.
+
+    A cancelled task normally never gets here, but Python 3.11's asyncio.wait_for (inside
+    aiosmtplib's reads) returns the reply and drops the CancelledError when the reply and
+    the cancellation arrive together. The task then carries on, and without this check
+    Ctrl-C would go on to send every remaining digest before stopping.
+    """
+    if stop is not None and stop.is_set():
+        return True
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 async def _as_async_iterator(

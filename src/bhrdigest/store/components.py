@@ -8,20 +8,45 @@ version of a known key is a translation.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import ParamSpec, TypeVar
 
 import sqlalchemy as sa
 
 from bhrdigest.components import Component, Kind, Translation
+from bhrdigest.errors import StoreError
 from bhrdigest.sources.fetch import FeedState
 from bhrdigest.store.schema import component_feeds, component_tags, components, feeds, translations
 from bhrdigest.store.sql import chunked, insert_ignore
 
 FACETS = ("company", "country", "region", "topic")
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _store_errors(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """A database failure (locked, read-only, full disk, no schema) becomes a StoreError
+    naming the step, so the CLI says what to check instead of printing a traceback."""
+    step = function.__name__.replace("_", " ")
+
+    @functools.wraps(function)
+    def translated(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return function(*args, **kwargs)
+        except sa.exc.DBAPIError as exc:
+            raise StoreError(
+                f"the component store could not {step}: {exc.orig} (check DATABASE_URL, that the database "
+                "is up, writable, not locked by another process and its disk not full, and that "
+                "`bhrdigest db upgrade` has run)"
+            ) from exc
+
+    return translated
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +81,7 @@ def content_hash(component: Component) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
+@_store_errors
 def save_components(
     engine: sa.Engine,
     batch: Sequence[Component],
@@ -167,6 +193,7 @@ def _save_translations(conn: sa.Connection, key: str, items: Iterable[Translatio
             insert_ignore(conn, translations, [{"key": key, "language": item.language} | values])
 
 
+@_store_errors
 def load_components(
     engine: sa.Engine,
     *,
@@ -242,6 +269,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 # --- feed state -------------------------------------------------------------
 
+@_store_errors
 def load_feed_states(engine: sa.Engine, urls: Iterable[str]) -> dict[str, FeedState]:
     urls = list(urls)
     with engine.connect() as conn:
@@ -264,12 +292,14 @@ def _feed_state(url: str, row) -> FeedState:
     )
 
 
+@_store_errors
 def is_new_feed(engine: sa.Engine, url: str) -> bool:
     """True until a feed's first successful fetch (its backfill) has been stored."""
     with engine.connect() as conn:
         return conn.execute(sa.select(feeds.c.first_ok_at).where(feeds.c.url == url)).scalar() is None
 
 
+@_store_errors
 def save_feed_state(
     engine: sa.Engine,
     state: FeedState,
@@ -299,11 +329,13 @@ def save_feed_state(
         conn.execute(sa.update(feeds).where(feeds.c.url == state.url).values(values))
 
 
+@_store_errors
 def feed_rows(engine: sa.Engine) -> list[dict]:
     with engine.connect() as conn:
         return [dict(row._mapping) for row in conn.execute(sa.select(feeds).order_by(feeds.c.url))]
 
 
+@_store_errors
 def count_components(engine: sa.Engine) -> int:
     with engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(components)).scalar_one()

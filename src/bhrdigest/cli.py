@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 from datetime import UTC, date, datetime, time, timedelta
@@ -18,7 +19,7 @@ from pathlib import Path
 import click
 
 from bhrdigest import __version__
-from bhrdigest.errors import BhrDigestError, ConfigError
+from bhrdigest.errors import BhrDigestError, ConfigError, TransientDeliveryError
 from bhrdigest.logs import configure_logging
 from bhrdigest.settings import Settings
 
@@ -41,6 +42,7 @@ class App:
     def engine(self):
         from bhrdigest.store.db import connect
 
+        self.config  # a bad subscriptions.yaml stops the command before any database is created
         return connect(self.settings.checked_database_url())
 
     @cached_property
@@ -229,7 +231,11 @@ def make_composer(app: App, *, require_secret: bool):
         secret = "unsigned-local-preview"  # outbox and previews only: links are not live
     from bhrdigest.digests import DigestRenderer
 
-    return DigestComposer(app.config, DigestRenderer(template_dir(app.config)), secret=secret, now=app.now())
+    from bhrdigest.dkim import load_signer
+
+    signer = load_signer(os.environ, from_addr=app.config.sender.from_addr)
+    return DigestComposer(app.config, DigestRenderer(template_dir(app.config)), secret=secret, now=app.now(),
+                          signer=signer)
 
 
 def open_sender(app: App, outbox: str | None, *, connections: int, per_second: float | None, per_hour: int | None):
@@ -304,7 +310,8 @@ def send(ctx: click.Context, app: App, dry_run: bool, only: tuple[str, ...], out
         return send_as_worker(app, run_id, outbox, limits, batching)
     config, engine = app.config, app.engine
     start, end = sending.planned_period(engine, now=app.now(), first_period_days=config.digest.period_days)
-    plan = sending.plan_run(engine, config.subscribers, period_start=start, period_end=end, keep_digests=dry_run)
+    plan = sending.plan_run(engine, config.subscribers, period_start=start, period_end=end, keep_digests=dry_run,
+                              max_items=config.digest.max_items)
     click.echo(describe_plan(plan))
     if dry_run:
         folder = Path(outbox) if outbox else app.settings.outbox / "dry-run"
@@ -330,9 +337,18 @@ def send(ctx: click.Context, app: App, dry_run: bool, only: tuple[str, ...], out
         flags = ["-v"] * verbosity.get("verbose", 0) + (["-q"] if verbosity.get("quiet") else [])
         fleet = (workers, lambda run_id: worker_command(run_id, workers, limits, batching, outbox=outbox,
                                                         verbosity=flags))
-    summary = run(deliver(app, engine, plan, composer, sender, target, resend_unknown, connections,
-                          batching=batching, fleet=fleet))
+    try:
+        summary = run(deliver(app, engine, plan, composer, sender, target, resend_unknown, connections,
+                              batching=batching, fleet=fleet))
+    except RelayLost as exc:  # partly done: what went out is recorded, the rest stays queued
+        click.echo(f"error: {exc.__cause__}\nthe run stays open: run `bhrdigest send` again to finish it; "
+                   "`bhrdigest status` shows what was sent", err=True)
+        sys.exit(EXIT_PARTIAL)
     report_summary(summary)
+
+
+class RelayLost(Exception):
+    """The relay became unusable after the run had begun (exit 3, not 1)."""
 
 
 def report_summary(summary) -> None:
@@ -364,7 +380,8 @@ async def deliver(app, engine, plan, composer, sender, target, resend_unknown: b
     run_ = ledger.open_run(engine, now=app.now(), first_period_days=config.digest.period_days)
     if (run_.period_start, run_.period_end) != (plan.period_start, plan.period_end) or resend_unknown:
         plan = sending.plan_run(engine, config.subscribers, period_start=run_.period_start,
-                                period_end=run_.period_end, keep_digests=False)
+                                period_end=run_.period_end, keep_digests=False,
+                                max_items=config.digest.max_items)
     ledger.enqueue(engine, run_.id, plan.recipients, now=app.now())
     ledger.requeue_failed(engine, run_.id, now=app.now())
     queued = ledger.outstanding(engine, run_.id)
@@ -376,6 +393,8 @@ async def deliver(app, engine, plan, composer, sender, target, resend_unknown: b
             return await sending.work_run(engine, run_, composer, sender, subscribers=config.subscribers,
                                           concurrency=connections, batching=batching,
                                           on_result=lambda _result: bar.update(1), stop=stop)
+        except TransientDeliveryError as exc:
+            raise RelayLost() from exc
         finally:
             if target is not None:
                 await sender.aclose()
@@ -457,7 +476,8 @@ def send_tests(app: App, emails, outbox, **limits) -> None:
         raise ConfigError(f"not a subscriber in {config.path}: {', '.join(unknown)}")
     start, end = sending.planned_period(engine, now=app.now(), first_period_days=config.digest.period_days)
     subscribers = [s for s in config.subscribers if s.email.lower() in wanted]
-    plan = sending.plan_run(engine, subscribers, period_start=start, period_end=end)
+    plan = sending.plan_run(engine, subscribers, period_start=start, period_end=end,
+                            max_items=config.digest.max_items)
     composer = make_composer(app, require_secret=bool(app.settings.smtp_url))
     sender, target = open_sender(app, outbox, **limits)
 
@@ -492,12 +512,19 @@ def preview(app: App, email: str, output: str | None, text: bool) -> None:
     """
     from bhrdigest import sending
 
+    from bhrdigest.store.subscribers import effective_config
+
     config, engine = app.config, app.engine
+    if not any(s.email.lower() == email.lower() for s in config.subscribers):
+        raise ConfigError(f"{email} is not a subscriber in {config.path}")
+    config = effective_config(engine, config)  # web preferences and suppressions
     subscriber = next((s for s in config.subscribers if s.email.lower() == email.lower()), None)
     if subscriber is None:
-        raise ConfigError(f"{email} is not a subscriber in {config.path}")
+        click.echo(f"{email} has unsubscribed or paused digests: no digest would be sent", err=True)
+        return
     start, end = sending.planned_period(engine, now=app.now(), first_period_days=config.digest.period_days)
-    plan = sending.plan_run(engine, [subscriber], period_start=start, period_end=end)
+    plan = sending.plan_run(engine, [subscriber], period_start=start, period_end=end,
+                            max_items=config.digest.max_items)
     if not plan.digests:
         click.echo(f"nothing new for {email} since {start:%Y-%m-%d %H:%M} UTC: no digest would be sent", err=True)
         return
@@ -547,7 +574,7 @@ def demo(app: App, outbox: str | None) -> None:
                     click.echo(f"    {label}: {', '.join(values)}")
         run_ = ledger.open_run(engine, now=now + timedelta(seconds=1))  # just after the fetch
         plan = sending.plan_run(engine, config.subscribers, period_start=run_.period_start,
-                                period_end=run_.period_end)
+                                period_end=run_.period_end, max_items=config.digest.max_items)
         composer = make_composer(app, require_secret=False)
         sender = sending.Outbox(folder)
         result = run(sending.deliver_run(engine, run_, plan, composer, sender))

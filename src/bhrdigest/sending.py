@@ -40,14 +40,15 @@ import sqlalchemy as sa
 from bhrdigest.components import Subscriber
 from bhrdigest.config import Config
 from bhrdigest.delivery.smtp import SendResult, send_many
-from bhrdigest.digests import DigestRenderer, RenderedDigest, build_digest
+from bhrdigest.digests import DEFAULT_MAX_ITEMS, DigestRenderer, RenderedDigest, build_digest
+from bhrdigest.dkim import DkimSigner
 from bhrdigest.errors import StoreError
 from bhrdigest.matching import Match, Matcher
 from bhrdigest.messages import build_message, encoded_size
 from bhrdigest.store import ledger
 from bhrdigest.store.components import load_components
 from bhrdigest.store.sql import chunked
-from bhrdigest.tokens import make_token
+from bhrdigest.tokens import make_preferences_token, make_token
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,8 @@ class Sender(Protocol):
 @dataclass(frozen=True, slots=True)
 class PlannedDigest:
     subscriber: Subscriber
-    matches: tuple[Match, ...]
+    matches: tuple[Match, ...]  # those the digest can show (see Matches.for_digest)
+    total: int  # every new match, shown or counted in "N more"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,13 +137,15 @@ def plan_run(
     period_start: datetime,
     period_end: datetime,
     keep_digests: bool = True,
+    max_items: int = DEFAULT_MAX_ITEMS,
 ) -> Plan:
     """Who gets which components: matched, first seen in the period, never delivered to them.
 
     `keep_digests=False` only counts, a chunk of subscribers at a time: `send` needs the
     recipients and the numbers, not 100,000 digests' matches in memory at once.
     """
-    recipients = RunRecipients(engine, subscribers, period_start=period_start, period_end=period_end)
+    recipients = RunRecipients(engine, subscribers, period_start=period_start, period_end=period_end,
+                               max_items=max_items)
     digests: list[PlannedDigest] = []
     queue: list[str] = []
     items = already = 0
@@ -149,7 +153,7 @@ def plan_run(
         planned, nothing = recipients.digests(engine, chunk)
         already += len(nothing)
         queue += (p.subscriber.email.strip().lower() for p in planned)
-        items += sum(len(p.matches) for p in planned)
+        items += sum(p.total for p in planned)
         if keep_digests:
             digests += planned
     return Plan(
@@ -172,11 +176,12 @@ class RunRecipients:
     """
 
     def __init__(self, engine: sa.Engine, subscribers: Sequence[Subscriber], *, period_start: datetime,
-                 period_end: datetime):  # fmt: skip
+                 period_end: datetime, max_items: int = DEFAULT_MAX_ITEMS):  # fmt: skip
         components = load_components(engine, seen_since=period_start, seen_before=period_end)
         self.component_count = len(components)
+        self.max_items = max_items
         self.by_email = {s.email.strip().lower(): s for s in subscribers}
-        self.matched = Matcher(subscribers).match(components) if components else {}
+        self.matched = Matcher(subscribers).match(components)
         self.candidates = {c.key for c in components}
 
     def matched_emails(self) -> list[str]:
@@ -189,11 +194,10 @@ class RunRecipients:
         digests, nothing = [], []
         for email in emails:
             subscriber = self.by_email.get(email)
-            matches = self.matched.get(email, []) if subscriber else []
-            seen = delivered.get(email, set())
-            fresh = tuple(m for m in matches if m.component.key not in seen)
-            if fresh:
-                digests.append(PlannedDigest(subscriber, fresh))
+            # Only the matches a digest can show are built: a region's reader may have hundreds.
+            shown, total = self.matched.for_digest(email, self.max_items, exclude=delivered.get(email, ()))
+            if subscriber and shown:
+                digests.append(PlannedDigest(subscriber, shown, total))
             else:
                 nothing.append(email)
         return digests, nothing
@@ -202,29 +206,38 @@ class RunRecipients:
 class DigestComposer:
     """Turns a planned digest into the email that goes out (rendering, headers, tokens)."""
 
-    def __init__(self, config: Config, renderer: DigestRenderer, *, secret: str | None, now: datetime):
+    def __init__(self, config: Config, renderer: DigestRenderer, *, secret: str | None, now: datetime,
+                 signer: DkimSigner | None = None):  # fmt: skip
         self.config = config
         self.renderer = renderer
         self.secret = secret
         self.now = now
+        self.signer = signer  # None when the relay signs, or no DKIM key is configured
         sender = config.sender
         self.domain = parseaddr(sender.from_addr)[1].rpartition("@")[2] or "bhrdigest.invalid"
 
     def unsubscribe_url(self, email: str) -> str | None:
-        template = self.config.sender.unsubscribe_url
+        return self._signed_url(self.config.sender.unsubscribe_url, make_token, email)
+
+    def preferences_url(self, email: str) -> str | None:
+        return self._signed_url(self.config.sender.preferences_url, make_preferences_token, email)
+
+    def _signed_url(self, template: str | None, make, email: str) -> str | None:
         if not template or not self.secret:
             return None
-        return template.replace("{token}", make_token(self.secret, email, self.config.sender.list_id))
+        return template.replace("{token}", make(self.secret, email, self.config.sender.list_id))
 
     def render(self, planned: PlannedDigest) -> RenderedDigest:
-        digest = build_digest(planned.subscriber, planned.matches, max_items=self.config.digest.max_items)
+        digest = build_digest(planned.subscriber, planned.matches, max_items=self.config.digest.max_items,
+                              total=planned.total)
+        email = planned.subscriber.email
         return self.renderer.render(
-            digest, unsubscribe_url=self.unsubscribe_url(planned.subscriber.email), preferences_url=None
+            digest, unsubscribe_url=self.unsubscribe_url(email), preferences_url=self.preferences_url(email)
         )
 
     def message(self, planned: PlannedDigest, rendered: RenderedDigest, *, run_id: int) -> EmailMessage:
         sender = self.config.sender
-        return build_message(
+        message = build_message(
             rendered,
             subscriber=planned.subscriber,
             from_addr=sender.from_addr,
@@ -236,6 +249,7 @@ class DigestComposer:
             now=self.now,
             domain=self.domain,
         )
+        return self.signer.sign(message) if self.signer else message  # last: nothing may change after
 
 
 def worker_name() -> str:
@@ -299,7 +313,8 @@ async def work_run(
     """
     batching = batching or Batching()
     subscribers = composer.config.subscribers if subscribers is None else subscribers
-    recipients = RunRecipients(engine, subscribers, period_start=run.period_start, period_end=run.period_end)
+    recipients = RunRecipients(engine, subscribers, period_start=run.period_start, period_end=run.period_end,
+                               max_items=composer.config.digest.max_items)
     started = time.monotonic()
     # One connection of its own for the claim and mark around every message: no pool
     # checkout and liveness probe per message (a third of the ledger's time, measured).

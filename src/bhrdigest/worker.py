@@ -273,14 +273,29 @@ async def run_worker(
     stop = stop_event or asyncio.Event()
     if own_signals:
         _install_signals(stop)
+    life = _Life(started=time.monotonic())
     try:
         companies = companies or _company_index(catalogue)
         await _prepare(engine, sender, subscribers, interval, clock)
-        await _loop(fetch_once, engine, sender, companies, interval, stop, poll_timeout, lease, clock)
+        await _loop(fetch_once, engine, sender, companies, interval, stop, poll_timeout, lease, clock, life)
     finally:
         if own_signals:
             _remove_signals()
-    log.info("worker stopped")
+        log.info("worker stopped %s", life.line())
+
+
+@dataclass(slots=True)
+class _Life:
+    """What a worker did, for the one summary line it ends with."""
+
+    started: float
+    fetches: int = 0
+    new: int = 0
+    alerts: AlertRunSummary = field(default_factory=AlertRunSummary)
+
+    def line(self) -> str:
+        minutes = (time.monotonic() - self.started) / 60
+        return f"after {minutes:.1f} min: fetches={self.fetches} new={self.new} {self.alerts.line()}"
 
 
 async def _prepare(
@@ -302,7 +317,7 @@ async def _prepare(
         log.warning("could not set up the bot's commands (will poll anyway): %s", exc)
 
 
-async def _loop(fetch_once, engine, sender, companies, interval, stop, poll_timeout, lease, clock) -> None:
+async def _loop(fetch_once, engine, sender, companies, interval, stop, poll_timeout, lease, clock, life) -> None:
     # Telegram lets one client long-poll a bot (a second gets 409 Conflict): with several
     # workers, the one holding this lock answers the bot; all of them fetch and alert.
     poller = HeldLock(engine, BOT_POLLER, name="Telegram bot poller")
@@ -311,12 +326,14 @@ async def _loop(fetch_once, engine, sender, companies, interval, stop, poll_time
         while not stop.is_set():
             if time.monotonic() >= next_fetch:
                 next_fetch = time.monotonic() + interval
-                await _fetch(fetch_once, engine, stop, clock)
+                life.fetches += 1
+                life.new += await _fetch(fetch_once, engine, stop, clock)
             if sender is None:
                 await _until(stop, max(0.0, next_fetch - time.monotonic()))
                 continue
             started = time.monotonic()
             summary = await run_alerts_once(engine, sender, now=clock(), stop_event=stop, lease=lease)
+            life.alerts += summary
             if summary.messages or summary.retried or summary.failed or summary.gone:
                 log.info(summary.line(time.monotonic() - started))
             timeout = _poll_timeout(engine, next_fetch, poll_timeout, clock)
@@ -325,17 +342,19 @@ async def _loop(fetch_once, engine, sender, companies, interval, stop, poll_time
         poller.release()
 
 
-async def _fetch(fetch_once, engine: sa.Engine, stop: asyncio.Event, clock) -> None:
+async def _fetch(fetch_once, engine: sa.Engine, stop: asyncio.Event, clock) -> int:
+    """Fetch once; how many new components were stored."""
     try:
         keys = await _unless_stopped(fetch_once(), stop)
     except (ConfigError, sa.exc.SQLAlchemyError):
         raise
     except Exception:  # one bad fetch must not end the worker; the next one may work
         log.exception("fetch failed; trying again next interval")
-        return
+        return 0
     if keys:
         queued = store.queue_alerts(engine, keys, now=clock())
         log.info("fetch stored %d new components, %d alerts queued", len(keys), queued)
+    return len(keys or ())
 
 
 def _poll_timeout(engine: sa.Engine, next_fetch: float, poll_timeout: float, clock) -> float:

@@ -576,15 +576,15 @@ def demo(app: App, outbox: str | None) -> None:
         plan = sending.plan_run(engine, config.subscribers, period_start=run_.period_start,
                                 period_end=run_.period_end, max_items=config.digest.max_items)
         composer = make_composer(app, require_secret=False)
-        sender = sending.Outbox(folder)
-        result = run(sending.deliver_run(engine, run_, plan, composer, sender))
+        outbox = sending.Outbox(folder, html_copies=True)
+        result = run(sending.deliver_run(engine, run_, plan, composer, outbox))
         engine.dispose()
-    previews = sending.render_previews(composer, plan.digests, folder)
     click.echo(f"\n{result.line()}")
-    for email, path, items, size in previews:
-        click.echo(f"  {email:<36} {items:>3} items {size / 1024:6.1f} KB  {path.with_suffix('.html')}")
-    if previews:
-        click.echo(f"\nOpen {previews[0][1].with_suffix('.html')} in a browser, or the .eml files in a mail client.")
+    for email, path, size in outbox.written:
+        click.echo(f"  {email:<36} {size / 1024:6.1f} KB  {path.with_suffix('.html')}")
+    if outbox.written:
+        first = outbox.written[0][1].with_suffix(".html")
+        click.echo(f"\nOpen {first} in a browser, or the .eml files beside it in a mail client.")
 
 
 # --- operations ----------------------------------------------------------------

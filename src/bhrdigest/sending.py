@@ -435,23 +435,31 @@ class _Job:
 
 
 class Outbox:
-    """Writes each message as an .eml file, atomically, named after its Message-ID."""
+    """Writes each message as an .eml file, atomically, named after its Message-ID and recipient.
+
+    `html_copies`: also write each message's HTML part beside it, to open in a browser.
+    """
 
     down = None
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, *, html_copies: bool = False):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.written: list[Path] = []
+        self.html_copies = html_copies
+        self.written: list[tuple[str, Path, int]] = []  # (recipient, .eml path, size)
 
     async def send(self, message: EmailMessage) -> SendResult:
         message_id = str(message.get("Message-ID", "")).strip()
-        path = self.folder / f"{file_stem(message_id or 'message')}.eml"
+        recipient = parseaddr(str(message.get("To", "")))[1]
+        path = self.folder / f"{file_stem(message_id.partition('@')[0] or 'message')}.{file_stem(recipient)}.eml"
+        data = message.as_bytes()
         try:
-            write_atomically(path, message.as_bytes())
+            write_atomically(path, data)
+            if self.html_copies and (html := message.get_body(("html",))) is not None:
+                write_atomically(path.with_suffix(".html"), html.get_payload(decode=True))
         except OSError as exc:
             return SendResult(message_id, "failed", f"cannot write {path}: {exc.strerror}", 1)
-        self.written.append(path)
+        self.written.append((recipient, path, len(data)))
         return SendResult(message_id, "sent", None, 1)
 
 

@@ -7,7 +7,6 @@ answers); each test gets a schema of its own, dropped afterwards.
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import pytest
@@ -15,8 +14,7 @@ import sqlalchemy as sa
 
 from bhrdigest.store.db import connect, normalise_url
 
-PG_URL = os.environ.get("BHRDIGEST_TEST_DATABASE_URL")
-PG_SKIP = "PostgreSQL tests need BHRDIGEST_TEST_DATABASE_URL, e.g. postgresql://postgres@127.0.0.1:5432/test"
+from databases import PG_SKIP, PG_URL
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -25,7 +25,7 @@ import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
-from conftest import PG_SKIP, PG_URL
+from databases import PG_SKIP, PG_URL
 
 from bhrdigest.cli import main
 from bhrdigest.store import ledger

@@ -7,14 +7,10 @@ answers); each test gets a schema of its own, dropped afterwards.
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
-import sqlalchemy as sa
+from databases import PG_SKIP, PG_URL, postgresql_schema
 
-from bhrdigest.store.db import connect, normalise_url
-
-from databases import PG_SKIP, PG_URL
+from bhrdigest.store.db import connect
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -25,17 +21,8 @@ def database_url(request, tmp_path):
         return
     if not PG_URL:
         pytest.skip(PG_SKIP)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(normalise_url(PG_URL))
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgresql_schema() as url:
+        yield url
 
 
 @pytest.fixture

@@ -119,7 +119,7 @@ def test_forty_alerts_for_one_chat_become_few_messages_each_alert_once_in_order(
 
     messages = format_alerts(alerts)
 
-    assert 1 < len(messages) < 10
+    assert len(messages) in range(2, 10)
     assert [k for m in messages for k in m.keys] == [a.key for a in alerts]
     for message in messages:
         seen = telegram_view(message.text)

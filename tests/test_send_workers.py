@@ -17,19 +17,17 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
-from databases import PG_SKIP, PG_URL
+from databases import PG_SKIP, PG_URL, postgresql_schema
 
 from bhrdigest.cli import main
 from bhrdigest.store import ledger
-from bhrdigest.store.db import connect, normalise_url
+from bhrdigest.store.db import connect
 from bhrdigest.store.schema import deliveries
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -266,21 +264,6 @@ def test_sigterm_to_send_with_workers_stops_its_senders_cleanly_and_a_rerun_fini
     assert received == dict.fromkeys(subscribers(count), 1)
 
 
-@contextmanager
-def fresh_postgresql():
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(normalise_url(PG_URL))
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 @pytest.mark.skipif(not os.environ.get("BHRDIGEST_BENCH"), reason="a measurement, not a test: BHRDIGEST_BENCH=1")
 @pytest.mark.skipif(not PG_URL, reason=PG_SKIP)
 def test_throughput_with_1_2_and_4_workers(tmp_path):
@@ -289,7 +272,7 @@ def test_throughput_with_1_2_and_4_workers(tmp_path):
     for workers in (1, 2, 4):
         folder = tmp_path / f"workers-{workers}"
         folder.mkdir()
-        with fresh_postgresql() as url, Sink() as sink:
+        with postgresql_schema("bench") as url, Sink() as sink:
             deployment = Senders(folder, url, count, sink)
             before, started = cpu_of_children(), time.monotonic()
             code, output = finish(deployment.start("--workers", str(workers)), timeout=1800)

@@ -8,45 +8,24 @@ version of a known key is a translation.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import ParamSpec, TypeVar
 
 import sqlalchemy as sa
 
 from bhrdigest.components import Component, Kind, Translation
-from bhrdigest.errors import StoreError
 from bhrdigest.sources.fetch import FeedState
 from bhrdigest.store.schema import component_feeds, component_tags, components, feeds, translations
-from bhrdigest.store.sql import chunked, insert_ignore
+from bhrdigest.store.sql import chunked, insert_ignore, store_errors
 
 FACETS = ("company", "country", "region", "topic")
 
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
 
 
-def _store_errors(function: Callable[_P, _R]) -> Callable[_P, _R]:
-    """A database failure (locked, read-only, full disk, no schema) becomes a StoreError
-    naming the step, so the CLI says what to check instead of printing a traceback."""
-    step = function.__name__.replace("_", " ")
-
-    @functools.wraps(function)
-    def translated(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        try:
-            return function(*args, **kwargs)
-        except sa.exc.DBAPIError as exc:
-            raise StoreError(
-                f"the component store could not {step}: {exc.orig} (check DATABASE_URL, that the database "
-                "is up, writable, not locked by another process and its disk not full, and that "
-                "`bhrdigest db upgrade` has run)"
-            ) from exc
-
-    return translated
+_store_errors = store_errors("the component store")
 
 
 @dataclass(frozen=True, slots=True)

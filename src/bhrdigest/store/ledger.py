@@ -33,20 +33,19 @@ transaction, or a new one when none is open).
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import ParamSpec, Protocol, TypeVar
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from bhrdigest.errors import StoreError
 from bhrdigest.store.schema import delivered_components, deliveries, digest_runs
-from bhrdigest.store.sql import chunked, insert_ignore
+from bhrdigest.store.sql import chunked, insert_ignore, store_errors
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +56,6 @@ _RESULT_STATUS = {"sent": SENT, "failed": FAILED, "gone": GONE}
 _RUN_LOCK = 0x62687264  # "bhrd": PostgreSQL advisory lock serialising open_run
 
 Bind = Engine | Connection
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
 
 
 class SendOutcome(Protocol):
@@ -70,21 +67,7 @@ class SendOutcome(Protocol):
     attempts: int
 
 
-def _store_errors(function: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Database failures become StoreError, naming the ledger step that failed."""
-    step = function.__name__.replace("_", " ")
-
-    @functools.wraps(function)
-    def translated(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        try:
-            return function(*args, **kwargs)
-        except sa.exc.DBAPIError as exc:
-            raise StoreError(
-                f"the digest ledger could not {step}: {exc.orig} (check DATABASE_URL, that the "
-                "database is up and not locked, and that `bhrdigest db upgrade` has run)"
-            ) from exc
-
-    return translated
+_store_errors = store_errors("the digest ledger")
 
 
 @dataclass(frozen=True)

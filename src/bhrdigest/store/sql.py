@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+
+from bhrdigest.errors import StoreError
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 CHUNK = 500  # well under SQLite's bound-parameter limit
 
@@ -27,3 +33,26 @@ def insert_ignore(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[s
 def chunked(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def store_errors(what: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """A database failure (locked, read-only, full disk, no schema) becomes a StoreError
+    naming `what` and the step, so the CLI says what to check instead of printing a traceback."""
+
+    def decorate(function: Callable[_P, _R]) -> Callable[_P, _R]:
+        step = function.__name__.replace("_", " ")
+
+        @functools.wraps(function)
+        def translated(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            try:
+                return function(*args, **kwargs)
+            except sa.exc.DBAPIError as exc:
+                raise StoreError(
+                    f"{what} could not {step}: {exc.orig} (check DATABASE_URL, that the database is up, "
+                    "writable, not locked by another process and its disk not full, and that "
+                    "`bhrdigest db upgrade` has run)"
+                ) from exc
+
+        return translated
+
+    return decorate

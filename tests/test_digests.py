@@ -633,3 +633,33 @@ def test_realistic_digest_matches_the_golden_file(renderer, suffix):
         f"{golden.name} changed; if intended, regenerate with BHRDIGEST_UPDATE_GOLDEN=1 "
         "and review the diff"
     )
+
+
+# ------------------------------------------------- items rendered once, reused
+
+
+def test_the_same_item_shows_each_readers_own_reasons(renderer):
+    item = component("shared", "Shared story")
+    kim = Subscriber(email="kim@example.org", name="Kim", places=("Hong Kong",))
+    first = render(renderer, one_item_digest(item, reasons=(COMPANY,)))
+    second = render(renderer, one_item_digest(item, subscriber=kim, reasons=(PLACE,)))
+    again = render(renderer, one_item_digest(item, reasons=(COMPANY,)))
+    assert re.findall(r"Why: .*", first.text) == ["Why: company Cellebrite"]
+    assert re.findall(r"Why: .*", second.text) == ["Why: place Hong Kong"]
+    assert ">Why: company Cellebrite<" in first.html and ">Why: place Hong Kong<" in second.html
+    assert (again.html, again.text) == (first.html, first.text)
+
+
+def test_staff_edit_that_puts_the_readers_name_in_items_reaches_each_reader(editable_templates):
+    edit(
+        editable_templates / "digest.html.j2",
+        '<a class="title" href="{{ item.url }}">{{ item.title }}</a>',
+        '<a class="title" href="{{ item.url }}">{{ item.title }}</a> for {{ digest.name }}',
+    )
+    renderer = DigestRenderer(editable_templates)
+    item = component("shared", "Shared story")
+    kim = Subscriber(email="kim@example.org", name="Kim", places=("Hong Kong",))
+    alex_html = render(renderer, build_digest(ALEX, [Match(item, (COMPANY,)), Match(component("b"), (COMPANY,))], max_items=10)).html
+    kim_html = render(renderer, build_digest(kim, [Match(item, (PLACE,)), Match(component("b"), (PLACE,))], max_items=10)).html
+    assert "</a> for Alex" in alex_html and "for Kim" not in alex_html
+    assert "</a> for Kim" in kim_html and "for Alex" not in kim_html

@@ -34,6 +34,7 @@ from bhrdigest.components import Component, Kind, Subscriber
 from bhrdigest.errors import ConfigError, Problem
 from bhrdigest.mailhtml import STYLESHEET, inline_template, premailer_inline
 from bhrdigest.matching import COMPANY, FACETS, Match
+from bhrdigest.templating import RenderingEnvironment
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +234,7 @@ class DigestRenderer:
         self.site_host = (
             urlsplit(self.site_url).hostname or self.site_url
         ).removeprefix("www.")
-        self._env = jinja2.Environment(
+        self._env = RenderingEnvironment(
             loader=jinja2.FileSystemLoader(self.templates_dir),
             autoescape=jinja2.select_autoescape(
                 enabled_extensions=("html.j2", "html"), default_for_string=True
@@ -243,10 +244,9 @@ class DigestRenderer:
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
-        self._env.filters["wordwrap"] = _remembered_wordwrap(self._env)
-        self._env.filters["indent"] = _remembered(jinja2.filters.do_indent)
         self._sizes = _SizeModel()
         self._text_template = self._load(TEXT_TEMPLATE)
+        self._env.learn_pure_macros(self._read(TEXT_TEMPLATE), TEXT_TEMPLATE)
         # Syntax errors are reported against the file staff edit, with its lines.
         self._load(HTML_TEMPLATE)
         source = self._read(HTML_TEMPLATE)
@@ -261,6 +261,7 @@ class DigestRenderer:
             raise self._problem(
                 HTML_TEMPLATE, None, f"after inlining CSS: {exc.message}"
             ) from exc
+        self._env.learn_pure_macros(self.inlined_source, None)  # from_string: no name
 
     def render(
         self,
@@ -484,35 +485,6 @@ def _weight(match: Match) -> int:
         + len(component.author or "")
         + len(component.source_title or "")
     )
-
-
-def _remembered(function: Callable[..., str]) -> Callable[..., str]:
-    """A pure string filter, remembered for plain strings (not Markup)."""
-    remembered = functools.lru_cache(maxsize=16_384)(function)
-
-    def filter_(text, *args, **kwargs) -> str:
-        if type(text) is not str:
-            return function(text, *args, **kwargs)
-        return remembered(text, *args, **kwargs)
-
-    return filter_
-
-
-
-def _remembered_wordwrap(environment: jinja2.Environment) -> Callable[..., str]:
-    """Jinja's `wordwrap`, remembered: the same titles and excerpts recur in thousands of
-    digests of a run, and textwrap was most of a digest's rendering time."""
-
-    @functools.lru_cache(maxsize=16_384)
-    def remembered(text: str, *args) -> str:
-        return jinja2.filters.do_wordwrap(environment, text, *args)
-
-    def wordwrap(text, width=79, break_long_words=True, wrapstring=None, break_on_hyphens=True) -> str:
-        if type(text) is not str:  # Markup and the like: as Jinja would, uncached
-            return jinja2.filters.do_wordwrap(environment, text, width, break_long_words, wrapstring, break_on_hyphens)
-        return remembered(text, width, break_long_words, wrapstring, break_on_hyphens)
-
-    return wordwrap
 
 
 def _template_line(exc: BaseException, path: Path) -> int | None:

@@ -235,13 +235,26 @@ def test_send_with_workers_shares_one_run_among_its_processes(tmp_path, database
     count = 1_500 if "postgresql" in database_url else 600
     with Sink() as sink:
         deployment = Senders(tmp_path, database_url, count, sink)
-        code, output = finish(deployment.start("--workers", "3"))
+        private = tmp_path / "tmp"
+        private.mkdir()
+        code, output = finish(deployment.start("--workers", "3", env={"TMPDIR": str(private)}))
         again, second = finish(deployment.start("--workers", "3"))
         received = sink.received()
     assert code == 0, output
     assert f"sent={count} " in output and "(finished)" in output
     assert again == 0 and "nothing to send" in second
     assert received == dict.fromkeys(subscribers(count), 1)
+    # The senders read the parsed configuration from a private snapshot, gone afterwards.
+    assert list(private.iterdir()) == []
+
+
+def test_a_sender_given_an_unreadable_configuration_snapshot_says_so(tmp_path):
+    broken = tmp_path / "config.pickle"
+    broken.write_bytes(b"not a pickle")
+    result = CliRunner().invoke(main, ["send", "--worker-only"], env={"BHRDIGEST_CONFIG_SNAPSHOT": str(broken),
+                                "DATABASE_URL": f"sqlite:///{tmp_path}/store.db"})  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "configuration snapshot" in result.output and "Traceback" not in result.output
 
 
 @sqlite_only

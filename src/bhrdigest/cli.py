@@ -34,6 +34,10 @@ class App:
     def config(self):
         from bhrdigest.config import load_config
 
+        if self.settings.config_snapshot is not None:  # a sender started by `send --workers N`
+            from bhrdigest.send_workers import read_config_snapshot
+
+            return read_config_snapshot(self.settings.config_snapshot)
         return load_config(self.settings.config_path)
 
     @cached_property

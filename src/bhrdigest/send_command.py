@@ -208,12 +208,13 @@ def stopping_on_signals(stop: asyncio.Event):
 
 
 async def send_in_processes(app, engine, run_id: int, fleet, progress, stop: asyncio.Event):
-    from bhrdigest.send_workers import child_environment, run_workers
+    from bhrdigest.send_workers import child_environment, config_snapshot, run_workers
 
     workers, command = fleet
-    env = child_environment(app.settings.checked_database_url(), app.settings.config_path)
-    return await run_workers(engine, run_id, workers, command(run_id), env=env, now=app.now(), progress=progress,
-                             stop=stop)
+    with config_snapshot(app.config) as snapshot:
+        env = child_environment(app.settings.checked_database_url(), app.settings.config_path, snapshot)
+        return await run_workers(engine, run_id, workers, command(run_id), env=env, now=app.now(),
+                                 progress=progress, stop=stop)  # fmt: skip
 
 
 def send_as_worker(app: App, run_id: int | None, outbox: str | None, limits, batching) -> None:

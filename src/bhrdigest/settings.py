@@ -28,6 +28,8 @@ class Settings:
     secret: str | None = field(default=None, repr=False)
     user_agent: str | None = None
     ephemeral_disk: bool = False  # DYNO is set: a SQLite file would be wiped at restart
+    # Set by `send --workers N` for its senders: its own parsed configuration (send_workers.py).
+    config_snapshot: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -42,6 +44,7 @@ class Settings:
             secret=env.get("BHRDIGEST_SECRET") or None,
             user_agent=env.get("BHRDIGEST_USER_AGENT") or None,
             ephemeral_disk=bool(env.get("DYNO")),
+            config_snapshot=Path(env["BHRDIGEST_CONFIG_SNAPSHOT"]) if env.get("BHRDIGEST_CONFIG_SNAPSHOT") else None,
         )
 
     def override(self, *, config: str | None = None, db: str | None = None) -> Settings:

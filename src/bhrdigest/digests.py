@@ -285,10 +285,10 @@ class DigestRenderer:
             html, text = self._render_kept(
                 digest, entries, keep, unsubscribe_url, preferences_url
             )
-            size, exact = _message_size(html, text)
+            size = _message_size(html, text)
             if keep == 0:
                 model.base = size
-            elif exact:  # an upper bound would teach the model that items are bigger
+            else:
                 model.learn(weights[:keep], size)
             return html, text, size
 
@@ -441,7 +441,7 @@ class _SizeModel:
     """
 
     _PER_CHAR = 2.0
-    _MARGIN = 0.975  # aim under the cap: a near miss costs a render, an upper bound near it an encode
+    _MARGIN = 0.975  # aim under the cap: a near miss costs a render and an encode
 
     def __init__(self) -> None:
         self.base: int | None = None
@@ -570,14 +570,10 @@ def _entries(digest: Digest) -> list[tuple[int, Match]]:
     return entries
 
 
-def _message_size(html: str, text: str) -> tuple[int, bool]:
-    """(the message's size, True); or (an upper bound of it, False) when that is under
-    the cap already: the exact size needs the encoding, which the message does anyway."""
-    fixed = messages.HEADER_ALLOWANCE
-    bound = messages.encoded_size_at_most(html) + messages.encoded_size_at_most(text) + fixed
-    if bound <= MAX_ENCODED_BYTES:
-        return bound, False
-    return messages.encoded_size(html) + messages.encoded_size(text) + fixed, True
+def _message_size(html: str, text: str) -> int:
+    """The message's size on the wire. The parts are encoded here, once: the message
+    built from them takes the same encodings (messages._encoded remembers them)."""
+    return messages.encoded_size(html) + messages.encoded_size(text) + messages.HEADER_ALLOWANCE
 
 
 def _choose_translation(component: Component, languages: Sequence[str]):

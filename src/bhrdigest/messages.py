@@ -114,23 +114,6 @@ def encoded_size(content: str) -> int:
     return len(body) + body.count("\n")  # each LF becomes CRLF
 
 
-# Bytes quoted-printable writes as =XX: controls but tab and LF, "=", and all of 127-255.
-_ESCAPED = bytes([*range(9), *range(11, 32), ord("="), *range(127, 256)])
-
-
-def encoded_size_at_most(content: str) -> int:
-    """An upper bound of `encoded_size`, without encoding: a few passes in C.
-
-    Quoted-printable writes each escaped byte as 3 and a space or tab ending a line as
-    3, and breaks a line over 76 characters with "=" and CRLF: after 73 characters of
-    it at the least. Every LF becomes CRLF.
-    """
-    data = content.encode("utf-8").replace(b"\r\n", b"\n")
-    written = len(data) + 2 * (len(data) - len(data.translate(None, _ESCAPED)))
-    trailing = data.count(b" \n") + data.count(b"\t\n") + data.endswith((b" ", b"\t"))
-    return written + 2 * trailing + 3 * (written // 73 + 1) + data.count(b"\n")
-
-
 class DigestMessage(EmailMessage):
     """An EmailMessage that flattens its pre-encoded bodies in one piece.
 

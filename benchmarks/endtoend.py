@@ -1,14 +1,17 @@
-"""A weekly run through the real command line: `bhrdigest fetch`, then `bhrdigest send --yes`
-to a sink in another process, for one subscriber count at a time.
+"""A weekly run through the real command line: `bhrdigest fetch`, then `bhrdigest send --yes
+--workers N` (N = this machine's cores) to a sink in another process, for one subscriber
+count at a time.
 
-Each command is its own process, so its peak memory (ru_maxrss from wait4) is its own,
-and the store's growth is the SQLite file's size (with its WAL) before and after.
+Peak memory is the sum of each process's own peak (VmHWM): `send` and the senders it
+starts. The store's growth is the SQLite file's size (with its WAL) before and after.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -20,10 +23,11 @@ from benchmarks.data import World, write_config
 from benchmarks.servers import ServerProcess
 
 SECRET = "benchmark-signing-key-not-a-secret-0123456789"
+WORKERS = os.cpu_count() or 1  # one sender per core: rendering keeps a core busy
 
 
 def run_week(world: World, feeds: list[bytes], subscribers: int, *, sink_kind: str, timeout: float | None = None,
-             keep: Path | None = None) -> dict:  # fmt: skip
+             keep: Path | None = None, workers: int = WORKERS) -> dict:  # fmt: skip
     """One weekly run for `subscribers` subscribers; returns its figures.
 
     A `send` still running after `timeout` seconds is stopped: its figures are then
@@ -51,7 +55,7 @@ def run_week(world: World, feeds: list[bytes], subscribers: int, *, sink_kind: s
         after_fetch = _store_size(database)
         with ServerProcess(sink_kind) as sink:
             env["SMTP_URL"] = f"smtp+plain://127.0.0.1:{sink.port}"
-            send = _command(["send", "--yes"], env, timeout=timeout)
+            send = _command(["send", "--yes", "--workers", str(workers)], env, timeout=timeout)
             received = sink.stats()["messages"]
         after_send = _store_size(database)
         config_mb = config.stat().st_size / 1e6
@@ -60,6 +64,7 @@ def run_week(world: World, feeds: list[bytes], subscribers: int, *, sink_kind: s
     planned = _planned(send["output"])
     return {
         "subscribers": subscribers,
+        "workers": workers,
         "config_mb": config_mb,
         "fetch_seconds": fetch["seconds"],
         "fetch_line": _last_line(fetch["output"], "fetch "),
@@ -91,18 +96,22 @@ def _command(args: list[str], env: dict, *, timeout: float | None = None) -> dic
     reader.start()
     # Peak memory is VmHWM, read while the command runs: ru_maxrss would also count the
     # pages the child shared with this (large) process between fork and exec.
-    timed_out, peak_kb = False, 0
+    timed_out, peaks = False, {}
     while True:
-        peak_kb = max(peak_kb, _peak_kb(process.pid))
+        for pid in _tree(process.pid):
+            peaks[pid] = max(peaks.get(pid, 0), _peak_kb(pid))
         pid, status, _ = os.wait4(process.pid, os.WNOHANG)
         if pid:
             break
         if timeout is not None and time.perf_counter() - started > timeout:
             timed_out = True
-            process.kill()
+            for child in _tree(process.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGKILL)
             _, status, _ = os.wait4(process.pid, 0)
             break
         time.sleep(0.1)
+    peak_kb = sum(peaks.values())
     seconds = time.perf_counter() - started
     reader.join()
     output = b"".join(chunks).decode("utf-8", "replace")
@@ -116,6 +125,18 @@ def _command(args: list[str], env: dict, *, timeout: float | None = None) -> dic
         "exit": process.returncode,
         "timed_out": timed_out,
     }
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants (the senders `send --workers` starts)."""
+    found, queue = [], [pid]
+    while queue:
+        each = queue.pop()
+        found.append(each)
+        for task in Path(f"/proc/{each}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                queue.extend(int(child) for child in task.read_text().split())
+    return found
 
 
 def _peak_kb(pid: int) -> int:

@@ -69,13 +69,10 @@ are unchanged (golden files, and an equivalence check on 37,640 random digests f
 
 NOT_MET = {
     "matching": """\
-**Matching, 10 s.** The ratio to the nested loop is met; the absolute time depends on the machine's
-load: two earlier full runs of this session measured 7.7 s and 9.1 s (the loop's estimate moving
-with them, 612 s and 807 s), this one ran while other jobs shared the two cores. Of the time,
-indexing and matching (bit sets) are the smaller part; the rest is choosing, for each of the
-94,000 matched subscribers, the matches a digest shows and building those Match values
-(~0.1 ms each). Margin would come from building reasons from a per-profile set of followed
-(facet, name) keys rather than testing each tag of a component.""",
+**Matching, 10 s.** The time moves with the machine's load (other jobs share the two cores): this
+session measured 2.4–2.8 s when the machine was otherwise idle. Indexing and matching (bit sets) are
+under 1 s; the rest is choosing, for each of the ~94,000 matched subscribers, the matches a digest
+shows (a profile's choice is shared by the subscribers who have it).""",
     "sending, 4": """\
 **Sending, 4 connections.** Both loops share two cores with the sink process and the machine's
 other jobs; with 4 sessions the figure moves most between runs: 96% and 105% in two earlier full
@@ -84,19 +81,15 @@ own overhead over aiosmtplib is small (pyinstrument: the pool, envelope and resu
 are ~3% of a send; aiosmtplib's line-ending normalisation runs twice per message inside
 aiosmtplib itself).""",
     "rendering, per digest": """\
-**Rendering per digest.** The baseline is Jinja rendering the HTML template alone; a digest is
-two parts, and the text part alone costs Jinja about half the HTML's, so no renderer of both
-parts comes near 1×. What is left above the two Jinja renders is the view (an ItemView per item,
-~0.25×), build_digest (~0.1×), the size check and, for a few digests near the cap, a second
-render. (Jinja rendering both templates with its own `wordwrap` is slower than ours: the row's
-note gives it.) Going further would mean caching each item's rendered HTML across digests, which
-needs the templates (staff's, not changed here) to render an item through an include the renderer
-can cache.""",
+**Rendering per digest.** Items are rendered once a run and reused (templating.py); what is left
+per digest is the view (an ItemView per item), build_digest, the header and footer of both parts,
+and the encoding of both parts to size the message (shared with the message, which then needs no
+encoding). The baseline renders the HTML template alone; the first pass over the sample, with
+nothing remembered yet, is in the row's note. On this shared machine the ratio moves by ±0.3
+between runs.""",
     "rendering vs premailer per email": """\
-**Premailer per email.** premailer costs 15–30 ms on a 30-item digest here, ours about 1.5 ms, of
-which Jinja itself is 1 ms: no renderer that runs Jinja per email can be 20× faster than premailer
-when premailer costs less than 20 Jinja renders. Reaching 20× needs rendered items cached across
-digests (see above), not a faster premailer path.""",
+**Premailer per email.** premailer costs 15–30 ms a digest here depending on the machine's load,
+and ours about 1 ms; the ratio moves with premailer's share of the noise.""",
     "Telegram": """\
 **Telegram.** No 429 comes from our pacing now, and the fake API's busiest second stays under 30.
 The rate falls short of 27/s because `worker.run_alerts_once` loads 1,000 alerts (here 100 chats)
@@ -106,27 +99,25 @@ worker.py, not changed here): top the pass up from the store when every job left
 its chat, or load a pass by chats rather than by alerts. Also: `_deliver` sends one message at
 a time, so against the real API (50–150 ms away, not 1 ms) the rate is at most 1/RTT, 7–20/s;
 sending to several chats at once (the Pacer already reserves each send's slot) removes that.""",
-    "end to end|peak memory": """\
-**End to end.** Measured on `bhrdigest send` as it is now (sending.py, ledger.py and cli.py are
-being reworked by another change and were not edited here). Where the time and memory go, by
-pyinstrument on 2,000 subscribers (per digest): `Matches[email]` builds all ~450 matches of a
-subscriber twice (once in `plan_run`, once per batch) and `build_digest` sorts them, 6–7 ms;
-`ledger.mark` and `ledger.claim` 4 + 1.5 ms (`insert_ignore` builds an INSERT … VALUES with one
-row group per row, so SQLAlchemy compiles a new statement for every row count: no statement
-cache); render 2 ms, message 1.5 ms, SMTP 1.5 ms. And `plan_run` keeps every PlannedDigest with
-its whole match list for the whole run, which is what grows memory with subscribers.
-Step 1 below, tried as a patch outside the tree on 10,000 subscribers: 141 s → 102 s, peak
-memory 391 MB → 220 MB. What it takes (all outside the modules changed here):
-1. `RunRecipients.digests`: `shown, total = self.matched.for_digest(email, max_items, exclude=seen)`
-   instead of `self.matched.get(email)` minus `seen`; `PlannedDigest` carries `total`, and
-   `DigestComposer.render` passes `build_digest(…, total=planned.total)`;
-2. `plan_run` for the CLI's summary: counts and emails only, not a PlannedDigest per subscriber;
-3. `store/sql.insert_ignore`: one compiled `INSERT … ON CONFLICT DO NOTHING` executed with the rows
-   (executemany) instead of a VALUES list per call; and `mark` for a batch of results in one
-   transaction;
-4. the store grows 4.5–5.5 KB a digest (measured: the table above), 450–520 MB a week at
-   100,000 subscribers, mostly `delivered_components`, one (email, key) row per item of every
-   digest; keying it by a subscriber id and the run would cut it to about a third.""",
+    "end to end": """\
+**End to end, 5 minutes.** Both cores are busy for the whole run; what a digest costs, by py-spy
+on one sender of 10,000 digests (about 6.5 ms of CPU a digest):
+- aiosmtplib ~36%: of which its own regular expressions over every 75 KB message (line endings,
+  then dot-stuffing) ~22%; the four round trips of MAIL, RCPT, DATA and the body the rest;
+- the message ~19%: quoted-printable encoding of both parts ~9%, the email package parsing and
+  folding headers ~7%;
+- rendering ~17% (each distinct item rendered once a run; the rest is the per-digest view,
+  header and footer, in both parts);
+- the ledger ~10% (a claim before and a mark after every message, each committed: what keeps a
+  kill -9 from leaving more than the messages in flight of unknown fate);
+- and, before any sender starts, the parent parses the 16 MB subscriptions.yaml (~20 s at
+  100,000) and plans the run (~10 s).
+Five minutes needs about 355 digests/s: about 4 ms of CPU a digest on two cores that the sink
+shares. What it would take, biggest first: subscribers in the database rather than a 16 MB YAML
+(the preferences page already keeps choices there), or a faster YAML parser (rapidyaml), ~20 s;
+a smaller message (~35% of the HTML is the inline style premailer repeats on every item, which
+mail clients need); headers shared by every digest of a run folded once rather than per message;
+an SMTP client that pipelines MAIL/RCPT/DATA (RFC 2920; aiosmtplib does not).""",
 }
 
 

@@ -158,6 +158,7 @@ class SentMessage:
     text: str
     links: tuple[str, ...]
     disable_preview: bool
+    at: float = 0.0  # when the API accepted it, by the server's clock
 
 
 class _Refusal(Exception):
@@ -230,8 +231,10 @@ class FakeBotAPI:
         group_per_minute: int = 20,
         clock: Callable[[], float] = time.monotonic,
         username: str = "bhr_test_bot",
+        latency: float = 0.0,
     ):
         self.token = token
+        self.latency = latency  # seconds before a sendMessage is answered: a Bot API far away
         self.username = username
         self.clock = clock
         self.limits = _Limits(per_chat_interval, global_per_second, group_per_minute)
@@ -378,10 +381,11 @@ class FakeBotAPI:
                 raise scripted.popleft()
             if chat_id in self.blocked:
                 raise _Refusal(403, "Forbidden: bot was blocked by the user")
-            self.limits.admit(chat_id, self.clock())
+            now = self.clock()
+            self.limits.admit(chat_id, now)
             preview = json.loads(params.get("link_preview_options", "{}") or "{}")
             sent = SentMessage(
-                self._next_message, chat_id, text, parsed.text, parsed.links, bool(preview.get("is_disabled"))
+                self._next_message, chat_id, text, parsed.text, parsed.links, bool(preview.get("is_disabled")), now
             )
             self._next_message += 1
             self.messages.append(sent)
@@ -390,6 +394,8 @@ class FakeBotAPI:
             self.holding.set()
             self._released.wait(timeout=30)
             self.holding.clear()
+        if self.latency:
+            time.sleep(self.latency)
         chat_type = "private" if chat_id > 0 else "group"
         return {
             "message_id": sent.message_id,
@@ -424,9 +430,18 @@ def _int(value: object, name: str) -> int:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeBotAPI
     protocol_version = "HTTP/1.1"
+    # An answer goes out in two writes (headers, then body): with Nagle's algorithm and the
+    # client's delayed ACK the body can wait 40 ms, which no real Bot API adds.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib's name
         pass
+
+    def handle(self) -> None:
+        try:
+            super().handle()
+        except ConnectionResetError:
+            pass  # a client killed between two requests on a kept-alive connection: that is the test
 
     def do_GET(self) -> None:
         self._answer(dict(parse_qsl(urlsplit(self.path).query)))

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from botapi import TOKEN, FakeBotAPI, database, store_component
 
 from bhrdigest.components import Catalogue, Company, Subscriber
-from bhrdigest.delivery.telegram import Pacing, TelegramSender
+from bhrdigest.delivery.telegram import CONNECTIONS, Pacing, TelegramSender
 from bhrdigest.store import alerts as store
 from bhrdigest.store.db import connect
 from bhrdigest.store.schema import alerts as alerts_table
@@ -169,6 +169,69 @@ async def test_forty_alerts_for_one_chat_in_one_fetch_come_as_few_messages(engin
     assert set(statuses(engine).values()) == {"sent"}
     assert summary.sent == 40
     assert api.refusals == []
+
+
+async def test_alerts_to_many_chats_keep_the_rate_against_a_distant_api_without_a_429_and_arrive_once(engine):
+    # 40 chats x 12 alerts (two messages each), read 30 alerts at a time, against a Bot API
+    # that takes 100 ms to answer: one message at a time could not pass 10 a second.
+    pacing = Pacing(per_chat_interval=0.2, global_per_second=50, group_per_minute=0)
+    chats = range(100, 140)
+    for chat in chats:
+        store.track_company(engine, chat, "HSBC", T0)
+    keys = [f"r{i:02}" for i in range(12)]
+    for key in keys:
+        store_component(engine, key, companies=("HSBC",), first_seen_at=LATER, excerpt="word " * 60)
+    store.queue_alerts(engine, keys, now=LATER)
+
+    # The server's limits are looser than our pacing by more than any timing noise here.
+    with FakeBotAPI(per_chat_interval=0.1, global_per_second=60, latency=0.1) as api:
+        async with TelegramSender(TOKEN, api.url, pacing=pacing) as sender:
+            summary = await run_alerts_once(engine, sender, now=LATER, limit=30)
+        messages = list(api.messages)
+
+    assert api.refusals == []
+    assert summary.sent == len(chats) * len(keys) and set(statuses(engine).values()) == {"sent"}
+    for chat in chats:
+        texts = [m.text for m in messages if m.chat_id == chat]
+        assert len(texts) >= 2
+        assert [sum(f"Component {key}" in text for text in texts) for key in keys] == [1] * len(keys)
+    stamps = [m.at for m in messages]
+    rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    assert rate <= 50 * 1.05  # never faster than the pacing…
+    assert rate >= 50 * 0.6  # …and not far below it: no idling between reads, no waiting on answers
+
+
+async def test_passes_of_one_read_leave_waiting_chats_due_and_send_every_alert_once(engine, api, sender):
+    # The worker's passes (one read each, the bot answered in between) over a backlog.
+    chats = range(1, 9)
+    for chat in chats:
+        store.track_company(engine, chat, "HSBC", T0)
+    keys = [f"p{i:02}" for i in range(12)]
+    for key in keys:
+        store_component(engine, key, companies=("HSBC",), first_seen_at=LATER, excerpt="word " * 60)
+    store.queue_alerts(engine, keys, now=LATER)
+
+    first = await run_alerts_once(engine, sender, now=LATER, limit=24, max_reads=1)
+    with engine.connect() as conn:
+        first_two = sa.and_(alerts_table.c.chat_id.in_([1, 2]), alerts_table.c.status == "pending")
+        left = conn.execute(sa.select(alerts_table).where(first_two)).all()
+    passes = 1
+    while _pending(engine) and passes < 50:
+        await run_alerts_once(engine, sender, now=LATER, limit=24, max_reads=1)
+        passes += 1
+
+    # Two chats read, their first messages sent, their second ones not waited for…
+    assert (first.chats, first.messages, first.retried) == (2, 2, 0)
+    assert left and all(store.utc(r.next_attempt_at) <= LATER and r.attempts == 0 for r in left)  # …but left due
+    assert set(statuses(engine).values()) == {"sent"}
+    for chat in chats:
+        texts = api.texts(chat)
+        assert [sum(f"Component {key}" in text for text in texts) for key in keys] == [1] * len(keys)
+    assert api.refusals == []
+
+
+def _pending(engine) -> int:
+    return sum(status == "pending" for status in statuses(engine).values())
 
 
 async def test_429_is_rescheduled_then_sent_once_after_retry_after(engine, api, sender):
@@ -403,7 +466,7 @@ async def main():
 asyncio.run(main())
 """
 
-CHATS = range(1, 11)
+CHATS = range(1, 21)
 
 
 def start_child(db_path: Path, api: FakeBotAPI) -> subprocess.Popen:
@@ -414,7 +477,7 @@ def start_child(db_path: Path, api: FakeBotAPI) -> subprocess.Popen:
     )
 
 
-def queue_three_alerts_for_ten_chats(engine) -> None:
+def queue_three_alerts_for_each_chat(engine) -> None:
     for chat in CHATS:
         store.track_company(engine, chat, "HSBC", T0)
     keys = [store_component(engine, f"k{i}", companies=("HSBC",), first_seen_at=datetime.now(UTC)) for i in range(3)]
@@ -435,58 +498,66 @@ def stop_child(child: subprocess.Popen) -> str:
     return stderr
 
 
-def test_worker_stopped_by_sigterm_mid_queue_finishes_the_message_in_flight_and_resumes_without_duplicates(db_path, sqlite_engine):
+# The child sends unpaced: once the API holds the 5th message, it has as many in flight as
+# it may (CONNECTIONS), all held; more chats than that are left to a restart.
+
+
+def test_worker_stopped_by_sigterm_mid_queue_finishes_the_messages_in_flight_and_resumes_without_duplicates(db_path, sqlite_engine):
     engine = sqlite_engine
-    queue_three_alerts_for_ten_chats(engine)
+    queue_three_alerts_for_each_chat(engine)
     with FakeBotAPI(per_chat_interval=0, global_per_second=10_000) as api:
         api.hold_after(4)
         child = start_child(db_path, api)
         try:
             wait_until(api.holding.is_set)
             child.send_signal(signal.SIGTERM)
-            time.sleep(0.2)  # the signal is handled while the message is in flight
+            time.sleep(0.2)  # the signal is handled while the messages are in flight
+            in_flight = len(api.messages) - 4
             api.release()
             child.communicate(timeout=15)
         finally:
             child.kill()
         assert child.returncode == 0
-        assert len(api.messages) == 5
-        assert sum(s == "sent" for s in statuses(engine).values()) == 15  # the held one too
+        assert 1 <= in_flight <= CONNECTIONS
+        assert len(api.messages) == 4 + in_flight  # nothing new was started after the signal
+        assert sum(s == "sent" for s in statuses(engine).values()) == 3 * (4 + in_flight)  # the held ones too
 
         restarted = start_child(db_path, api)
         try:
-            wait_until(lambda: len(api.messages) >= 10)
+            wait_until(lambda: len(api.messages) >= len(CHATS))
             stop_child(restarted)
         finally:
             restarted.kill()
 
     per_chat = [len(api.texts(chat)) for chat in CHATS]
-    assert per_chat == [1] * 10
+    assert per_chat == [1] * len(CHATS)
     assert set(statuses(engine).values()) == {"sent"}
 
 
-def test_worker_killed_mid_queue_resends_at_most_the_message_in_flight(db_path, sqlite_engine):
+def test_worker_killed_mid_queue_resends_only_the_messages_in_flight(db_path, sqlite_engine):
     engine = sqlite_engine
-    queue_three_alerts_for_ten_chats(engine)
+    queue_three_alerts_for_each_chat(engine)
     with FakeBotAPI(per_chat_interval=0, global_per_second=10_000) as api:
         api.hold_after(4)
         child = start_child(db_path, api)
         try:
             wait_until(api.holding.is_set)
+            time.sleep(0.2)  # the child fills its connections with messages, all held
             child.kill()  # SIGKILL: no chance to record anything
             child.communicate(timeout=15)
         finally:
             api.release()
-        in_flight = api.messages[-1].chat_id
+        in_flight = {message.chat_id for message in api.messages[4:]}  # delivered, never answered
 
         restarted = start_child(db_path, api)
         try:
-            wait_until(lambda: all(api.texts(chat) for chat in CHATS) and len(api.messages) >= 11)
+            wait_until(lambda: len(api.messages) >= len(CHATS) + len(in_flight))
             stop_child(restarted)
         finally:
             restarted.kill()
 
+    assert 1 <= len(in_flight) <= CONNECTIONS
     per_chat = {chat: len(api.texts(chat)) for chat in CHATS}
-    assert per_chat == {chat: 2 if chat == in_flight else 1 for chat in CHATS}  # fate unknown: sent again
+    assert per_chat == {chat: 2 if chat in in_flight else 1 for chat in CHATS}  # fate unknown: sent again
     assert all(text.count("Component k") == 3 for text in (m.text for m in api.messages))
     assert set(statuses(engine).values()) == {"sent"}

@@ -3,7 +3,12 @@
 Delivery state lives in the store (see store/alerts.py): a row goes `sending` before
 the API call and `sent` after. A process killed between the two leaves a `sending`
 row that is sent again once its lease expires: for chat alerts, a rare duplicate is
-better than a loss. Nothing else is ever sent twice.
+better than a loss. Nothing else is ever sent twice. Several messages travel at once
+(one per chat, at most `TelegramSender.max_in_flight`), so a kill repeats at most that many.
+
+A pass keeps Telegram's global rate (see alert_pass.py): it reads the next alerts from
+the store while the last ones go, and sends each message at its own slot in a task of
+its own, so that neither a read nor a slow answer leaves a slot unused.
 
 Waits: a pacing wait of up to `max_pause` seconds is slept; a longer one, and every
 429's `retry_after`, is written to the store as the alert's next attempt and the run
@@ -22,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 import time
 from collections import deque
@@ -31,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
+from bhrdigest.alert_pass import ChatsInHand, Flights, until_news
 from bhrdigest.alerts import AlertMessage, format_alerts
 from bhrdigest.bot import COMMANDS, CompanyDirectory, poll_bot_once
 from bhrdigest.components import Catalogue, Subscriber
@@ -112,27 +119,46 @@ async def run_alerts_once(
     now: datetime | None = None,
     dry_run: bool = False,
     limit: int = 1000,
+    max_reads: int | None = None,
     max_pause: float = 2.0,
     lease: float = 60.0,
     stop_event: asyncio.Event | None = None,
 ) -> AlertRunSummary:
-    """One pass over the alerts due at `now`: each chat's burst as few messages as fit.
+    """Deliver the alerts due: each chat's burst as few messages as fit.
 
-    `dry_run` formats what would be sent and changes nothing (no token needed).
+    Alerts are read `limit` at a time, the next read while the last ones go, until
+    none is due. `max_reads` caps the reads (the worker answers the bot between
+    passes); chats such a pass leaves waiting are still due for the next one.
+    `dry_run` formats the first `limit` that would be sent and changes nothing.
     """
     now = now or utcnow()
-    expired = store.expire_alerts(engine, now - MAX_AGE) if not dry_run else 0
-    batches = store.due_alerts(engine, now, limit)
-    jobs = deque(_job(batch) for batch in batches)
-    if dry_run:
+    if dry_run:  # no token needed
+        jobs = [_job(batch) for batch in store.due_alerts(engine, now, limit)]
         previews = tuple((job.chat_id, m.text) for job in jobs for m in job.messages)
         return AlertRunSummary(chats=len(jobs), messages=len(previews), previews=previews)
+    expired = store.expire_alerts(engine, now - MAX_AGE)
     if sender is None:  # no token: what is queued stays queued
         return AlertRunSummary(failed=expired, pending=_pending(engine))
     run = _Run(engine, sender, now, lease, max_pause)
     run.counts["failed"] += expired
-    await _deliver(run, jobs, stop_event)
-    return AlertRunSummary(chats=len(batches), pending=_pending(engine), **run.counts)
+
+    def read(exclude: frozenset[int]) -> tuple[list[_ChatJob], bool]:
+        batches = store.due_alerts(engine, run.now(), limit, exclude_chats=exclude)
+        return [_job(batch) for batch in batches], sum(len(b.alerts) for b in batches) >= limit
+
+    def ready_at(chat_id: int) -> float:
+        return time.monotonic() + sender.delay(chat_id)
+
+    hand = ChatsInHand(read, ready_at, low=_chats_to_rotate(sender), max_reads=max_reads)
+    await _deliver(run, hand, stop_event)
+    return AlertRunSummary(chats=len(hand.chats_read), pending=_pending(engine), **run.counts)
+
+
+def _chats_to_rotate(sender: TelegramSender) -> int:
+    """Chats to keep in hand: at 28/s, one a chat every 1.1 s, 31 take turns; twice that
+    leaves time to read more before they run out."""
+    pacing = sender.pacer.pacing
+    return max(16, math.ceil(2 * pacing.global_per_second * pacing.per_chat_interval))
 
 
 def _job(batch: store.ChatAlerts) -> _ChatJob:
@@ -140,32 +166,79 @@ def _job(batch: store.ChatAlerts) -> _ChatJob:
     return _ChatJob(batch.chat_id, messages, {queued.alert.key: queued.attempts for queued in batch.alerts})
 
 
-async def _deliver(run: _Run, jobs: deque[_ChatJob], stop_event: asyncio.Event | None) -> None:
-    while jobs:
-        if stop_event is not None and stop_event.is_set():
-            return  # what is left stays due: the next process sends it
-        job = min(jobs, key=lambda j: run.sender.delay(j.chat_id))
-        wait = run.sender.delay(job.chat_id)
-        if wait > run.max_pause:
-            # Every chat left must wait at least this long: write it down, do not sleep.
-            for other in jobs:
-                _reschedule(run, other, run.sender.delay(other.chat_id), "waiting for Telegram's rate limit")
-            return
-        keep_going = await _send_next(run, job)
-        if not keep_going or not job.messages:
-            jobs.remove(job)
+async def _deliver(run: _Run, hand: ChatsInHand[_ChatJob], stop_event: asyncio.Event | None) -> None:
+    flights = Flights(run.sender.max_in_flight, run.sender.pacer.spacing)
+    try:
+        while True:
+            await flights.room()
+            if stop_event is not None and stop_event.is_set():
+                break  # what is left stays due: the next process sends it
+            if not await _dispatch_next(run, hand, flights):
+                break
+            flights.raise_failure()
+    finally:
+        await flights.land()  # what is in flight is recorded, even when stopping
+        await hand.close()
+    flights.raise_failure()
 
 
-async def _send_next(run: _Run, job: _ChatJob) -> bool:
-    """Send the chat's next message; False when the rest of its burst must wait."""
+async def _dispatch_next(run: _Run, hand: ChatsInHand[_ChatJob], flights: Flights) -> bool:
+    """Start the next message on its way, or wait for one that can go; False when done.
+
+    A message is claimed, waits for its slot, then travels in a task of its own while
+    the next one is dispatched. One message per chat at a time: a chat's messages
+    arrive in order, and a 429 stops the rest of its burst.
+    """
+    hand.top_up()
+    job = hand.peek()
+    if job is None:
+        if not flights and hand.reading is None:
+            return False  # nothing in hand, nothing coming
+        await until_news(hand, flights, None)
+        return True
+    wait = run.sender.delay(job.chat_id)
+    if wait > run.sender.pacer.spacing:  # the chat's own interval holds it back
+        return await _wait_for_a_chat(run, hand, flights, wait)
+    hand.take()
     message = job.messages.popleft()
     now = run.now()
     if not store.mark_sending(run.engine, job.chat_id, message.keys, now, now + timedelta(seconds=run.lease)):
         log.info("alerts to chat %s taken by another process; leaving them to it", job.chat_id)
-        job.messages.clear()
+        hand.drop(job, skip=True)
+        return True
+    # Claimed before its slot is reserved: the claim's time does not push the slot back.
+    await run.sender.wait_turn(job.chat_id)
+    flights.start(_fly(run, hand, job, message))
+    await asyncio.sleep(0)  # let it leave now, not after the next message's claim
+    return True
+
+
+async def _wait_for_a_chat(run: _Run, hand: ChatsInHand[_ChatJob], flights: Flights, wait: float) -> bool:
+    """Every chat in hand waits out its own interval, the soonest `wait` seconds."""
+    if hand.reading is None and hand.cut:
+        return False  # rather than idle, leave them to the next pass: they are still due
+    if wait > run.max_pause and not flights and hand.reading is None:
+        # Every chat left must wait at least this long: write it down, do not sleep.
+        for job in hand.queued():
+            _reschedule(run, job, run.sender.delay(job.chat_id), "waiting for Telegram's rate limit")
         return False
+    # A read may bring chats that can go at once; else sleep until the soonest can.
+    await until_news(hand, flights, wait - run.sender.pacer.spacing if wait <= run.max_pause else None)
+    return True
+
+
+async def _fly(run: _Run, hand: ChatsInHand[_ChatJob], job: _ChatJob, message: AlertMessage) -> None:
+    """Send one claimed message, record how it went, and put its chat back in the queue."""
+    if await _send_claimed(run, job, message) and job.messages:
+        hand.put(job)
+    else:
+        hand.drop(job)
+
+
+async def _send_claimed(run: _Run, job: _ChatJob, message: AlertMessage) -> bool:
+    """Send the chat's claimed message; False when the rest of its burst must wait."""
     try:
-        await run.sender.send_message(job.chat_id, message.text, disable_preview=message.disable_preview)
+        await run.sender.send_message(job.chat_id, message.text, disable_preview=message.disable_preview, paced=False)
     except TransientDeliveryError as exc:
         job.messages.appendleft(message)
         _retry_later(run, job, exc)
@@ -267,7 +340,7 @@ async def run_worker(
     `fetch_once` stores what it fetched and returns the newly stored keys; this loop
     queues their alerts (queueing is idempotent, so the fetch may queue them too).
     Returns when `stop_event` is set — by SIGTERM or SIGINT when none is given —
-    after the message in flight, within a few seconds.
+    after the messages in flight, within a few seconds.
     """
     own_signals = stop_event is None
     stop = stop_event or asyncio.Event()
@@ -332,7 +405,8 @@ async def _loop(fetch_once, engine, sender, companies, interval, stop, poll_time
                 await _until(stop, max(0.0, next_fetch - time.monotonic()))
                 continue
             started = time.monotonic()
-            summary = await run_alerts_once(engine, sender, now=clock(), stop_event=stop, lease=lease)
+            # One read of alerts a pass (~200 messages, ~7 s): the bot is answered between passes.
+            summary = await run_alerts_once(engine, sender, now=clock(), stop_event=stop, lease=lease, max_reads=1)
             life.alerts += summary
             if summary.messages or summary.retried or summary.failed or summary.gone:
                 log.info(summary.line(time.monotonic() - started))
@@ -413,7 +487,7 @@ def _install_signals(stop: asyncio.Event) -> None:
 
 
 def _on_signal(stop: asyncio.Event, sig: signal.Signals) -> None:
-    log.info("%s received: finishing the message in flight, then stopping", sig.name)
+    log.info("%s received: finishing the messages in flight, then stopping", sig.name)
     stop.set()
 
 

@@ -59,18 +59,22 @@ class Pacing:
     # drew 429s (benchmarks/): a message that travels 30 ms slower than the next one
     # arrives less than a second before it.
     per_chat_interval: float = 1.1
-    # Telegram allows about 30. Sends are evenly spaced, so 28 leaves room for ~70 ms of
-    # such jitter before any second could see 31.
+    # Telegram allows about 30. Each message leaves at its own evenly spaced slot, however
+    # many are in flight, so arrivals are as even as travel times are alike. At 28, 31
+    # slots span 1.07 s: 31 arrive within one second only if the last of them travels
+    # ~70 ms faster than the first.
     global_per_second: float = 28.0
     group_per_minute: int = 20  # for groups (negative chat ids)
     group_window: float = 60.0
 
 
 class Pacer:
-    """When each chat may next be sent to; sends reserve their slot before sleeping.
+    """When each chat may next be sent to; a send reserves its slot, sleeps until it, goes.
 
-    The global limit is kept as an even spacing (1/rate between any two sends),
-    which never bursts past the per-second limit whatever the window alignment.
+    The global limit is kept as an even spacing (1/rate between any two slots), which
+    never bursts past the per-second limit whatever the window alignment. A slot is
+    reserved only just before its sleep: one reserved long ahead could come due while
+    the process is busy and leave together with the next ones.
     """
 
     def __init__(self, pacing: Pacing = Pacing(), clock: Callable[[], float] = time.monotonic):
@@ -85,12 +89,17 @@ class Pacer:
         now = self._clock()
         return max(0.0, self._earliest(chat_id, now) - now)
 
+    @property
+    def spacing(self) -> float:
+        """Seconds between two slots: a wait longer than this is the chat's own."""
+        rate = self.pacing.global_per_second
+        return 1.0 / rate if rate > 0 else 0.0
+
     def reserve(self, chat_id: int) -> float:
         """Take the next slot for `chat_id`; returns how long to sleep until it."""
         now = self._clock()
         slot = self._earliest(chat_id, now)
-        rate = self.pacing.global_per_second
-        self._global_next = slot + (1.0 / rate if rate > 0 else 0.0)
+        self._global_next = slot + self.spacing
         self._chat_next[chat_id] = slot + self.pacing.per_chat_interval
         if chat_id < 0 and self.pacing.group_per_minute > 0:
             sends = self._group_sends.setdefault(chat_id, deque(maxlen=self.pacing.group_per_minute))
@@ -136,6 +145,11 @@ class _RedactToken(logging.Filter):
         return True
 
 
+# Connections to the Bot API, and so messages that may be in flight at once: enough for
+# 28 a second when each takes up to ~250 ms to be answered.
+CONNECTIONS = 8
+
+
 class TelegramSender:
     """A paced Bot API client: `async with TelegramSender(token) as sender: …`."""
 
@@ -155,6 +169,7 @@ class TelegramSender:
         api_url = (api_url or PUBLIC_API_URL).rstrip("/")
         self.api_url = api_url
         self.pacer = Pacer(pacing)
+        self.max_in_flight = CONNECTIONS
         self.username: str | None = None
         self._redact = _RedactToken(token.strip())
         for name in _LOGGERS_WITH_URLS:
@@ -164,7 +179,7 @@ class TelegramSender:
             token.strip(),
             base_url=f"{api_url}/bot",
             base_file_url=f"{api_url}/file/bot",
-            request=HTTPXRequest(connection_pool_size=8, read_timeout=timeout, connect_timeout=timeout),
+            request=HTTPXRequest(connection_pool_size=CONNECTIONS, read_timeout=timeout, connect_timeout=timeout),
             get_updates_request=HTTPXRequest(connection_pool_size=2, read_timeout=timeout, connect_timeout=timeout),
         )
 
@@ -204,9 +219,21 @@ class TelegramSender:
         """Seconds before a message to `chat_id` may go (to reschedule long waits)."""
         return self.pacer.delay(chat_id)
 
-    async def send_message(self, chat_id: int, text: str, *, disable_preview: bool = False) -> int:
-        """Send one HTML-parse-mode message, paced; returns Telegram's message id."""
+    async def wait_turn(self, chat_id: int) -> None:
+        """Reserve the next slot for a message to `chat_id` and sleep until it.
+
+        Send the message right after (`send_message(…, paced=False)`), in a task of its
+        own if others may go while it travels.
+        """
         await asyncio.sleep(self.pacer.reserve(chat_id))
+
+    async def send_message(self, chat_id: int, text: str, *, disable_preview: bool = False, paced: bool = True) -> int:
+        """Send one HTML-parse-mode message; returns Telegram's message id.
+
+        Paced, unless the caller took the message's turn already (`wait_turn`).
+        """
+        if paced:
+            await self.wait_turn(chat_id)
         preview = telegram.LinkPreviewOptions(is_disabled=True) if disable_preview else None
         try:
             message = await self._bot.send_message(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import enum
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -189,10 +189,13 @@ def _insert_alerts(conn: sa.Connection, matched: dict[tuple[int, str], list[str]
 # --- delivering -------------------------------------------------------------------------
 
 
-def due_alerts(engine: sa.Engine, now: datetime, limit: int = 1000) -> list[ChatAlerts]:
+def due_alerts(
+    engine: sa.Engine, now: datetime, limit: int = 1000, *, exclude_chats: Collection[int] = ()
+) -> list[ChatAlerts]:
     """Alerts due at `now` for active chats, grouped by chat, oldest first.
 
     Includes `sending` rows whose lease has expired (see the module docstring).
+    `exclude_chats`: chats the caller has in hand already, so that `limit` goes to others.
     """
     now = utc(now)
     query = (
@@ -211,6 +214,8 @@ def due_alerts(engine: sa.Engine, now: datetime, limit: int = 1000) -> list[Chat
         .order_by(alerts.c.chat_id, alerts.c.created_at, alerts.c.key)
         .limit(limit)
     )
+    if exclude_chats:
+        query = query.where(alerts.c.chat_id.not_in(sorted(exclude_chats)))
     with engine.connect() as conn:
         rows = conn.execute(query).all()
         places = _places(conn, sorted({r.key for r in rows}))

@@ -384,7 +384,7 @@ def alert(app: App, dry_run: bool) -> None:
 def worker(app: App, interval: float | None) -> None:
     """Long-running: fetch every N minutes, send instant alerts, answer bot commands.
 
-    Stops cleanly on SIGTERM or Ctrl-C, finishing the message in flight.
+    Stops cleanly on SIGTERM or Ctrl-C, finishing the messages in flight.
 
     Example: bhrdigest worker --interval 10
     """

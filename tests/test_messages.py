@@ -2,6 +2,8 @@ import email
 import re
 from datetime import UTC, datetime
 from email import policy
+from email.generator import BytesGenerator
+from io import BytesIO
 
 import pytest
 
@@ -195,3 +197,16 @@ def test_unsubscribe_header_longer_than_a_line_is_refused():
 def test_naive_date_is_refused():
     with pytest.raises(ValueError, match="timezone-aware"):
         build(now=datetime(2024, 5, 6, 7, 30))
+
+
+def test_a_run_of_digests_flattens_to_the_bytes_the_email_package_writes():
+    """Headers shared by a run are folded once (and bodies written at once): the bytes must
+    be what the email package itself writes for each message, long subject and names included."""
+    long_subject = "Business & human rights: your weekly update on " + "companies and places " * 6 + "— ça va"
+    people = [ALEX, Subscriber(email="kim@example.org", name="Kim Tanaka-Fernández"), Subscriber(email="x@example.org")]
+    for subscriber in people * 2:  # the second time round, the shared headers are already folded
+        message = build(subscriber=subscriber, subject=long_subject)
+        out = BytesIO()
+        BytesGenerator(out, mangle_from_=False, policy=message.policy).flatten(message)
+        assert message.as_bytes() == out.getvalue()
+        assert email.message_from_bytes(message.as_bytes(), policy=policy.default)["Subject"] == long_subject

@@ -137,11 +137,34 @@ class _BodyAtOnceGenerator(BytesGenerator):
             return
         self.write(lines.replace("\n", self._NL) if "\r" not in lines else NLCRE.sub(self._NL, lines))
 
+    def _write_headers(self, msg: EmailMessage) -> None:
+        # As the base class, but a header shared by every digest of a run is folded once.
+        for name, value in msg.raw_items():
+            shared = _SHARED.get(id(value))
+            if shared is None or shared[0] is not value:
+                self._fp.write(self.policy.fold_binary(name, value))
+                continue
+            folded = shared[1].get(self.policy)
+            if folded is None:
+                folded = shared[1][self.policy] = self.policy.fold_binary(name, value)
+            self._fp.write(folded)
+        self.write(self._NL)
+
+
+# Headers made by _header, by id: (the header, its folded bytes by policy). Each entry
+# holds its header, so an id here is never another object's.
+_SHARED: dict[int, tuple[object, dict[email.policy.Policy, bytes]]] = {}
+
 
 @functools.lru_cache(maxsize=256)
 def _header(name: str, value: str):
-    """A parsed header, shared by every message that carries the same value."""
-    return POLICY.header_factory(name, value)
+    """A parsed header, shared by every message that carries the same value (and folded
+    once for all of them when they are flattened)."""
+    header = POLICY.header_factory(name, value)
+    if len(_SHARED) >= 1024:  # one Date a run: bounded in a long-lived process
+        _SHARED.clear()
+    _SHARED[id(header)] = (header, {})
+    return header
 
 
 def _set_unsubscribe_headers(

@@ -2,8 +2,8 @@
 --workers N` (N = this machine's cores) to a sink in another process, for one subscriber
 count at a time.
 
-Peak memory is the sum of each process's own peak (VmHWM): `send` and the senders it
-starts. The store's growth is the SQLite file's size (with its WAL) before and after.
+Peak memory is the most the processes (`send` and the senders it starts) held at once,
+their resident sizes summed every 0.1 s; the sum of each one's own peak (VmHWM) is kept too. The store's growth is the SQLite file's size (with its WAL) before and after.
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ def run_week(world: World, feeds: list[bytes], subscribers: int, *, sink_kind: s
         "per_digest_ms": send["seconds"] / max(1, sent) * 1e3,
         "rate": sent / send["seconds"] if send["seconds"] else 0.0,
         "peak_rss_mb": send["peak_rss_mb"],
+        "peaks_sum_mb": send["peaks_sum_mb"],
         "fetch_peak_rss_mb": fetch["peak_rss_mb"],
         "store_after_fetch_mb": after_fetch / 1e6,
         "db_growth_mb": (after_send - after_fetch) / 1e6,
@@ -96,10 +97,14 @@ def _command(args: list[str], env: dict, *, timeout: float | None = None) -> dic
     reader.start()
     # Peak memory is VmHWM, read while the command runs: ru_maxrss would also count the
     # pages the child shared with this (large) process between fork and exec.
-    timed_out, peaks = False, {}
+    timed_out, peaks, together_kb = False, {}, 0
     while True:
+        resident = 0
         for pid in _tree(process.pid):
-            peaks[pid] = max(peaks.get(pid, 0), _peak_kb(pid))
+            now_kb, peak_kb = _memory_kb(pid)
+            peaks[pid] = max(peaks.get(pid, 0), peak_kb)
+            resident += now_kb
+        together_kb = max(together_kb, resident)
         pid, status, _ = os.wait4(process.pid, os.WNOHANG)
         if pid:
             break
@@ -111,7 +116,7 @@ def _command(args: list[str], env: dict, *, timeout: float | None = None) -> dic
             _, status, _ = os.wait4(process.pid, 0)
             break
         time.sleep(0.1)
-    peak_kb = sum(peaks.values())
+    peaks_kb = sum(peaks.values())
     seconds = time.perf_counter() - started
     reader.join()
     output = b"".join(chunks).decode("utf-8", "replace")
@@ -120,7 +125,8 @@ def _command(args: list[str], env: dict, *, timeout: float | None = None) -> dic
         raise RuntimeError(f"`bhrdigest {' '.join(args)}` exited {process.returncode}:\n{output[-3000:]}")
     return {
         "seconds": seconds,
-        "peak_rss_mb": peak_kb / 1024,
+        "peak_rss_mb": together_kb / 1024,
+        "peaks_sum_mb": peaks_kb / 1024,
         "output": output,
         "exit": process.returncode,
         "timed_out": timed_out,
@@ -139,15 +145,16 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def _peak_kb(pid: int) -> int:
-    """VmHWM of a live process (its peak resident size so far), in kB."""
+def _memory_kb(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) of a live process, in kB: resident now, and its peak so far."""
+    found = {}
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                found[line[:5]] = int(line.split()[1])
     except OSError:
         pass
-    return 0
+    return found.get("VmRSS", 0), found.get("VmHWM", 0)
 
 
 def _store_size(database: Path) -> int:

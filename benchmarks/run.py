@@ -179,13 +179,14 @@ def _end_to_end_rows(scaling: list[dict], sizes: Sizes) -> list[Row]:
         ),
         Row(
             f"peak memory of `send` and its senders, {n:,} subscribers",
-            f"{largest['peak_rss_mb']:,.0f} MB{memory_note}",
+            f"{largest['peak_rss_mb']:,.0f} MB at once{memory_note}",
             f"{largest['peak_rss_mb'] / 1536:.0%} of 1.5 GB",
             "≤ 1.5 GB",
             largest["peak_rss_mb"] <= 1536 if full else None,
-            "The sum of each process's own peak (VmHWM, read every 0.1 s): `bhrdigest send`, which plans, and "
-            "the senders it starts; their peaks need not coincide, so this is an upper bound. By size: " + ", ".join(
-                f"{s['subscribers']:,} → {s['peak_rss_mb']:.0f} MB" for s in scaling),
+            "The most `bhrdigest send` (which plans) and the senders it starts held at once: their resident "
+            "sizes summed every 0.1 s. Each process's own peak (VmHWM), added up though they do not coincide "
+            f"(the parent's is while it parses the YAML, before any sender starts): {largest['peaks_sum_mb']:,.0f} MB. "
+            "By size: " + ", ".join(f"{s['subscribers']:,} → {s['peak_rss_mb']:.0f} MB" for s in scaling),
         ),
         Row(
             f"store growth per weekly run, {n:,} subscribers",

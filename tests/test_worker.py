@@ -171,17 +171,22 @@ async def test_forty_alerts_for_one_chat_in_one_fetch_come_as_few_messages(engin
     assert api.refusals == []
 
 
+def queue_backlog(engine, chats, keys):
+    """Every chat tracks HSBC; each key is an HSBC component with a 60-word excerpt, queued."""
+    for chat in chats:
+        store.track_company(engine, chat, "HSBC", T0)
+    for key in keys:
+        store_component(engine, key, companies=("HSBC",), first_seen_at=LATER, excerpt="word " * 60)
+    store.queue_alerts(engine, keys, now=LATER)
+    return keys
+
+
 async def test_alerts_to_many_chats_keep_the_rate_against_a_distant_api_without_a_429_and_arrive_once(engine):
     # 40 chats x 12 alerts (two messages each), read 30 alerts at a time, against a Bot API
     # that takes 100 ms to answer: one message at a time could not pass 10 a second.
     pacing = Pacing(per_chat_interval=0.2, global_per_second=50, group_per_minute=0)
     chats = range(100, 140)
-    for chat in chats:
-        store.track_company(engine, chat, "HSBC", T0)
-    keys = [f"r{i:02}" for i in range(12)]
-    for key in keys:
-        store_component(engine, key, companies=("HSBC",), first_seen_at=LATER, excerpt="word " * 60)
-    store.queue_alerts(engine, keys, now=LATER)
+    keys = queue_backlog(engine, chats, [f"r{i:02}" for i in range(12)])
 
     # The server's limits are looser than our pacing by more than any timing noise here.
     with FakeBotAPI(per_chat_interval=0.1, global_per_second=60, latency=0.1) as api:
@@ -204,12 +209,7 @@ async def test_alerts_to_many_chats_keep_the_rate_against_a_distant_api_without_
 async def test_passes_of_one_read_leave_waiting_chats_due_and_send_every_alert_once(engine, api, sender):
     # The worker's passes (one read each, the bot answered in between) over a backlog.
     chats = range(1, 9)
-    for chat in chats:
-        store.track_company(engine, chat, "HSBC", T0)
-    keys = [f"p{i:02}" for i in range(12)]
-    for key in keys:
-        store_component(engine, key, companies=("HSBC",), first_seen_at=LATER, excerpt="word " * 60)
-    store.queue_alerts(engine, keys, now=LATER)
+    keys = queue_backlog(engine, chats, [f"p{i:02}" for i in range(12)])
 
     first = await run_alerts_once(engine, sender, now=LATER, limit=24, max_reads=1)
     with engine.connect() as conn:

@@ -75,7 +75,11 @@ def kill_at_random_moments(bhr: Bhr, sink: Sink, rng: random.Random, *, count: i
         sink.begin(f"kill {number}")
         child = bhr.start("-q", "send", "--yes", env=sending_env(sink))
         if moment == "clock":
-            time.sleep(rng.uniform(0.1, 2.5))  # start-up, planning or sending: wherever it falls
+            # Start-up, planning or sending: wherever it falls. A fast run can be over before
+            # the clock runs out, so it is also killed just before its last messages.
+            sink.arm(after=max(1, remaining - 2 * CONNECTIONS), action=lambda child=child: kill9(child),
+                     when="after_reply")  # fmt: skip
+            time.sleep(rng.uniform(0.1, 2.5))
             kill9(child)
         else:
             after = rng.randint(1, max(1, min(span, remaining - 2 * CONNECTIONS)))

@@ -663,3 +663,16 @@ def test_staff_edit_that_puts_the_readers_name_in_items_reaches_each_reader(edit
     kim_html = render(renderer, build_digest(kim, [Match(item, (PLACE,)), Match(component("b"), (PLACE,))], max_items=10)).html
     assert "</a> for Alex" in alex_html and "for Kim" not in alex_html
     assert "</a> for Kim" in kim_html and "for Alex" not in kim_html
+
+
+def test_one_shared_match_shows_each_reader_their_own_language(renderer):
+    # A run shares one Match per (component, reasons) among all its digests.
+    item = component("shared-ja", title="Hong Kong: ProtonVPN announces donations",
+                     translations=(Translation("ja", "香港：ProtonVPNが寄付を発表", f"{SITE}/ja/最新ニュース/shared-ja/"),))
+    shared = Match(item, (PLACE,))
+    taro = Subscriber(email="taro@example.jp", name="太郎", languages=("ja", "en"), places=("Hong Kong",))
+    for _ in range(2):  # the second time round, from what the renderer remembers
+        japanese = render(renderer, build_digest(taro, [shared], max_items=10))
+        english = render(renderer, build_digest(ALEX, [shared], max_items=10))
+        assert "香港：ProtonVPNが寄付を発表" in japanese.text and "announces donations" not in japanese.text
+        assert "announces donations" in english.text and "香港" not in english.html

@@ -245,6 +245,7 @@ class DigestRenderer:
             keep_trailing_newline=True,
         )
         self._sizes = _SizeModel()
+        self._item_views: dict[tuple[int, tuple[str, ...]], tuple[Match, ItemView]] = {}
         self._text_template = self._load(TEXT_TEMPLATE)
         self._env.learn_pure_macros(self._read(TEXT_TEMPLATE), TEXT_TEMPLATE)
         # Syntax errors are reported against the file staff edit, with its lines.
@@ -368,9 +369,9 @@ class DigestRenderer:
         items: list[list[ItemView]] = [[] for _ in digest.sections]
         for slot, match in kept:
             if slot < 0:
-                lead = item_view(match, languages, site_url=self.site_url)
+                lead = self._item_view(match, languages)
             else:
-                items[slot].append(item_view(match, languages, site_url=self.site_url))
+                items[slot].append(self._item_view(match, languages))
         sections = tuple(
             SectionView(section.title, tuple(views))
             for section, views in zip(digest.sections, items, strict=True)
@@ -394,6 +395,20 @@ class DigestRenderer:
             unsubscribe_url=unsubscribe_url,
             preferences_url=preferences_url,
         )
+
+    def _item_view(self, match: Match, languages: tuple[str, ...]) -> ItemView:
+        # A run shares one Match per (component, reasons) among its digests (matching.py):
+        # the same view serves each reader of the same languages, and the remembered item
+        # blocks (templating.py) are found by it.
+        key = (id(match), languages)
+        known = self._item_views.get(key)
+        if known is not None and known[0] is match:  # the entry holds the match: no reused id
+            return known[1]
+        if len(self._item_views) >= _REMEMBERED_VIEWS:
+            self._item_views.clear()
+        view = item_view(match, languages, site_url=self.site_url)
+        self._item_views[key] = (match, view)
+        return view
 
     def _run(self, template: jinja2.Template, name: str, view: DigestView) -> str:
         try:
@@ -427,6 +442,7 @@ class DigestRenderer:
 
 # ------------------------------------------------------------------- helpers
 
+_REMEMBERED_VIEWS = 50_000  # distinct (match, languages) a renderer keeps
 _MAX_ATTEMPTS = 6  # renders of one digest at most; each is measured, so the cap always holds
 _WORTH_ANOTHER_RENDER = 3  # items that must fit in the room left before rendering again
 

@@ -62,7 +62,7 @@ are unchanged (golden files, and an equivalence check on 37,640 random digests f
 | messages.py | `as_bytes` wrote bodies line by line (1,000 lines a digest), searched the bodies for a free MIME boundary and compiled a regex each time; headers parsed for every message | bodies written in one piece (same bytes), one fixed boundary that QP and base64 cannot contain, headers shared by a run parsed once | message 4.1 + 2.3 ms → 1.5 ms |
 | matching.py | `Matches[email]` builds every match (~450) of a subscriber, though a digest shows 40 | `Matches.for_digest(email, max_items, exclude=…)`: the possible leads and each section's head picked with bit operations, only those built; `build_digest(…, total=)` counts the rest | 0.74 ms → 0.07 ms a subscriber |
 | matching.py | building ~35 Match values and their reasons per subscriber: 11 of 12.5 s for 100,000 | a Match built once per (component, reasons) pair (~21,000 in 3.3 million matches); a profile's selection kept until every subscriber sharing it has had it; tied dates at the cut-off taken in one bit operation | 100,000 × 2,000: 12.5 s → 2.5 s |
-| templating.py, both templates | Jinja re-ran every item's macros for every digest: the same ~2,000 items in 100,000 digests | `RenderingEnvironment` remembers what a pure macro (reads only its parameters, decided from the template's AST) returned for the same item; the item rows are such macros | render 2.0 → 0.9 ms a digest |
+| templating.py, both templates | Jinja re-ran every item's macros for every digest: the same ~2,000 items in 100,000 digests | `RenderingEnvironment` remembers what a pure macro (reads only its parameters, decided from the template's AST) returned for the same item; the item rows are such macros; an item's view built once per shared Match and languages | render 2.0 → 0.9 ms a digest |
 | store/sql.py | `insert_ignore` compiled a new multi-VALUES INSERT for every call: 15% of a send (35 rows marked per digest) | one cached statement per table, executed with many rows | 9× faster on SQLite, 2× on PostgreSQL |
 | digests.py, size cap | an upper bound of the size (a pass over both parts), then the message encoded them anyway | the parts encoded once, at sizing; the message takes the same encodings | one pass less a digest |
 | send_workers.py | each sender parsed subscriptions.yaml again: ~20 s at 100,000 subscribers | the parent's parsed configuration handed to its senders (a pickle in a private temporary directory) | senders start in ~1 s |
@@ -96,9 +96,8 @@ given ready views) and encodes both parts as quoted-printable to keep the messag
 (~0.5 ms; the message then reuses that encoding, so a send pays it once either way, but the
 premailer path is not charged for it here). Before sizing used the real encoding (an upper bound
 instead, and the encoding later in the message) this row measured 21×. 20× with the encoding
-counted would need ours under ~1 ms: each item's `ItemView` remembered like its HTML (~0.2 ms),
-and the encoding of the remembered item blocks reused (quoted-printable restarts at every line,
-so an item's encoded lines could be kept with it).""",
+counted would need the encoding of the remembered item blocks reused too (quoted-printable restarts
+at every line, so an item's encoded lines could be kept with it).""",
     "Telegram": """\
 **Telegram.** The pacing's own ceiling is 28/s (93% of 30, a margin for ~70 ms of arrival jitter);
 a run that misses 90% lost slots to the machine's load (a stalled event loop sends its next
@@ -111,7 +110,7 @@ on one sender of 10,000 digests (about 6.5 ms of CPU a digest):
 - the message ~19%: quoted-printable encoding of both parts ~9%, the email package parsing and
   folding headers ~7%;
 - rendering ~17% (each distinct item rendered once a run; the rest is the per-digest view,
-  header and footer, in both parts);
+  header and footer, in both parts, and sizing, which encodes both parts for the message);
 - the ledger ~10% (a claim before and a mark after every message, each committed: what keeps a
   kill -9 from leaving more than the messages in flight of unknown fate);
 - and, before any sender starts, the parent parses the 16 MB subscriptions.yaml (~20 s at
@@ -120,8 +119,8 @@ Five minutes needs about 355 digests/s: about 4 ms of CPU a digest on two cores 
 shares. What it would take, biggest first: subscribers in the database rather than a 16 MB YAML
 (the preferences page already keeps choices there), or a faster YAML parser (rapidyaml), ~20 s;
 a smaller message (~35% of the HTML is the inline style premailer repeats on every item, which
-mail clients need); headers shared by every digest of a run folded once rather than per message;
-an SMTP client that pipelines MAIL/RCPT/DATA (RFC 2920; aiosmtplib does not).""",
+mail clients need); an SMTP client that pipelines MAIL/RCPT/DATA (RFC 2920; aiosmtplib does not);
+the quoted-printable lines of each remembered item block kept with it.""",
 }
 
 

@@ -268,7 +268,7 @@ def send_tests(app: App, emails, outbox, **limits) -> None:
         if target is not None:
             await sender.check()
         try:
-            return [await sender.send(composer.message(p, composer.render(p), run_id=0)) for p in plan.digests]
+            return [await sender.send(composer.compose(p, run_id=0)[1]) for p in plan.digests]
         finally:
             if target is not None:
                 await sender.aclose()

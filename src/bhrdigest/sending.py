@@ -227,15 +227,19 @@ class DigestComposer:
             return None
         return template.replace("{token}", make(self.secret, email, self.config.sender.list_id))
 
-    def render(self, planned: PlannedDigest) -> RenderedDigest:
+    def render(self, planned: PlannedDigest, *, unsubscribe_url: str | None = None) -> RenderedDigest:
         digest = build_digest(planned.subscriber, planned.matches, max_items=self.config.digest.max_items,
                               total=planned.total)
         email = planned.subscriber.email
         return self.renderer.render(
-            digest, unsubscribe_url=self.unsubscribe_url(email), preferences_url=self.preferences_url(email)
-        )
+            digest, unsubscribe_url=unsubscribe_url or self.unsubscribe_url(email),
+            preferences_url=self.preferences_url(email),
+        )  # fmt: skip
 
-    def message(self, planned: PlannedDigest, rendered: RenderedDigest, *, run_id: int) -> EmailMessage:
+    def compose(self, planned: PlannedDigest, *, run_id: int) -> tuple[RenderedDigest, EmailMessage]:
+        """The digest rendered, and the email carrying it (its unsubscribe link signed once)."""
+        unsubscribe_url = self.unsubscribe_url(planned.subscriber.email)
+        rendered = self.render(planned, unsubscribe_url=unsubscribe_url)
         sender = self.config.sender
         message = build_message(
             rendered,
@@ -244,12 +248,12 @@ class DigestComposer:
             subject=self.config.digest.subject,
             run_id=run_id,
             list_id=sender.list_id,
-            unsubscribe_url=self.unsubscribe_url(planned.subscriber.email),
+            unsubscribe_url=unsubscribe_url,
             unsubscribe_mailto=sender.unsubscribe_mailto,
             now=self.now,
             domain=self.domain,
         )
-        return self.signer.sign(message) if self.signer else message  # last: nothing may change after
+        return rendered, self.signer.sign(message) if self.signer else message  # signed last: nothing may change after
 
 
 def worker_name() -> str:
@@ -388,8 +392,7 @@ class _Job:
                 await asyncio.wait_for(self.stop_event.wait(), self.batching.poll)
 
     def claimed_message(self, planned: PlannedDigest) -> EmailMessage | None:
-        rendered = self.composer.render(planned)
-        message = self.composer.message(planned, rendered, run_id=self.run.id)
+        rendered, message = self.composer.compose(planned, run_id=self.run.id)
         message_id = str(message["Message-ID"])
         email = planned.subscriber.email.strip().lower()
         # The parts' encoded bytes: close to the wire size without flattening the message twice.
@@ -478,8 +481,7 @@ def render_previews(composer: DigestComposer, digests: Iterable[PlannedDigest], 
     folder.mkdir(parents=True, exist_ok=True)
     report = []
     for planned in digests:
-        rendered = composer.render(planned)
-        message = composer.message(planned, rendered, run_id=0)
+        rendered, message = composer.compose(planned, run_id=0)
         data = message.as_bytes()
         stem = file_stem(planned.subscriber.email)
         write_atomically(folder / f"{stem}.html", rendered.html.encode())

@@ -62,7 +62,10 @@ def test_a_holder_whose_connection_died_loses_the_lock_to_another(engines, datab
 
     admin = sa.create_engine(normalise_url(database_url))
     with admin.begin() as conn:  # what a crashed worker's dyno, or a database restart, does
-        conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        # With a timeout (ms) it returns once the backend has exited, its locks released;
+        # without one it only signals, and the lock may still be held for a moment.
+        gone = conn.execute(sa.text("SELECT pg_terminate_backend(:pid, 10000)"), {"pid": backend}).scalar()
+    assert gone
     admin.dispose()
 
     assert other.acquire()

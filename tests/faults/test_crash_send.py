@@ -62,28 +62,28 @@ def prepare(tmp_path, count: int, database_url: str | None = None) -> Bhr:
 
 def kill_at_random_moments(bhr: Bhr, sink: Sink, rng: random.Random, *, count: int, trials: int) -> list[Trial]:
     """One `send` after another, each SIGKILLed at a moment drawn from `rng`."""
-    # On average the trials cover about half the run, so the last trials still have enough
-    # left to send that a kill (by count or by clock) lands before the run ends.
-    span = max(4, count // (trials + 2))
     done: list[Trial] = []
     for number in range(trials):
         # What the next send can still send: not sent, not gone, and not of unknown fate (nor
         # pending: a killed sender's pending rows become unknown when its batch is taken over).
         settled = bhr.deliveries()
         remaining = count - sum(settled.get(status, 0) for status in ("sent", "gone", "unknown", "pending"))
+        # Each trial sends at most its budget, plus what is in flight at the kill (at most
+        # 2 * CONNECTIONS): a share of what is left after keeping that much for every trial
+        # to come, so that even the last trial has something left to be killed in.
+        left = trials - number
+        budget = max(1, (remaining - 2 * CONNECTIONS * left) // (left + 1))
         moment = rng.choice(MOMENTS)
         sink.begin(f"kill {number}")
         child = bhr.start("-q", "send", "--yes", env=sending_env(sink))
         if moment == "clock":
-            # Start-up, planning or sending: wherever it falls. A fast run can be over before
-            # the clock runs out, so it is also killed just before its last messages.
-            sink.arm(after=max(1, remaining - 2 * CONNECTIONS), action=lambda child=child: kill9(child),
-                     when="after_reply")  # fmt: skip
+            # Start-up, planning or sending: wherever it falls. A fast run can use up its
+            # budget before the clock runs out, so it is also killed after its budget.
+            sink.arm(after=budget, action=lambda child=child: kill9(child), when="after_reply")
             time.sleep(rng.uniform(0.1, 2.5))
             kill9(child)
         else:
-            after = rng.randint(1, max(1, min(span, remaining - 2 * CONNECTIONS)))
-            sink.arm(after=after, action=lambda child=child: kill9(child), when=moment,
+            sink.arm(after=rng.randint(1, budget), action=lambda child=child: kill9(child), when=moment,
                      delay=rng.uniform(0, 0.005))
         ran = finish(child, timeout=120)
         sink.disarm()

@@ -1,3 +1,4 @@
+import binascii
 import email
 import re
 from datetime import UTC, datetime
@@ -6,11 +7,13 @@ from email.generator import BytesGenerator
 from io import BytesIO
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bhrdigest.components import Subscriber
 from bhrdigest.digests import RenderedDigest
 from bhrdigest.errors import ConfigError
-from bhrdigest.messages import build_message, message_id
+from bhrdigest.messages import _quoted_printable, build_message, message_id
 from bhrdigest.tokens import make_token
 
 NOW = datetime(2024, 5, 6, 7, 30, tzinfo=UTC)
@@ -210,3 +213,14 @@ def test_a_run_of_digests_flattens_to_the_bytes_the_email_package_writes():
         BytesGenerator(out, mangle_from_=False, policy=message.policy).flatten(message)
         assert message.as_bytes() == out.getvalue()
         assert email.message_from_bytes(message.as_bytes(), policy=policy.default)["Subject"] == long_subject
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=" \t.=\r-xé—日\u00a0<>\"", max_size=120), max_size=12), st.booleans())
+def test_bodies_encode_to_exactly_what_quoted_printable_of_the_whole_body_is(lines, trailing_newline):
+    """Lines are encoded one at a time and remembered (a run's digests share most of theirs):
+    the body must still be, byte for byte, what binascii writes for the whole of it."""
+    data = "\n".join(lines).encode("utf-8") + (b"\n" if trailing_newline else b"")
+    whole = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+    assert _quoted_printable(data) == whole
+    assert _quoted_printable(data) == whole  # the second time from remembered lines

@@ -9,9 +9,14 @@ import logging
 from email.message import EmailMessage
 from urllib.parse import quote
 
+import aiosmtplib.protocol
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bhrdigest.delivery.smtp import (
+    _AIOSMTPLIB_LINE_ENDINGS,
+    _AIOSMTPLIB_PERIOD,
     RateLimit,
     SendResult,
     SmtpSender,
@@ -126,6 +131,35 @@ async def test_fifty_digests_travel_over_four_reused_connections_intact(server):
         parsed = email.message_from_bytes(received, policy=email.policy.default)
         assert parsed["To"].addresses[0].display_name == "Zoë Ōtani 大谷"
         assert "イスラエル" in parsed.get_body(("html",)).get_content()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=60) | st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b".", b"..", b"x", b" "]), max_size=30).map(b"".join))
+def test_the_quick_checks_before_aiosmtplibs_expressions_change_no_byte(message):
+    """Line endings and dot-stuffing skip aiosmtplib's regular expressions when there is
+    nothing to change: whatever the message, the bytes must be what those expressions give."""
+    assert aiosmtplib.protocol.normalize_message_line_endings(message) == _AIOSMTPLIB_LINE_ENDINGS(message)
+    assert aiosmtplib.protocol.PERIOD_REGEX.sub(b"..", message) == _AIOSMTPLIB_PERIOD.sub(b"..", message)
+    assert _AIOSMTPLIB_PERIOD.pattern == rb"(?m)^\."  # what the quick check assumes
+
+
+async def test_lines_starting_with_a_dot_and_bare_line_feeds_arrive_as_written(server):
+    """What aiosmtplib does to a message on the way (CR LF line ends, dot-stuffing) still
+    happens when there is something to do: aiosmtpd, which un-stuffs, gets the message back."""
+    dotted, crlf = digest(1), digest(2)
+    crlf.policy = email.policy.SMTP  # flattened with CR LF, as digests are; the other with bare LF
+    for message, text in ((dotted, ".leading dot\n..two dots\n.\nand a line\n"), (crlf, ".leading dot\n")):
+        message.clear_content()
+        message.set_content(text)
+    async with SmtpSender(plain(server), connections=1) as sender:
+        results = await collect(sender, [dotted, crlf])
+
+    assert [r.status for r in results] == ["sent", "sent"]
+    received = {email.message_from_bytes(m.content)["Message-ID"]: m.content for m in server.messages}
+    assert received[dotted["Message-ID"]] == dotted.as_bytes().replace(b"\n", b"\r\n")
+    assert received[crlf["Message-ID"]] == crlf.as_bytes(policy=email.policy.SMTP)
+    text = email.message_from_bytes(received[dotted["Message-ID"]], policy=email.policy.default).get_body(("plain",))
+    assert text.get_content().replace("\r\n", "\n") == ".leading dot\n..two dots\n.\nand a line\n"
 
 
 async def test_transient_refusals_are_retried_and_one_copy_arrives(server):

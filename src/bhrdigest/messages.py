@@ -224,10 +224,12 @@ def _encode_body(data: bytes) -> tuple[str, str]:
 # once, and binascii.b2a_qp, which costs about 7 ns a byte, runs on the few new ones.
 _QP_LINES: dict[bytes, bytes] = {}
 _QP_LINES_KEPT = 50_000  # lines (~10 MB); personal lines (names, links) fill it, then it restarts
+_QP_WIDTH = 76
 
 
 def _quoted_printable(data: bytes) -> bytes:
-    """binascii.b2a_qp(data, istext=True), the same bytes, a line at a time."""
+    """binascii.b2a_qp(data, istext=True) a line at a time, but with no line starting with "."
+    (see _encode_line)."""
     if b"\r" in data:  # b2a_qp takes CR LF for a line end, and CR LF line ends from the first line
         return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
     lines = data.split(b"\n")
@@ -238,8 +240,32 @@ def _quoted_printable(data: bytes) -> bytes:
     for line in lines:
         known = _QP_LINES.get(line)
         if known is None:
-            known = _QP_LINES[line] = binascii.b2a_qp(line + b"\n", quotetabs=False, istext=True, header=False)
+            known = _QP_LINES[line] = _encode_line(line + b"\n")
         encoded.append(known)
     if last:
-        encoded.append(binascii.b2a_qp(last, quotetabs=False, istext=True, header=False))
+        encoded.append(_encode_line(last))
     return b"".join(encoded)
+
+
+def _encode_line(line: bytes) -> bytes:
+    """One line, quoted-printable; where b2a_qp would start an encoded line with ".", the
+    line is wrapped again with that "." written =2E.
+
+    SMTP doubles a "." that starts a line (dot-stuffing): with none, the sender has nothing
+    to rewrite in a 75 KB message (soft breaks put a "." first on most digests' lines).
+    """
+    encoded = binascii.b2a_qp(line, quotetabs=False, istext=True, header=False)
+    if not encoded.startswith(b".") and b"\n." not in encoded:
+        return encoded
+    ending = b"\n" if encoded.endswith(b"\n") else b""
+    flat = encoded.removesuffix(ending).replace(b"=\n", b"")  # the line's escapes, soft breaks undone
+    wrapped, current, at = [], b"", 0
+    while at < len(flat):
+        size = 3 if flat[at] == 0x3D else 1  # "=XX" or one character
+        token = flat[at : at + size]
+        at += size
+        if len(current) + len(token) > _QP_WIDTH - 1:  # leave room for the soft break's "="
+            wrapped.append(current + b"=\n")
+            current = b""
+        current += b"=2E" if token == b"." and not current else token
+    return b"".join(wrapped) + current + ending

@@ -54,30 +54,36 @@ log = logging.getLogger(__name__)
 
 # aiosmtplib passes every message through three regular expressions: line endings made
 # CR LF (twice: for SIZE, then for DATA) and dot-stuffing. On a 75 KB digest each costs
-# about 0.25 ms, a sixth of what a digest costs to send. A digest is flattened with CR LF
-# line ends and rarely has a line starting with ".", so these first check, at C speed,
-# whether there is anything to change; when there is, aiosmtplib's own code does it. The
-# bytes sent are the same either way (tests/test_smtp.py compares them with the originals).
+# about 0.3 ms, a sixth of what a digest costs to send. A digest is flattened with CR LF
+# line ends, and its quoted-printable never starts a line with "." (messages.py), so
+# these check at C speed whether there is anything to change, once a message, and when
+# there is, change it as the expressions would. The bytes sent are the same either way
+# (tests/test_smtp.py compares them with aiosmtplib's own).
 _AIOSMTPLIB_LINE_ENDINGS = aiosmtplib.protocol.normalize_message_line_endings
 _AIOSMTPLIB_PERIOD = aiosmtplib.protocol.PERIOD_REGEX
+_FOUND_CRLF: deque[bytes] = deque(maxlen=16)  # messages just found all CR LF (SIZE, then DATA)
 
 
 def _normalize_line_endings(message: bytes) -> bytes:
     """aiosmtplib's normalize_message_line_endings: a message already all CR LF, ending
     with one, is returned as is."""
+    if any(message is found for found in _FOUND_CRLF):
+        return message
     if message.endswith(b"\r\n") and message.count(b"\r") == message.count(b"\n") == message.count(b"\r\n"):
-        return message  # every CR is in a CR LF, every LF too
+        _FOUND_CRLF.append(message)  # every CR is in a CR LF, and every LF
+        return message
     return _AIOSMTPLIB_LINE_ENDINGS(message)
 
 
 class _DotStuffing:
-    """aiosmtplib's PERIOD_REGEX (`(?m)^\\.`): `sub` returns a message without a line
-    starting with "." as is."""
+    """aiosmtplib's PERIOD_REGEX, `(?m)^\\.`, for its one use: `sub(b"..", message)`."""
 
     def sub(self, replacement: bytes, message: bytes) -> bytes:
-        if not message.startswith(b".") and b"\n." not in message:
-            return message
-        return _AIOSMTPLIB_PERIOD.sub(replacement, message)
+        if replacement != b"..":
+            return _AIOSMTPLIB_PERIOD.sub(replacement, message)
+        if b"\n." in message:
+            message = message.replace(b"\n.", b"\n..")
+        return b"." + message if message.startswith(b".") else message
 
 
 aiosmtplib.protocol.normalize_message_line_endings = _normalize_line_endings

@@ -160,9 +160,13 @@ def _end_to_end_rows(scaling: list[dict], sizes: Sizes) -> list[Row]:
         ratio = f"≈ {projected / 300:.1f}× the 5 min"
         met = False if full else None
     else:
-        measured = f"{largest['sent']:,} digests in {largest['seconds']:.0f} s ({largest['rate']:.0f}/s)"
-        ratio = f"{largest['seconds'] / 300:.0%} of 5 min"
-        met = (largest["seconds"] <= 300 and largest["sent"] == largest["planned"] == largest["received"]) if full else None
+        # 100,000 subscribers are fewer digests (some have nothing new): the target is for
+        # 100,000 digests, so the whole run's time is scaled up to that many.
+        scaled = largest["seconds"] * 100_000 / max(1, largest["sent"])
+        measured = (f"{largest['sent']:,} digests in {largest['seconds']:.0f} s ({largest['rate']:.0f}/s); "
+                    f"100,000 at that pace {scaled:.0f} s")  # fmt: skip
+        ratio = f"{scaled / 300:.0%} of 5 min"
+        met = (scaled <= 300 and largest["sent"] == largest["planned"] == largest["received"]) if full else None
     memory_note = "" if not largest["timed_out"] else " (peak so far when it was stopped)"
     return [
         Row(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import pickle
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -108,7 +109,13 @@ def load_config(path: Path) -> Config:
     config = _build_config(path, root, reader)
     if reader.problems:
         raise ConfigError(sorted(reader.problems, key=lambda p: p.line or 0))
-    return config
+    # Copied once the node tree is gone. A large file's nodes (a million for 100,000
+    # subscribers) are freed after the walk, but the values built meanwhile sit among
+    # them and keep that memory's arenas in use, which Python cannot give back: the
+    # configuration of 100,000 subscribers held 630 MB as built, 125 MB as a copy.
+    data = pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL)
+    del config, root
+    return pickle.loads(data)
 
 
 def _compose(path: Path, reader: _Reader) -> yaml.Node | None:

@@ -518,7 +518,7 @@ def test_worker_stopped_by_sigterm_mid_queue_finishes_the_messages_in_flight_and
         finally:
             child.kill()
         assert child.returncode == 0
-        assert 1 <= in_flight <= CONNECTIONS
+        assert 0 < in_flight <= CONNECTIONS
         assert len(api.messages) == 4 + in_flight  # nothing new was started after the signal
         assert sum(s == "sent" for s in statuses(engine).values()) == 3 * (4 + in_flight)  # the held ones too
 
@@ -556,7 +556,7 @@ def test_worker_killed_mid_queue_resends_only_the_messages_in_flight(db_path, sq
         finally:
             restarted.kill()
 
-    assert 1 <= len(in_flight) <= CONNECTIONS
+    assert 0 < len(in_flight) <= CONNECTIONS
     per_chat = {chat: len(api.texts(chat)) for chat in CHATS}
     assert per_chat == {chat: 2 if chat in in_flight else 1 for chat in CHATS}  # fate unknown: sent again
     assert all(text.count("Component k") == 3 for text in (m.text for m in api.messages))

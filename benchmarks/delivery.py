@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
 import aiosmtplib
-import aiosmtplib.protocol
-import aiosmtplib.smtp
 
 from benchmarks.report import Row
 from benchmarks.servers import ServerProcess
 from bhrdigest.components import Company, Entry, Kind, Subscriber
-from bhrdigest.delivery import smtp as ours_smtp
-from bhrdigest.delivery.smtp import SmtpSender, SmtpTarget, send_many
+from bhrdigest.delivery.smtp import SmtpSender, SmtpTarget, send_many, use_quick_checks
 from bhrdigest.delivery.telegram import CONNECTIONS, Pacing, TelegramSender
 from bhrdigest.store import alerts as alert_store
 from bhrdigest.store import components as component_store
@@ -51,26 +47,16 @@ async def _bare_loop(port: int, data: Sequence[tuple[str, list[str], object]], c
     await asyncio.gather(*(one(data[i::connections]) for i in range(connections)))
 
 
-@contextlib.contextmanager
-def _aiosmtplib_as_shipped() -> Iterator[None]:
-    """aiosmtplib as installed: without the quick checks that bhrdigest.delivery.smtp puts
-    in front of its regular expressions when it is imported."""
-    patched = (aiosmtplib.protocol.normalize_message_line_endings, aiosmtplib.smtp.normalize_message_line_endings,
-               aiosmtplib.protocol.PERIOD_REGEX)  # fmt: skip
-    aiosmtplib.protocol.normalize_message_line_endings = ours_smtp._AIOSMTPLIB_LINE_ENDINGS
-    aiosmtplib.smtp.normalize_message_line_endings = ours_smtp._AIOSMTPLIB_LINE_ENDINGS
-    aiosmtplib.protocol.PERIOD_REGEX = ours_smtp._AIOSMTPLIB_PERIOD
-    try:
-        yield
-    finally:
-        (aiosmtplib.protocol.normalize_message_line_endings, aiosmtplib.smtp.normalize_message_line_endings,
-         aiosmtplib.protocol.PERIOD_REGEX) = patched  # fmt: skip
-
-
 def _shipped(function):
+    """`function` with aiosmtplib as installed: without the quick checks that
+    bhrdigest.delivery.smtp puts in front of its regular expressions when imported."""
+
     def run():
-        with _aiosmtplib_as_shipped():
+        use_quick_checks(False)
+        try:
             function()
+        finally:
+            use_quick_checks(True)
 
     return run
 

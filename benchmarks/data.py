@@ -25,11 +25,11 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
-from bhrdigest.components import Catalogue, Company, Subscriber
-from bhrdigest.tagging import places_data
-from bhrdigest.tagging.places import lookup_place
-from bhrdigest.tagging.text import phrase_key
-from bhrdigest.tagging.topics import BIG_ISSUES
+from bhrdigest.ingest.tagging import places_data
+from bhrdigest.ingest.tagging.places import lookup_place
+from bhrdigest.ingest.tagging.text import phrase_key
+from bhrdigest.ingest.tagging.topics import BIG_ISSUES
+from bhrdigest.model import Catalogue, Company, Subscriber
 
 SITE = "https://www.business-humanrights.org"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday; data is dated in the week before it

@@ -15,13 +15,13 @@ import aiosmtplib
 
 from benchmarks.report import Row
 from benchmarks.servers import ServerProcess
-from bhrdigest.components import Company, Entry, Kind, Subscriber
-from bhrdigest.delivery.smtp import SmtpSender, SmtpTarget, send_many, use_quick_checks
-from bhrdigest.delivery.telegram import CONNECTIONS, Pacing, TelegramSender
-from bhrdigest.store import alerts as alert_store
+from bhrdigest.ingest.tagging import Tagger
+from bhrdigest.mail.smtp import SmtpSender, SmtpTarget, send_many, use_quick_checks
+from bhrdigest.model import Company, Entry, Kind, Subscriber
+from bhrdigest.store import alert_queue as alert_store
 from bhrdigest.store import components as component_store
 from bhrdigest.store.db import connect
-from bhrdigest.tagging import Tagger
+from bhrdigest.telegram.client import CONNECTIONS, Pacing, TelegramSender
 
 _EXCERPT = (
     "Workers at the factory said wages had not been paid for three months; "
@@ -49,7 +49,7 @@ async def _bare_loop(port: int, data: Sequence[tuple[str, list[str], object]], c
 
 def _shipped(function):
     """`function` with aiosmtplib as installed: without the quick checks that
-    bhrdigest.delivery.smtp puts in front of its regular expressions when imported."""
+    bhrdigest.mail.smtp puts in front of its regular expressions when imported."""
 
     def run():
         use_quick_checks(False)
@@ -163,7 +163,7 @@ def _alert_store(folder: Path, *, chats: int, per_chat: int, now: datetime):
 
 
 def _catalogue(companies):
-    from bhrdigest.components import Catalogue
+    from bhrdigest.model import Catalogue
 
     return Catalogue(companies=tuple(companies))
 

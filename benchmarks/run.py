@@ -92,7 +92,7 @@ def rewrite_docs(docs: Path) -> int:
 
 
 def run_stages(report: Report, sizes: Sizes, wanted: set[str], args) -> None:
-    from bhrdigest.tagging import Tagger
+    from bhrdigest.ingest.tagging import Tagger
 
     world = World(args.seed, companies=sizes.companies)
     tagger = Tagger(world.catalogue)
@@ -205,7 +205,7 @@ def _end_to_end_rows(scaling: list[dict], sizes: Sizes) -> list[Row]:
 
 
 def _parse(data: bytes):
-    from bhrdigest.sources.parse import parse_feed
+    from bhrdigest.ingest.parse import parse_feed
 
     return parse_feed(data, feed_url=stages.FEED_URL).entries
 

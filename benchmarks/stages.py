@@ -14,18 +14,18 @@ import jinja2
 
 from benchmarks.data import World
 from benchmarks.report import Row, best_of, paired
-from bhrdigest.components import Component, Entry, Subscriber
-from bhrdigest.digests import (
+from bhrdigest.digest.build import (
     DigestRenderer,
     RenderedDigest,
     _entries,
     build_digest,
 )
-from bhrdigest.mailhtml import premailer_inline
-from bhrdigest.matching import Match, Matcher, Reason
-from bhrdigest.messages import build_message
-from bhrdigest.sources.parse import parse_feed
-from bhrdigest.tagging import Tagger
+from bhrdigest.digest.mailhtml import premailer_inline
+from bhrdigest.digest.match import Match, Matcher, Reason
+from bhrdigest.digest.message import build_message
+from bhrdigest.ingest.parse import parse_feed
+from bhrdigest.ingest.tagging import Tagger
+from bhrdigest.model import Component, Entry, Subscriber
 
 FEED_URL = "https://www.business-humanrights.org/en/feeds/latest-news/3/?&language=en"
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"

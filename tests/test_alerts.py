@@ -7,8 +7,15 @@ from botapi import EntityError, parse_html, utf16_length
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bhrdigest.alerts import MAX_MESSAGE, Alert, format_alerts, render_alert, safe_href, shorten
-from bhrdigest.components import Kind
+from bhrdigest.model import Kind
+from bhrdigest.telegram.format import (
+    MAX_MESSAGE,
+    Alert,
+    format_alerts,
+    render_alert,
+    safe_href,
+    shorten,
+)
 
 
 def make_alert(key: str = "k1", **fields) -> Alert:

@@ -13,10 +13,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.data import World, write_config
-from bhrdigest.config import load_config
-from bhrdigest.matching import Matcher
-from bhrdigest.sources.parse import parse_feed
-from bhrdigest.tagging import Tagger
+from bhrdigest.config.load import load_config
+from bhrdigest.digest.match import Matcher
+from bhrdigest.ingest.parse import parse_feed
+from bhrdigest.ingest.tagging import Tagger
 
 
 def components_of(world, count):

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from botapi import TOKEN, FakeBotAPI, database, parse_html, store_component
 
-from bhrdigest.bot import MAX_NAME, handle_command, poll_bot_once
-from bhrdigest.components import Company, Subscriber
-from bhrdigest.delivery.telegram import Pacing, TelegramSender
-from bhrdigest.store import alerts as store
-from bhrdigest.tagging.companies import CompanyIndex
+from bhrdigest.ingest.tagging.companies import CompanyIndex
+from bhrdigest.model import Company, Subscriber
+from bhrdigest.store import alert_queue as store
+from bhrdigest.telegram.bot import MAX_NAME, handle_command, poll_bot_once
+from bhrdigest.telegram.client import Pacing, TelegramSender
 
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 CHAT = 4242

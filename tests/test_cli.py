@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from feedserver import FeedServer, Route
 from smtpserver import SmtpServer, closed_port
 
-from bhrdigest.cli import main
+from bhrdigest.cli.main import main
 from bhrdigest.store.db import SCHEMA_VERSION, connect
 from bhrdigest.store.schema import deliveries
 

@@ -12,7 +12,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bhrdigest.config import Config, FeedSource, config_path_from_env, load_config
+from bhrdigest.config.load import Config, FeedSource, config_path_from_env, load_config
 from bhrdigest.errors import ConfigError, Problem
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from bhrdigest.components import Component, Kind, Subscriber, Translation
-from bhrdigest.digests import MAX_ENCODED_BYTES, DigestRenderer, build_digest
+from bhrdigest.digest.build import MAX_ENCODED_BYTES, DigestRenderer, build_digest
+from bhrdigest.digest.mailhtml import inline_template, premailer_inline
+from bhrdigest.digest.match import Match, Matcher, Reason
+from bhrdigest.digest.message import build_message
 from bhrdigest.errors import ConfigError
-from bhrdigest.mailhtml import inline_template, premailer_inline
-from bhrdigest.matching import Match, Matcher, Reason
-from bhrdigest.messages import build_message
-from bhrdigest.tokens import make_token
+from bhrdigest.model import Component, Kind, Subscriber, Translation
+from bhrdigest.signing import make_token
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 GOLDEN = Path(__file__).resolve().parent / "golden"

@@ -12,10 +12,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from bhrdigest.components import Subscriber
-from bhrdigest.dkim import load_signer
+from bhrdigest.digest.message import build_message
 from bhrdigest.errors import ConfigError
-from bhrdigest.messages import build_message
+from bhrdigest.mail.dkim import load_signer
+from bhrdigest.model import Subscriber
 
 FROM = "Resource Centre <updates@example.org>"
 UNSUBSCRIBE = "https://digest.example.org/u/YWxleEBleGFtcGxlLm9yZw.c91qoq7hj8u61x9M9qw7UA"

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from feedserver import FeedServer, Route
 from smtpserver import SmtpServer
 
-from bhrdigest.cli import main
+from bhrdigest.cli.main import main
 from bhrdigest.store.db import current_version, open_engine
 
 ROOT = Path(__file__).resolve().parents[1]

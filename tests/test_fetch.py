@@ -11,7 +11,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from feedserver import FeedServer, Route, closed_port_url, redirect
 
-from bhrdigest.sources.fetch import DEFAULT_USER_AGENT, FeedState, fetch_feeds, next_backoff
+from bhrdigest.ingest.fetch import (
+    DEFAULT_USER_AGENT,
+    FeedState,
+    fetch_feeds,
+    next_backoff,
+)
 
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 RSS = b'<?xml version="1.0"?><rss version="2.0"><channel><title>BHRRC</title></channel></rss>'
@@ -135,7 +140,7 @@ async def test_retry_after_sets_next_check(server, status, retry_after, wait):
 
 
 async def test_server_errors_back_off_then_recovery_resets(server, caplog):
-    caplog.set_level(logging.DEBUG, logger="bhrdigest.sources.fetch")
+    caplog.set_level(logging.DEBUG, logger="bhrdigest.ingest.fetch")
     url = server.route("/feed.xml", Route(status=500), Route(status=500), Route(body=RSS))
 
     first = await fetch_one(FeedState(url))

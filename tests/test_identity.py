@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bhrdigest.sources.identity import (
+from bhrdigest.ingest.identity import (
     canonical_url,
     component_identity,
     component_key,

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from bhrdigest.delivery.smtp import SendResult
 from bhrdigest.errors import StoreError
+from bhrdigest.mail.smtp import SendResult
 from bhrdigest.store import ledger
 from bhrdigest.store.schema import deliveries
 

@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bhrdigest.components import Component, Kind, Subscriber, Translation
+from bhrdigest.digest.match import Matcher, Reason
 from bhrdigest.errors import ConfigError
-from bhrdigest.matching import Matcher, Reason
+from bhrdigest.model import Component, Kind, Subscriber, Translation
 
 NOW = datetime(2024, 5, 6, tzinfo=UTC)
 

@@ -14,8 +14,8 @@ from test_matching import (
     subscriber,
 )
 
-from bhrdigest.digests import build_digest
-from bhrdigest.matching import Matcher, Reason
+from bhrdigest.digest.build import build_digest
+from bhrdigest.digest.match import Matcher, Reason
 
 
 def digest_from_whole_list(matches, sub, max_items, exclude=()):

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bhrdigest.components import Subscriber
-from bhrdigest.digests import RenderedDigest
+from bhrdigest.digest.build import RenderedDigest
+from bhrdigest.digest.message import _quoted_printable, build_message, message_id
 from bhrdigest.errors import ConfigError
-from bhrdigest.messages import _quoted_printable, build_message, message_id
-from bhrdigest.tokens import make_token
+from bhrdigest.model import Subscriber
+from bhrdigest.signing import make_token
 
 NOW = datetime(2024, 5, 6, 7, 30, tzinfo=UTC)
 LIST_ID = "weekly.digest.example.org"

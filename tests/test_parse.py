@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from bhrdigest.components import Entry, Kind
 from bhrdigest.errors import FeedError
-from bhrdigest.sources.conventions import (
+from bhrdigest.ingest.conventions import (
     classify_title,
     parse_human_date,
     split_company_names,
 )
-from bhrdigest.sources.parse import ParsedFeed, parse_feed
+from bhrdigest.ingest.parse import ParsedFeed, parse_feed
+from bhrdigest.model import Entry, Kind
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
 SAMPLE = Path("/work/shared/samples/latest-news-en.xml")
@@ -214,7 +214,7 @@ def test_old_site_body_author_wins_over_staff_login(drupal):
 
 
 def test_old_site_items_share_keys_with_the_new_site_urls(drupal):
-    from bhrdigest.sources.identity import component_key
+    from bhrdigest.ingest.identity import component_key
 
     slug = "tanzania-villagers-allege-killings-injuries-by-police-guarding-acacias-north-mara-mine"
     new_key = component_key(link=f"{SITE}/en/latest-news/{slug}/", guid=None, guid_unique=False, title="", description="")

@@ -16,11 +16,11 @@ import pytest
 import sqlalchemy as sa
 from botapi import TOKEN, FakeBotAPI, store_component
 
-from bhrdigest.components import Catalogue, Company
-from bhrdigest.delivery.telegram import Pacing, TelegramSender
-from bhrdigest.store import alerts as store
+from bhrdigest.model import Catalogue, Company
+from bhrdigest.store import alert_queue as store
 from bhrdigest.store.db import connect, normalise_url
 from bhrdigest.store.locks import BOT_POLLER, HeldLock
+from bhrdigest.telegram.client import Pacing, TelegramSender
 from bhrdigest.worker import run_worker
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)

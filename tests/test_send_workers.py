@@ -25,7 +25,7 @@ from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from databases import PG_SKIP, PG_URL, postgresql_schema
 
-from bhrdigest.cli import main
+from bhrdigest.cli.main import main
 from bhrdigest.store import ledger
 from bhrdigest.store.db import connect
 from bhrdigest.store.schema import deliveries

@@ -13,8 +13,10 @@ import aiosmtplib.protocol
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from smtpserver import SmtpServer, closed_port, make_test_tls
 
-from bhrdigest.delivery.smtp import (
+from bhrdigest.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+from bhrdigest.mail.smtp import (
     _AIOSMTPLIB_LINE_ENDINGS,
     _AIOSMTPLIB_PERIOD,
     RateLimit,
@@ -24,8 +26,6 @@ from bhrdigest.delivery.smtp import (
     parse_smtp_url,
     send_many,
 )
-from bhrdigest.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
-from smtpserver import SmtpServer, closed_port, make_test_tls
 
 PASSWORD = "s3cr:t/p@ss wörd"
 

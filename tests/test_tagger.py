@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bhrdigest.components import Catalogue, Company, Entry, Kind, Translation
-from bhrdigest.tagging import Tagger
-from bhrdigest.tagging.places import lookup_place
+from bhrdigest.ingest.tagging import Tagger
+from bhrdigest.ingest.tagging.places import lookup_place
+from bhrdigest.model import Catalogue, Company, Entry, Kind, Translation
 
 CATALOGUE = Catalogue(
     companies=(

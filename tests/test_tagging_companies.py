@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 import string
 
-from bhrdigest.components import Company
-from bhrdigest.tagging.companies import CompanyIndex
+from bhrdigest.ingest.tagging.companies import CompanyIndex
+from bhrdigest.model import Company
 
 CATALOGUE = CompanyIndex(
     [

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bhrdigest.tagging import places_data
-from bhrdigest.tagging.places import (
+from bhrdigest.ingest.tagging import places_data
+from bhrdigest.ingest.tagging.places import (
     BHRRC_REGIONS,
     _gazetteer,
     all_place_names,

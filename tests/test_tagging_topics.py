@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bhrdigest.tagging.topics import (
+from bhrdigest.ingest.tagging.topics import (
     BIG_ISSUES,
     BUILTIN_TOPICS,
     TOPIC_ALIASES,

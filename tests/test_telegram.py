@@ -9,8 +9,14 @@ from collections.abc import Iterator
 import pytest
 from botapi import TOKEN, FakeBotAPI, ManualClock
 
-from bhrdigest.delivery.telegram import ChatGoneError, MessageRejectedError, Pacer, Pacing, TelegramSender
 from bhrdigest.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+from bhrdigest.telegram.client import (
+    ChatGoneError,
+    MessageRejectedError,
+    Pacer,
+    Pacing,
+    TelegramSender,
+)
 
 FAST = Pacing(per_chat_interval=0.0, global_per_second=0.0, group_per_minute=0)
 

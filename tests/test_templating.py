@@ -3,7 +3,7 @@
 import jinja2
 import pytest
 
-from bhrdigest.templating import RenderingEnvironment, pure_macro_names
+from bhrdigest.digest.templating import RenderingEnvironment, pure_macro_names
 
 
 def pure(source):

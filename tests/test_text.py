@@ -8,7 +8,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bhrdigest.sources.text import html_to_text, sanitise_html, split_blocks, unescape_all
+from bhrdigest.ingest.text import (
+    html_to_text,
+    sanitise_html,
+    split_blocks,
+    unescape_all,
+)
 
 
 @pytest.mark.parametrize(

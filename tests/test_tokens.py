@@ -3,7 +3,7 @@ import re
 import pytest
 
 from bhrdigest.errors import ConfigError
-from bhrdigest.tokens import make_token, read_token
+from bhrdigest.signing import make_token, read_token
 
 SECRET = "a-long-random-secret-for-tests"
 LIST_ID = "weekly.digest.example.org"

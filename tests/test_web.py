@@ -25,12 +25,12 @@ from smtpserver import closed_port
 from webpages import forms
 from webserver import FakeClock, LiveServer
 
-from bhrdigest.cli import main
-from bhrdigest.components import Catalogue, Company, Subscriber
-from bhrdigest.config import Config, load_config
-from bhrdigest.preferences import Choices, split_names
+from bhrdigest.cli.main import main
+from bhrdigest.config.load import Config, load_config
+from bhrdigest.config.preferences import Choices, split_names
+from bhrdigest.model import Catalogue, Company, Subscriber
+from bhrdigest.signing import make_preferences_token, make_token
 from bhrdigest.store import subscribers as store
-from bhrdigest.tokens import make_preferences_token, make_token
 from bhrdigest.web.app import Limits, create_app
 from bhrdigest.web.csrf import check_csrf, make_csrf
 from bhrdigest.web.ratelimit import RateLimiter

@@ -15,9 +15,9 @@ import pytest
 from test_web import SECRET, write_config
 from webserver import LiveServer
 
-from bhrdigest.config import load_config
+from bhrdigest.config.load import load_config
+from bhrdigest.signing import make_preferences_token
 from bhrdigest.store import subscribers as store
-from bhrdigest.tokens import make_preferences_token
 from bhrdigest.web.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from smtpserver import SmtpServer, make_test_tls
 from webserver import LiveServer
 
-from bhrdigest.cli import main
-from bhrdigest.config import load_config
+from bhrdigest.cli.main import main
+from bhrdigest.config.load import load_config
 from bhrdigest.store.db import connect
 from bhrdigest.web.app import create_app
 

@@ -16,11 +16,11 @@ import pytest
 import sqlalchemy as sa
 from botapi import TOKEN, FakeBotAPI, database, store_component
 
-from bhrdigest.components import Catalogue, Company, Subscriber
-from bhrdigest.delivery.telegram import CONNECTIONS, Pacing, TelegramSender
-from bhrdigest.store import alerts as store
+from bhrdigest.model import Catalogue, Company, Subscriber
+from bhrdigest.store import alert_queue as store
 from bhrdigest.store.db import connect
 from bhrdigest.store.schema import alerts as alerts_table
+from bhrdigest.telegram.client import CONNECTIONS, Pacing, TelegramSender
 from bhrdigest.worker import MAX_ATTEMPTS, run_alerts, run_alerts_once, run_worker
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
@@ -447,8 +447,8 @@ async def test_worker_start_queues_components_a_dead_fetch_left_unqueued(engine,
 
 CHILD = """
 import asyncio, logging, sys
-from bhrdigest.components import Catalogue
-from bhrdigest.delivery.telegram import Pacing, TelegramSender
+from bhrdigest.model import Catalogue
+from bhrdigest.telegram.client import Pacing, TelegramSender
 from bhrdigest.store.db import connect
 from bhrdigest.worker import run_worker
 

@@ -1,3 +1,3 @@
-from bhrdigest.cli import main
+from bhrdigest.cli.main import main
 
 main()

@@ -28,7 +28,7 @@ class Settings:
     secret: str | None = field(default=None, repr=False)
     user_agent: str | None = None
     ephemeral_disk: bool = False  # DYNO is set: a SQLite file would be wiped at restart
-    # Set by `send --workers N` for its senders: its own parsed configuration (send_workers.py).
+    # Set by `send --workers N` for its senders: its own parsed configuration (digest/senders.py).
     config_snapshot: Path | None = None
 
     @classmethod

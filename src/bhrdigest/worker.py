@@ -6,7 +6,7 @@ row that is sent again once its lease expires: for chat alerts, a rare duplicate
 better than a loss. Nothing else is ever sent twice. Several messages travel at once
 (one per chat, at most `TelegramSender.max_in_flight`), so a kill repeats at most that many.
 
-A pass keeps Telegram's global rate (see alert_pass.py): it reads the next alerts from
+A pass keeps Telegram's global rate (see telegram/pacing.py): it reads the next alerts from
 the store while the last ones go, and sends each message at its own slot in a task of
 its own, so that neither a read nor a slow answer leaves a slot unused.
 
@@ -37,14 +37,19 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from bhrdigest.alert_pass import ChatsInHand, Flights, until_news
-from bhrdigest.alerts import AlertMessage, format_alerts
-from bhrdigest.bot import COMMANDS, CompanyDirectory, poll_bot_once
-from bhrdigest.components import Catalogue, Subscriber
-from bhrdigest.delivery.telegram import ChatGoneError, TelegramSender
-from bhrdigest.errors import ConfigError, DeliveryError, PermanentDeliveryError, TransientDeliveryError
-from bhrdigest.store import alerts as store
+from bhrdigest.errors import (
+    ConfigError,
+    DeliveryError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
+from bhrdigest.model import Catalogue, Subscriber
+from bhrdigest.store import alert_queue as store
 from bhrdigest.store.locks import BOT_POLLER, HeldLock
+from bhrdigest.telegram.bot import COMMANDS, CompanyDirectory, poll_bot_once
+from bhrdigest.telegram.client import ChatGoneError, TelegramSender
+from bhrdigest.telegram.format import AlertMessage, format_alerts
+from bhrdigest.telegram.pacing import ChatsInHand, Flights, until_news
 
 log = logging.getLogger(__name__)
 
@@ -472,7 +477,9 @@ async def _until(stop: asyncio.Event, seconds: float) -> None:
 
 
 def _company_index(catalogue: Catalogue | None) -> CompanyDirectory:
-    from bhrdigest.tagging.companies import CompanyIndex  # written alongside; imported late
+    from bhrdigest.ingest.tagging.companies import (
+        CompanyIndex,  # written alongside; imported late
+    )
 
     return CompanyIndex((catalogue or Catalogue()).companies)
 

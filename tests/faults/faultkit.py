@@ -22,7 +22,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from bhrdigest.cli import main
+from bhrdigest.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "latest-news-en.xml"

@@ -32,9 +32,9 @@ from faultkit import (
 )
 from feedserver import FeedServer, Route
 
-from bhrdigest.delivery.telegram import CONNECTIONS
 from bhrdigest.store.db import connect
 from bhrdigest.store.schema import alerts as alerts_table
+from bhrdigest.telegram.client import CONNECTIONS
 
 ALERTS_PER_CHAT = 3
 FIRST_CHAT = 7000

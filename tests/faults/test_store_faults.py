@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from fixtures import schema_v1
 import sqlalchemy as sa
 from faultkit import (
     SAMPLE,
@@ -37,13 +36,14 @@ from faultkit import (
     subscribers_yaml,
     write_config,
 )
+from fixtures import schema_v1
 from sink import Sink
 
-from bhrdigest.components import Catalogue, Company
-from bhrdigest.sources.parse import parse_feed
+from bhrdigest.ingest.parse import parse_feed
+from bhrdigest.ingest.tagging import Tagger
+from bhrdigest.model import Catalogue, Company
 from bhrdigest.store.components import content_hash
 from bhrdigest.store.db import normalise_url
-from bhrdigest.tagging import Tagger
 
 
 def prepare(tmp_path, count: int = 20, database_url: str | None = None, feed: Path = SAMPLE) -> Bhr:

@@ -16,9 +16,15 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from bhrdigest.components import Component, Kind, Translation
-from bhrdigest.sources.fetch import FeedState
-from bhrdigest.store.schema import component_feeds, component_tags, components, feeds, translations
+from bhrdigest.ingest.fetch import FeedState
+from bhrdigest.model import Component, Kind, Translation
+from bhrdigest.store.schema import (
+    component_feeds,
+    component_tags,
+    components,
+    feeds,
+    translations,
+)
 from bhrdigest.store.sql import chunked, insert_ignore, store_errors
 
 FACETS = ("company", "country", "region", "topic")

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bhrdigest.components import Catalogue, Subscriber
-from bhrdigest.preferences import Choices, Preferences, apply_preferences
+from bhrdigest.config.preferences import Choices, Preferences, apply_preferences
+from bhrdigest.model import Catalogue, Subscriber
 from bhrdigest.store.schema import subscriber_preferences as prefs_table
 from bhrdigest.store.schema import suppressions as suppressions_table
 from bhrdigest.store.sql import insert_ignore

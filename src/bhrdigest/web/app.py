@@ -31,10 +31,10 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from bhrdigest.config import Config
+from bhrdigest.config.load import Config
+from bhrdigest.config.preferences import Choices
 from bhrdigest.errors import ConfigError
-from bhrdigest.preferences import Choices
-from bhrdigest.tokens import make_preferences_token, make_token
+from bhrdigest.signing import make_preferences_token, make_token
 from bhrdigest.web.ratelimit import RateLimiter, retry_after
 
 log = logging.getLogger(__name__)

@@ -22,10 +22,16 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from bhrdigest.components import Subscriber
-from bhrdigest.preferences import OFFERED_LANGUAGES, Preferences, Selection, apply_preferences, split_names
+from bhrdigest.config.preferences import (
+    OFFERED_LANGUAGES,
+    Preferences,
+    Selection,
+    apply_preferences,
+    split_names,
+)
+from bhrdigest.model import Subscriber
+from bhrdigest.signing import read_preferences_token, read_token
 from bhrdigest.store import subscribers as store
-from bhrdigest.tokens import read_preferences_token, read_token
 from bhrdigest.web.app import WebContext, too_many
 from bhrdigest.web.csrf import check_csrf, make_csrf
 

@@ -24,8 +24,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bhrdigest.tagging import places_data as data
-from bhrdigest.tagging.text import PhraseIndex, cased_words
+from bhrdigest.ingest.tagging import places_data as data
+from bhrdigest.ingest.tagging.text import PhraseIndex, cased_words
 
 log = logging.getLogger(__name__)
 

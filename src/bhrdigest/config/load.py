@@ -35,12 +35,12 @@ from urllib.parse import urlsplit
 import yaml
 from yaml.constructor import SafeConstructor
 
-from bhrdigest.components import Catalogue, Company, Subscriber
 from bhrdigest.errors import ConfigError, Problem
-from bhrdigest.tagging.companies import CompanyIndex
-from bhrdigest.tagging.places import all_place_names, lookup_place
-from bhrdigest.tagging.text import phrase_key
-from bhrdigest.tagging.topics import all_topic_names, lookup_topic
+from bhrdigest.ingest.tagging.companies import CompanyIndex
+from bhrdigest.ingest.tagging.places import all_place_names, lookup_place
+from bhrdigest.ingest.tagging.text import phrase_key
+from bhrdigest.ingest.tagging.topics import all_topic_names, lookup_topic
+from bhrdigest.model import Catalogue, Company, Subscriber
 
 DEFAULT_SUBJECT = "Business & human rights: your weekly update"
 ENV_VAR = "BHRDIGEST_CONFIG"

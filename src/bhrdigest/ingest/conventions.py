@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from bhrdigest.components import Kind, Translation
-from bhrdigest.sources.text import (
+from bhrdigest.ingest.text import (
     Block,
     blocks_to_text,
     truncate_blocks,
     truncate_text,
     unescape_all,
 )
+from bhrdigest.model import Kind, Translation
 
 log = logging.getLogger(__name__)
 

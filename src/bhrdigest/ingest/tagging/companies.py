@@ -13,8 +13,8 @@ import difflib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from bhrdigest.components import Company
-from bhrdigest.tagging.text import PhraseIndex, phrase_key, words
+from bhrdigest.ingest.tagging.text import PhraseIndex, phrase_key, words
+from bhrdigest.model import Company
 
 _SUGGEST_POOL = 50  # candidates kept by the trigram filter before difflib ranks them
 _SUGGEST_CUTOFF = 0.6

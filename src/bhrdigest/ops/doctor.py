@@ -67,7 +67,7 @@ async def _guarded(name: str, check: Callable[[], Awaitable[Check]]) -> Check:
 
 
 def _configuration(settings: Settings):
-    from bhrdigest.config import load_config
+    from bhrdigest.config.load import load_config
 
     try:
         config = load_config(settings.config_path)
@@ -128,7 +128,7 @@ async def _smtp(settings: Settings, config, timeout: float) -> list[Check]:
 
 
 async def _smtp_session(smtp_url: str, timeout: float) -> Check:
-    from bhrdigest.delivery.smtp import SmtpSender, parse_smtp_url
+    from bhrdigest.mail.smtp import SmtpSender, parse_smtp_url
 
     target = parse_smtp_url(smtp_url)
     sender = SmtpSender(target, connections=1, timeout=timeout, retries=0)
@@ -142,7 +142,7 @@ async def _telegram(settings: Settings, timeout: float) -> Check:
     if not settings.telegram_token:
         return Check("telegram", WARN, "TELEGRAM_BOT_TOKEN is not set: instant alerts are skipped and the bot "
                                        "does not answer (digests are not affected)")  # fmt: skip
-    from bhrdigest.delivery.telegram import TelegramSender
+    from bhrdigest.telegram.client import TelegramSender
 
     sender = TelegramSender(settings.telegram_token, settings.telegram_api_url, timeout=timeout)
     try:
@@ -153,8 +153,8 @@ async def _telegram(settings: Settings, timeout: float) -> Check:
 
 
 async def _feeds(config, settings: Settings, timeout: float) -> list[Check]:
-    from bhrdigest.sources.fetch import FeedState, fetch_feeds
-    from bhrdigest.sources.parse import parse_feed
+    from bhrdigest.ingest.fetch import FeedState, fetch_feeds
+    from bhrdigest.ingest.parse import parse_feed
 
     options = {"user_agent": settings.user_agent} if settings.user_agent else {}
     try:

@@ -28,11 +28,11 @@ from email.message import EmailMessage
 from io import BytesIO
 from typing import TYPE_CHECKING
 
-from bhrdigest.components import Subscriber
 from bhrdigest.errors import ConfigError
+from bhrdigest.model import Subscriber
 
 if TYPE_CHECKING:
-    from bhrdigest.digests import RenderedDigest
+    from bhrdigest.digest.build import RenderedDigest
 
 # refold_source="none": headers we set raw (set_raw) go out exactly as given,
 # on one line. Headers set normally are still folded at 78 and RFC 2047

@@ -29,12 +29,12 @@ from urllib.parse import urlsplit
 
 import jinja2
 
-from bhrdigest import messages
-from bhrdigest.components import Component, Kind, Subscriber
+from bhrdigest.digest import message as messages
+from bhrdigest.digest.mailhtml import STYLESHEET, inline_template, premailer_inline
+from bhrdigest.digest.match import COMPANY, FACETS, Match
+from bhrdigest.digest.templating import RenderingEnvironment
 from bhrdigest.errors import ConfigError, Problem
-from bhrdigest.mailhtml import STYLESHEET, inline_template, premailer_inline
-from bhrdigest.matching import COMPANY, FACETS, Match
-from bhrdigest.templating import RenderingEnvironment
+from bhrdigest.model import Component, Kind, Subscriber
 
 log = logging.getLogger(__name__)
 
@@ -517,8 +517,8 @@ def sample_digest() -> Digest:
     """A small digest with every kind of item, for `check` and template previews."""
     from datetime import date, datetime
 
-    from bhrdigest.components import Translation
-    from bhrdigest.matching import PLACE, Reason
+    from bhrdigest.digest.match import PLACE, Reason
+    from bhrdigest.model import Translation
 
     story = Component(
         key="story", url=f"{SITE_URL}/en/latest-news/story/", title="Hong Kong: a story",

@@ -26,10 +26,17 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bhrdigest.alerts import Alert
-from bhrdigest.components import Kind, Subscriber
-from bhrdigest.store.schema import alerts, bot_state, chat_companies, chats, component_tags, components
+from bhrdigest.model import Kind, Subscriber
+from bhrdigest.store.schema import (
+    alerts,
+    bot_state,
+    chat_companies,
+    chats,
+    component_tags,
+    components,
+)
 from bhrdigest.store.sql import chunked, insert_ignore
+from bhrdigest.telegram.format import Alert
 
 OFFSET_NAME = "telegram_update_offset"
 

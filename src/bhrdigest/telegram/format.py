@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from bhrdigest.components import Kind
+from bhrdigest.model import Kind
 
 MAX_MESSAGE = 4096  # Telegram's limit for a text message
 

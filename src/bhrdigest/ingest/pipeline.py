@@ -16,13 +16,13 @@ from datetime import datetime
 import httpx
 import sqlalchemy as sa
 
-from bhrdigest.config import Config
+from bhrdigest.config.load import Config
 from bhrdigest.errors import FeedError, StoreError
-from bhrdigest.sources.fetch import FeedState, FetchResult, fetch_feeds, record_failure
-from bhrdigest.sources.parse import parse_feed
-from bhrdigest.store import alerts as alert_store
+from bhrdigest.ingest.fetch import FeedState, FetchResult, fetch_feeds, record_failure
+from bhrdigest.ingest.parse import parse_feed
+from bhrdigest.ingest.tagging import Tagger
+from bhrdigest.store import alert_queue as alert_store
 from bhrdigest.store import components as store
-from bhrdigest.tagging import Tagger
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,8 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 
-from bhrdigest.components import Catalogue, Component, Entry
-from bhrdigest.tagging.companies import CompanyIndex
-from bhrdigest.tagging.places import (
+from bhrdigest.ingest.tagging.companies import CompanyIndex
+from bhrdigest.ingest.tagging.places import (
     countries_in,
     expand_places,
     find_places_in_words,
@@ -28,8 +27,9 @@ from bhrdigest.tagging.places import (
     split_prefix,
     strip_money,
 )
-from bhrdigest.tagging.text import cased_words_of, phrase_key
-from bhrdigest.tagging.topics import TopicIndex
+from bhrdigest.ingest.tagging.text import cased_words_of, phrase_key
+from bhrdigest.ingest.tagging.topics import TopicIndex
+from bhrdigest.model import Catalogue, Component, Entry
 
 __all__ = ["Tagger", "CompanyIndex", "TopicIndex"]
 

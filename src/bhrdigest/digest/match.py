@@ -23,7 +23,7 @@ Rules:
   the subscriber filled in must match; empty facets are ignored.
 - A subscriber with no interests matches nothing.
 - Languages never filter: the digest shows a component in the reader's
-  language when a translation exists, else in its own (see digests.py).
+  language when a translation exists, else in its own (see digest/build.py).
   Missing a followed company's news is worse than reading it in English.
 - Dates play no part: a backdated component matches like a fresh one.
 """
@@ -35,8 +35,8 @@ import functools
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from bhrdigest.components import Component, Kind, Subscriber
 from bhrdigest.errors import ConfigError
+from bhrdigest.model import Component, Kind, Subscriber
 
 COMPANY = "company"
 PLACE = "place"

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from bhrdigest.store import alerts as alert_store
+from bhrdigest.store import alert_queue as alert_store
 from bhrdigest.store import components as component_store
 from bhrdigest.store import ledger
 

@@ -15,10 +15,10 @@ from typing import Protocol
 
 import sqlalchemy as sa
 
-from bhrdigest.alerts import escape
-from bhrdigest.delivery.telegram import ChatGoneError, IncomingMessage, TelegramSender
 from bhrdigest.errors import DeliveryError, TransientDeliveryError
-from bhrdigest.store import alerts as store
+from bhrdigest.store import alert_queue as store
+from bhrdigest.telegram.client import ChatGoneError, IncomingMessage, TelegramSender
+from bhrdigest.telegram.format import escape
 
 log = logging.getLogger(__name__)
 

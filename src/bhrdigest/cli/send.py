@@ -1,8 +1,8 @@
 """`bhrdigest send`: plan a digest run, confirm, then deliver it exactly once each.
 
-The orchestration around the library (sending.py): the confirmation, progress,
+The orchestration around the library (digest/run.py): the confirmation, progress,
 Ctrl-C/SIGTERM handling, sender processes for --workers, test sends and the summary.
-Registered on the main group by cli.py.
+Registered on the main group by cli/main.py.
 """
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ from pathlib import Path
 
 import click
 
-from bhrdigest.cli import EXIT_PARTIAL, App, make_composer, pass_app, run
+from bhrdigest.cli.main import EXIT_PARTIAL, App, make_composer, pass_app, run
 from bhrdigest.errors import ConfigError, TransientDeliveryError
 
 
 def open_sender(app: App, outbox: str | None, *, connections: int, per_second: float | None, per_hour: int | None):
-    from bhrdigest.sending import Outbox
+    from bhrdigest.digest.run import Outbox
 
     if not app.settings.smtp_url:
         return Outbox(Path(outbox) if outbox else app.settings.outbox), None
-    from bhrdigest.delivery.smtp import SmtpSender, parse_smtp_url
+    from bhrdigest.mail.smtp import SmtpSender, parse_smtp_url
 
     target = parse_smtp_url(app.settings.smtp_url)
     sender = SmtpSender(target, connections=connections, per_second=per_second, per_hour=per_hour)
@@ -78,9 +78,11 @@ def send(ctx: click.Context, app: App, dry_run: bool, only: tuple[str, ...], out
 
     Example: bhrdigest send --dry-run && bhrdigest send --yes --workers 4
     """
-    from bhrdigest import sending
-    from bhrdigest.send_workers import SenderLimits
-    from bhrdigest.store.subscribers import effective_config  # web preferences and suppressions
+    from bhrdigest.digest import run as sending
+    from bhrdigest.digest.senders import SenderLimits
+    from bhrdigest.store.subscribers import (
+        effective_config,  # web preferences and suppressions
+    )
 
     app.config = effective_config(app.engine, app.config)  # web preferences and suppressions
 
@@ -113,7 +115,7 @@ def send(ctx: click.Context, app: App, dry_run: bool, only: tuple[str, ...], out
         raise click.Abort()
     fleet = None
     if workers > 1:
-        from bhrdigest.send_workers import worker_command
+        from bhrdigest.digest.senders import worker_command
 
         verbosity = ctx.parent.params if ctx.parent else {}
         flags = ["-v"] * verbosity.get("verbose", 0) + (["-q"] if verbosity.get("quiet") else [])
@@ -150,7 +152,7 @@ def report_summary(summary) -> None:
 async def deliver(app, engine, plan, composer, sender, target, resend_unknown: bool, connections: int, *,
                   batching=None, fleet=None):
     """Open (or resume) the run, queue its recipients, then send: here, or in `fleet` processes."""
-    from bhrdigest import sending
+    from bhrdigest.digest import run as sending
     from bhrdigest.store import ledger
 
     if target is not None:
@@ -208,7 +210,7 @@ def stopping_on_signals(stop: asyncio.Event):
 
 
 async def send_in_processes(app, engine, run_id: int, fleet, progress, stop: asyncio.Event):
-    from bhrdigest.send_workers import child_environment, config_snapshot, run_workers
+    from bhrdigest.digest.senders import child_environment, config_snapshot, run_workers
 
     workers, command = fleet
     with config_snapshot(app.config) as snapshot:
@@ -219,7 +221,7 @@ async def send_in_processes(app, engine, run_id: int, fleet, progress, stop: asy
 
 def send_as_worker(app: App, run_id: int | None, outbox: str | None, limits, batching) -> None:
     """`send --worker-only`: one more sender of an unfinished run; a JSON summary on stdout."""
-    from bhrdigest import sending
+    from bhrdigest.digest import run as sending
     from bhrdigest.store import ledger
 
     engine = app.engine
@@ -250,8 +252,7 @@ def send_as_worker(app: App, run_id: int | None, outbox: str | None, limits, bat
 
 
 def send_tests(app: App, emails, outbox, **limits) -> None:
-    from bhrdigest import sending
-
+    from bhrdigest.digest import run as sending
     config, engine = app.config, app.engine
     wanted = {email.lower() for email in emails}
     known = {s.email.lower() for s in config.subscribers}

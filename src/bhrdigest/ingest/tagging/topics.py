@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 
-from bhrdigest.tagging.text import PhraseIndex, phrase_key, words
+from bhrdigest.ingest.tagging.text import PhraseIndex, phrase_key, words
 
 LABOUR = "Labour rights"
 RESOURCES = "Natural resources & just transition"

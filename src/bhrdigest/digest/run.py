@@ -37,18 +37,23 @@ from typing import Protocol
 
 import sqlalchemy as sa
 
-from bhrdigest.components import Subscriber
-from bhrdigest.config import Config
-from bhrdigest.delivery.smtp import SendResult, send_many
-from bhrdigest.digests import DEFAULT_MAX_ITEMS, DigestRenderer, RenderedDigest, build_digest
-from bhrdigest.dkim import DkimSigner
+from bhrdigest.config.load import Config
+from bhrdigest.digest.build import (
+    DEFAULT_MAX_ITEMS,
+    DigestRenderer,
+    RenderedDigest,
+    build_digest,
+)
+from bhrdigest.digest.match import Match, Matcher
+from bhrdigest.digest.message import build_message, encoded_size
 from bhrdigest.errors import StoreError
-from bhrdigest.matching import Match, Matcher
-from bhrdigest.messages import build_message, encoded_size
+from bhrdigest.mail.dkim import DkimSigner
+from bhrdigest.mail.smtp import SendResult, send_many
+from bhrdigest.model import Subscriber
+from bhrdigest.signing import make_preferences_token, make_token
 from bhrdigest.store import ledger
 from bhrdigest.store.components import load_components
 from bhrdigest.store.sql import chunked
-from bhrdigest.tokens import make_preferences_token, make_token
 
 log = logging.getLogger(__name__)
 

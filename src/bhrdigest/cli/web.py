@@ -1,6 +1,6 @@
 """`bhrdigest web`, `subscribers` and `unsubscribe`: click commands taking the CLI's App.
 
-Registered on the main group in cli.py (`main.add_command(...)`); they use `pass_obj`
+Registered on the main group in cli/main.py (`main.add_command(...)`); they use `pass_obj`
 rather than cli's `pass_app` because nothing imports cli.
 """
 
@@ -97,7 +97,7 @@ def unsubscribe(app, email: str, undo: bool) -> None:
 
     Example: bhrdigest unsubscribe alex@example.org
     """
-    from bhrdigest.config import address_problem
+    from bhrdigest.config.load import address_problem
     from bhrdigest.store.subscribers import suppress, unsuppress
 
     address = email.strip().lower()

@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from bhrdigest.components import Catalogue, Subscriber
-from bhrdigest.tagging.companies import CompanyIndex
-from bhrdigest.tagging.places import BHRRC_REGIONS, all_place_names, lookup_place
-from bhrdigest.tagging.topics import all_topic_names, lookup_topic
+from bhrdigest.ingest.tagging.companies import CompanyIndex
+from bhrdigest.ingest.tagging.places import BHRRC_REGIONS, all_place_names, lookup_place
+from bhrdigest.ingest.tagging.topics import all_topic_names, lookup_topic
+from bhrdigest.model import Catalogue, Subscriber
 
 # The languages the Resource Centre publishes in, each named in itself.
 OFFERED_LANGUAGES: dict[str, str] = {

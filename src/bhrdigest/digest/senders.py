@@ -26,9 +26,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bhrdigest.config import Config
+from bhrdigest.config.load import Config
+from bhrdigest.digest.run import Batching, RunSummary
 from bhrdigest.errors import ConfigError
-from bhrdigest.sending import Batching, RunSummary
 from bhrdigest.store import ledger
 
 log = logging.getLogger(__name__)

@@ -24,9 +24,8 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
-from bhrdigest.components import Entry, Translation
 from bhrdigest.errors import FeedError
-from bhrdigest.sources.conventions import (
+from bhrdigest.ingest.conventions import (
     MAX_EXCERPT_CHARS,
     MAX_TITLE_CHARS,
     SiteLines,
@@ -35,8 +34,13 @@ from bhrdigest.sources.conventions import (
     parse_human_date,
     read_site_lines,
 )
-from bhrdigest.sources.identity import canonical_url, component_key, is_bhrrc_host, language_from_url
-from bhrdigest.sources.text import (
+from bhrdigest.ingest.identity import (
+    canonical_url,
+    component_key,
+    is_bhrrc_host,
+    language_from_url,
+)
+from bhrdigest.ingest.text import (
     blocks_to_html,
     blocks_to_text,
     body_to_html,
@@ -47,6 +51,7 @@ from bhrdigest.sources.text import (
     truncate_text,
     unescape_all,
 )
+from bhrdigest.model import Entry, Translation
 
 log = logging.getLogger(__name__)
 

@@ -32,10 +32,10 @@ class App:
 
     @cached_property
     def config(self):
-        from bhrdigest.config import load_config
+        from bhrdigest.config.load import load_config
 
         if self.settings.config_snapshot is not None:  # a sender started by `send --workers N`
-            from bhrdigest.send_workers import read_config_snapshot
+            from bhrdigest.digest.senders import read_config_snapshot
 
             return read_config_snapshot(self.settings.config_snapshot)
         return load_config(self.settings.config_path)
@@ -99,7 +99,7 @@ def check(app: App) -> None:
     Example: bhrdigest --config subscriptions.yaml check
     """
     config = app.config
-    from bhrdigest.digests import DigestRenderer
+    from bhrdigest.digest.build import DigestRenderer
 
     templates = template_dir(config)
     DigestRenderer(templates).check()
@@ -119,7 +119,7 @@ def template_dir(config) -> Path:
 def bundled_path(name: str) -> Path:
     """A folder shipped with the project (templates, samples)."""
     here = Path(__file__).resolve()
-    for base in (here.parent / "_bundled", here.parents[2]):
+    for base in (here.parents[1] / "_bundled", here.parents[3]):
         if (base / name).exists():
             return base / name
     raise ConfigError(f"cannot find the bundled {name}/ folder; reinstall bhrdigest")
@@ -133,7 +133,7 @@ def fetch(app: App, force: bool) -> None:
 
     Example: bhrdigest fetch
     """
-    from bhrdigest.pipeline import fetch_once
+    from bhrdigest.ingest.pipeline import fetch_once
 
     summary = run(fetch_once(app.engine, app.config, now=app.now(), user_agent=app.settings.user_agent,
                              force=force))
@@ -189,7 +189,7 @@ def status(app: App, as_json: bool) -> None:
 
     Example: bhrdigest status --json
     """
-    from bhrdigest.status import collect_status, format_status
+    from bhrdigest.ops.status import collect_status, format_status
 
     report = collect_status(app.engine, app.config, now=app.now())
     click.echo(json.dumps(report, ensure_ascii=False, indent=2, default=str) if as_json else format_status(report))
@@ -221,7 +221,7 @@ def upgrade(app: App) -> None:
 
 
 def make_composer(app: App, *, require_secret: bool):
-    from bhrdigest.sending import DigestComposer
+    from bhrdigest.digest.run import DigestComposer
 
     secret = app.settings.secret
     if secret is None:
@@ -231,9 +231,8 @@ def make_composer(app: App, *, require_secret: bool):
                 "bulk mail must carry. Set it to a long random string and keep it stable."
             )
         secret = "unsigned-local-preview"  # outbox and previews only: links are not live
-    from bhrdigest.digests import DigestRenderer
-
-    from bhrdigest.dkim import load_signer
+    from bhrdigest.digest.build import DigestRenderer
+    from bhrdigest.mail.dkim import load_signer
 
     signer = load_signer(os.environ, from_addr=app.config.sender.from_addr)
     return DigestComposer(app.config, DigestRenderer(template_dir(app.config)), secret=secret, now=app.now(),
@@ -250,8 +249,7 @@ def preview(app: App, email: str, output: str | None, text: bool) -> None:
 
     Example: bhrdigest preview alex@example.org -o alex.html
     """
-    from bhrdigest import sending
-
+    from bhrdigest.digest import run as sending
     from bhrdigest.store.subscribers import effective_config
 
     config, engine = app.config, app.engine
@@ -289,8 +287,8 @@ def demo(app: App, outbox: str | None) -> None:
     """
     import tempfile
 
-    from bhrdigest import sending
-    from bhrdigest.pipeline import fetch_once
+    from bhrdigest.digest import run as sending
+    from bhrdigest.ingest.pipeline import fetch_once
     from bhrdigest.store import ledger
     from bhrdigest.store.components import load_components
     from bhrdigest.store.db import connect
@@ -329,7 +327,7 @@ def demo(app: App, outbox: str | None) -> None:
 
 # --- operations ----------------------------------------------------------------
 
-from bhrdigest.doctor import doctor as doctor_command  # noqa: E402 - registered on main; imports no cli
+from bhrdigest.ops.doctor import doctor as doctor_command  # noqa: E402 - registered on main; imports no cli
 
 main.add_command(doctor_command)
 
@@ -343,7 +341,7 @@ def telegram_sender(app: App):
         click.echo("warning: TELEGRAM_BOT_TOKEN is not set: Telegram alerts are skipped "
                    "(digests are not affected)", err=True)
         return None
-    from bhrdigest.delivery.telegram import TelegramSender
+    from bhrdigest.telegram.client import TelegramSender
 
     return TelegramSender(app.settings.telegram_token, app.settings.telegram_api_url)
 
@@ -388,7 +386,7 @@ def worker(app: App, interval: float | None) -> None:
 
     Example: bhrdigest worker --interval 10
     """
-    from bhrdigest.pipeline import fetch_once
+    from bhrdigest.ingest.pipeline import fetch_once
     from bhrdigest.worker import run_worker
 
     config, engine, settings = app.config, app.engine, app.settings
@@ -412,12 +410,12 @@ def worker(app: App, interval: float | None) -> None:
 
 
 # --- commands kept in modules of their own (they import this module's App and helpers)
-from bhrdigest.send_command import send  # noqa: E402
+from bhrdigest.cli.send import send  # noqa: E402
 
 main.add_command(send)
 
-# --- web commands (registered from bhrdigest.web.commands)
-from bhrdigest.web import commands as web_commands  # noqa: E402 - after main exists; web imports no cli
+# --- web commands (registered from bhrdigest.cli.web)
+from bhrdigest.cli import web as web_commands  # noqa: E402 - after main exists
 
 main.add_command(web_commands.web)
 main.add_command(web_commands.subscribers)

@@ -2,7 +2,7 @@
 
 The orchestration around the library (digest/run.py): the confirmation, progress,
 Ctrl-C/SIGTERM handling, sender processes for --workers, test sends and the summary.
-Registered on the main group by cli/main.py.
+Assembled into the command line by cli/main.py.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from bhrdigest.cli.main import EXIT_PARTIAL, App, make_composer, pass_app, run
+from bhrdigest.cli.app import EXIT_PARTIAL, App, make_composer, pass_app, run
 from bhrdigest.errors import ConfigError, TransientDeliveryError
 
 

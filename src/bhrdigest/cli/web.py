@@ -1,7 +1,6 @@
 """`bhrdigest web`, `subscribers` and `unsubscribe`: click commands taking the CLI's App.
 
-Registered on the main group in cli/main.py (`main.add_command(...)`); they use `pass_obj`
-rather than cli's `pass_app` because nothing imports cli.
+Assembled into the command line by cli/main.py.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ from collections import Counter
 
 import click
 
+from bhrdigest.cli.app import App, pass_app
 from bhrdigest.errors import ConfigError
 
 
@@ -21,8 +21,8 @@ from bhrdigest.errors import ConfigError
 @click.option("--forwarded-allow-ips", envvar="FORWARDED_ALLOW_IPS", metavar="IPS",
               help="Proxies whose X-Forwarded-For is trusted, comma-separated, or '*' behind a platform "
                    "router [env FORWARDED_ALLOW_IPS; default 127.0.0.1].")
-@click.pass_obj
-def web(app, host: str, port: int, forwarded_allow_ips: str | None) -> None:
+@pass_app
+def web(app: App, host: str, port: int, forwarded_allow_ips: str | None) -> None:
     """Serve one-click unsubscribe and the preferences page.
 
     The Procfile's `web:` process. POST /u/TOKEN unsubscribes at once (RFC 8058); GET /u/TOKEN shows a page with one
@@ -46,8 +46,8 @@ def web(app, host: str, port: int, forwarded_allow_ips: str | None) -> None:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
-@click.pass_obj
-def subscribers(app, as_json: bool) -> None:
+@pass_app
+def subscribers(app: App, as_json: bool) -> None:
     """Every subscriber as `send` sees them.
 
     Merges subscriptions.yaml, each subscriber's own changes on the preferences page,
@@ -89,8 +89,8 @@ def _details(view) -> str:
 @click.command()
 @click.argument("email")
 @click.option("--undo", is_flag=True, help="Lift the unsubscription: the person asked to get digests again.")
-@click.pass_obj
-def unsubscribe(app, email: str, undo: bool) -> None:
+@pass_app
+def unsubscribe(app: App, email: str, undo: bool) -> None:
     """Stop digests to EMAIL for good (a request by mail or phone).
 
     `send` skips the address from now on, even while it is still in subscriptions.yaml.

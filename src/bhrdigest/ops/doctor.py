@@ -15,14 +15,10 @@ the product runs without it, and says what it does instead.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-
-import click
 
 from bhrdigest.errors import BhrDigestError
 from bhrdigest.settings import Settings
@@ -181,26 +177,3 @@ async def _feeds(config, settings: Settings, timeout: float) -> list[Check]:
             detail += "; the feed is empty"
         checks.append(Check(name, status, detail))
     return checks
-
-
-@click.command()
-@click.option("--json", "as_json", is_flag=True, help="One JSON object a check, for scripts.")
-@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for each server.")
-@click.pass_obj
-def doctor(app, as_json: bool, timeout: float) -> None:
-    """Check SMTP, the Telegram token, the database and the feeds; say what is wrong.
-
-    Changes nothing and sends nothing. Exits 1 when a check fails (warnings are fine).
-
-    Example: heroku run bhrdigest doctor
-    """
-    checks = asyncio.run(run_checks(app.settings, timeout=timeout))
-    for check in checks:
-        click.echo(json.dumps(check.to_json(), ensure_ascii=False) if as_json else check.line())
-    failed = [check.name for check in checks if check.status == FAIL]
-    if not as_json:
-        click.echo(f"{len(failed)} of {len(checks)} checks failed: {', '.join(failed)}" if failed
-                   else f"all {len(checks)} checks passed" + (" (see the warnings)" if any(
-                       c.status == WARN for c in checks) else ""))  # fmt: skip
-    if failed:
-        sys.exit(1)

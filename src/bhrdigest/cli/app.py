@@ -1,0 +1,104 @@
+"""What every command shares: the App (settings, configuration, database), exit codes and helpers.
+
+Commands live in one module per group beside this one and import only this module;
+cli/main.py assembles them. Nothing outside cli/ imports cli.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+
+import click
+
+from bhrdigest.errors import ConfigError
+from bhrdigest.settings import Settings
+
+EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 3
+
+
+class App:
+    """What every command needs, loaded on first use so `--help` stays instant."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @cached_property
+    def config(self):
+        from bhrdigest.config.load import load_config
+
+        if self.settings.config_snapshot is not None:  # a sender started by `send --workers N`
+            from bhrdigest.digest.senders import read_config_snapshot
+
+            return read_config_snapshot(self.settings.config_snapshot)
+        return load_config(self.settings.config_path)
+
+    @cached_property
+    def engine(self):
+        from bhrdigest.store.db import connect
+
+        self.config  # a bad subscriptions.yaml stops the command before any database is created
+        return connect(self.settings.checked_database_url())
+
+    @cached_property
+    def started(self) -> datetime:
+        return datetime.now(UTC)
+
+    def now(self) -> datetime:
+        """One moment per command, so every period boundary it computes agrees."""
+        return self.started
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def template_dir(config) -> Path:
+    """templates/ beside subscriptions.yaml when staff keep their own, else the bundled ones."""
+    local = config.path.parent / "templates"
+    return local if (local / "digest.html.j2").exists() else bundled_path("templates")
+
+
+def bundled_path(name: str) -> Path:
+    """A folder shipped with the project (templates, samples)."""
+    here = Path(__file__).resolve()
+    for base in (here.parents[1] / "_bundled", here.parents[3]):
+        if (base / name).exists():
+            return base / name
+    raise ConfigError(f"cannot find the bundled {name}/ folder; reinstall bhrdigest")
+
+
+def make_composer(app: App, *, require_secret: bool):
+    from bhrdigest.digest.run import DigestComposer
+
+    secret = app.settings.secret
+    if secret is None:
+        if require_secret and app.config.sender.unsubscribe_url:
+            raise ConfigError(
+                "BHRDIGEST_SECRET is not set: it signs the one-click unsubscribe links that "
+                "bulk mail must carry. Set it to a long random string and keep it stable."
+            )
+        secret = "unsigned-local-preview"  # outbox and previews only: links are not live
+    from bhrdigest.digest.build import DigestRenderer
+    from bhrdigest.mail.dkim import load_signer
+
+    signer = load_signer(os.environ, from_addr=app.config.sender.from_addr)
+    return DigestComposer(app.config, DigestRenderer(template_dir(app.config)), secret=secret, now=app.now(),
+                          signer=signer)
+
+
+def telegram_sender(app: App):
+    """The Bot API client, or None (with a clear warning) when no token is set."""
+    if not app.settings.telegram_token:
+        click.echo("warning: TELEGRAM_BOT_TOKEN is not set: Telegram alerts are skipped "
+                   "(digests are not affected)", err=True)
+        return None
+    from bhrdigest.telegram.client import TelegramSender
+
+    return TelegramSender(app.settings.telegram_token, app.settings.telegram_api_url)

@@ -1,0 +1,97 @@
+"""`preview` and `demo`: one subscriber's next digest, and the whole pipeline offline."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import click
+
+from bhrdigest.cli.app import App, bundled_path, make_composer, pass_app, run
+from bhrdigest.errors import ConfigError
+
+
+@click.command()
+@click.argument("email")
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of standard output.")
+@click.option("--text", is_flag=True, help="The plain-text part instead of the HTML.")
+@pass_app
+def preview(app: App, email: str, output: str | None, text: bool) -> None:
+    """Render one subscriber's next digest without sending or recording anything.
+
+    Example: bhrdigest preview alex@example.org -o alex.html
+    """
+    from bhrdigest.digest import run as sending
+    from bhrdigest.store.subscribers import effective_config
+
+    config, engine = app.config, app.engine
+    if not any(s.email.lower() == email.lower() for s in config.subscribers):
+        raise ConfigError(f"{email} is not a subscriber in {config.path}")
+    config = effective_config(engine, config)  # web preferences and suppressions
+    subscriber = next((s for s in config.subscribers if s.email.lower() == email.lower()), None)
+    if subscriber is None:
+        click.echo(f"{email} has unsubscribed or paused digests: no digest would be sent", err=True)
+        return
+    start, end = sending.planned_period(engine, now=app.now(), first_period_days=config.digest.period_days)
+    plan = sending.plan_run(engine, [subscriber], period_start=start, period_end=end,
+                            max_items=config.digest.max_items)
+    if not plan.digests:
+        click.echo(f"nothing new for {email} since {start:%Y-%m-%d %H:%M} UTC: no digest would be sent", err=True)
+        return
+    rendered = make_composer(app, require_secret=False).render(plan.digests[0])
+    content = rendered.text if text else rendered.html
+    if output:
+        Path(output).write_text(content, encoding="utf-8")
+        click.echo(f"{rendered.item_count} items written to {output}", err=True)
+    else:
+        click.echo(content)
+
+
+@click.command()
+@click.option("--outbox", metavar="DIR", help="Where to write the digests [default: OUTBOX/demo].")
+@pass_app
+def demo(app: App, outbox: str | None) -> None:
+    """The whole pipeline offline on the bundled sample feeds, digests written to a folder.
+
+    Uses a throwaway database, so it can be run again and again.
+
+    Example: bhrdigest demo && open outbox/demo/*.html
+    """
+    import tempfile
+
+    from bhrdigest.digest import run as sending
+    from bhrdigest.ingest.pipeline import fetch_once
+    from bhrdigest.store import ledger
+    from bhrdigest.store.components import load_components
+    from bhrdigest.store.db import connect
+
+    if not app.settings.config_path.exists():
+        app.settings = app.settings.override(config=str(bundled_path("subscriptions.yaml")))
+    config, now = app.config, app.now()
+    folder = Path(outbox) if outbox else app.settings.outbox / "demo"
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = connect(f"sqlite:///{tmp}/demo.db")
+        summary = run(fetch_once(engine, config, now=now))
+        click.echo(summary.line())
+        components = load_components(engine)
+        click.echo(f"\nunderstood {len(components)} components:")
+        for component in components:
+            click.echo(f"- [{component.kind.value}] {component.title}")
+            for label, values in (("companies", component.companies), ("places", component.countries),
+                                  ("regions", component.regions), ("topics", component.topics),
+                                  ("translations", [t.language for t in component.translations])):
+                if values:
+                    click.echo(f"    {label}: {', '.join(values)}")
+        run_ = ledger.open_run(engine, now=now + timedelta(seconds=1))  # just after the fetch
+        plan = sending.plan_run(engine, config.subscribers, period_start=run_.period_start,
+                                period_end=run_.period_end, max_items=config.digest.max_items)
+        composer = make_composer(app, require_secret=False)
+        outbox = sending.Outbox(folder, html_copies=True)
+        result = run(sending.deliver_run(engine, run_, plan, composer, outbox))
+        engine.dispose()
+    click.echo(f"\n{result.line()}")
+    for email, path, size in outbox.written:
+        click.echo(f"  {email:<36} {size / 1024:6.1f} KB  {path.with_suffix('.html')}")
+    if outbox.written:
+        first = outbox.written[0][1].with_suffix(".html")
+        click.echo(f"\nOpen {first} in a browser, or the .eml files beside it in a mail client.")

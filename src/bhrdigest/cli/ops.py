@@ -1,0 +1,90 @@
+"""`check`, `status`, `doctor` and `db upgrade`: is the configuration right, how are things going."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import click
+
+from bhrdigest.cli.app import App, pass_app, template_dir
+from bhrdigest.ops import doctor as doctor_checks
+
+
+@click.command()
+@pass_app
+def check(app: App) -> None:
+    """Validate subscriptions.yaml and the templates; name every problem.
+
+    Example: bhrdigest --config subscriptions.yaml check
+    """
+    config = app.config
+    from bhrdigest.digest.build import DigestRenderer
+
+    templates = template_dir(config)
+    DigestRenderer(templates).check()
+    click.echo(f"{templates}: ok")
+    click.echo(
+        f"{config.path}: ok: {len(config.feeds)} feeds, {len(config.subscribers)} subscribers, "
+        f"{len(config.catalogue.companies)} companies"
+    )
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable, for monitoring.")
+@pass_app
+def status(app: App, as_json: bool) -> None:
+    """Feeds' health, counts, the last digest run and its deliveries.
+
+    Example: bhrdigest status --json
+    """
+    from bhrdigest.ops.status import collect_status, format_status
+
+    report = collect_status(app.engine, app.config, now=app.now())
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2, default=str) if as_json else format_status(report))
+
+
+@click.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command()
+@pass_app
+def upgrade(app: App) -> None:
+    """Create or migrate the database schema.
+
+    Example: DATABASE_URL=postgres://… bhrdigest db upgrade
+    """
+    from bhrdigest.store.db import open_engine
+    from bhrdigest.store.db import upgrade as upgrade_schema
+
+    before, after = upgrade_schema(open_engine(app.settings.checked_database_url()))
+    if before == after:
+        click.echo(f"database schema is current (version {after})")
+    else:
+        click.echo(f"database schema {'created' if before is None else f'upgraded from {before}'} at version {after}")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a check, for scripts.")
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for each server.")
+@pass_app
+def doctor(app: App, as_json: bool, timeout: float) -> None:
+    """Check SMTP, the Telegram token, the database and the feeds; say what is wrong.
+
+    Changes nothing and sends nothing. Exits 1 when a check fails (warnings are fine).
+
+    Example: heroku run bhrdigest doctor
+    """
+    checks = asyncio.run(doctor_checks.run_checks(app.settings, timeout=timeout))
+    for check in checks:
+        click.echo(json.dumps(check.to_json(), ensure_ascii=False) if as_json else check.line())
+    failed = [check.name for check in checks if check.status == doctor_checks.FAIL]
+    if not as_json:
+        click.echo(f"{len(failed)} of {len(checks)} checks failed: {', '.join(failed)}" if failed
+                   else f"all {len(checks)} checks passed" + (" (see the warnings)" if any(
+                       c.status == doctor_checks.WARN for c in checks) else ""))  # fmt: skip
+    if failed:
+        sys.exit(1)

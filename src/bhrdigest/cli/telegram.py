@@ -1,0 +1,73 @@
+"""`alert` and `worker`: instant Telegram alerts once, or the long-running worker."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+
+import click
+
+from bhrdigest.cli.app import EXIT_PARTIAL, App, pass_app, run, telegram_sender
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Print the queued messages instead of sending them.")
+@pass_app
+def alert(app: App, dry_run: bool) -> None:
+    """Send pending instant Telegram alerts once, then exit.
+
+    Example: bhrdigest fetch && bhrdigest alert
+    """
+    from bhrdigest.worker import run_alerts
+
+    config, engine = app.config, app.engine
+    sender = None if dry_run else telegram_sender(app)
+    if sender is None and not dry_run:
+        return
+
+    async def go():
+        if sender is None:
+            return await run_alerts(engine, None, subscribers=config.subscribers, dry_run=True)
+        async with sender:
+            return await run_alerts(engine, sender, subscribers=config.subscribers)
+
+    summary = run(go())
+    for chat_id, text in summary.previews:
+        click.echo(f"--- chat {chat_id}\n{text}")
+    click.echo(summary.line())
+    if summary.failed or summary.gone:
+        sys.exit(EXIT_PARTIAL)
+
+
+@click.command()
+@click.option("--interval", type=float, metavar="MINUTES",
+              help="Minutes between fetches [default: worker.interval_minutes in the YAML].")
+@pass_app
+def worker(app: App, interval: float | None) -> None:
+    """Long-running: fetch every N minutes, send instant alerts, answer bot commands.
+
+    Stops cleanly on SIGTERM or Ctrl-C, finishing the messages in flight.
+
+    Example: bhrdigest worker --interval 10
+    """
+    from bhrdigest.ingest.pipeline import fetch_once
+    from bhrdigest.worker import run_worker
+
+    config, engine, settings = app.config, app.engine, app.settings
+    minutes = interval or config.worker_interval_minutes
+
+    async def fetch() -> tuple[str, ...]:
+        summary = await fetch_once(engine, config, now=datetime.now(UTC), user_agent=settings.user_agent)
+        return summary.new_keys
+
+    async def go():
+        sender = telegram_sender(app)
+        options = dict(fetch_once=fetch, engine=engine, catalogue=config.catalogue,
+                       subscribers=config.subscribers, interval=minutes * 60)
+        if sender is None:
+            return await run_worker(sender=None, **options)
+        async with sender:
+            return await run_worker(sender=sender, **options)
+
+    click.echo(f"worker: fetching every {minutes:g} minutes; stop with Ctrl-C or SIGTERM", err=True)
+    run(go())

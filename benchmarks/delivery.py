@@ -169,7 +169,7 @@ def _catalogue(companies):
 
 
 async def _deliver_alerts(engine, url: str, token: str, pacing: Pacing | None):
-    from bhrdigest.worker import run_alerts
+    from bhrdigest.telegram.deliver import run_alerts
 
     options = {"pacing": pacing} if pacing is not None else {}
     async with TelegramSender(token, url, **options) as sender:

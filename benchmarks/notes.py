@@ -32,7 +32,7 @@ METHOD = """\
   the same built messages, each flattened as it is sent, to the same sink process. The bare loop
   runs aiosmtplib as shipped; the row's note also gives it with the quick checks bhrdigest puts in
   front of aiosmtplib's regular expressions, which leaves the pool's own cost.
-- **Telegram**: `worker.run_alerts` (what `bhrdigest alert` runs) with the product's default
+- **Telegram**: `telegram.deliver.run_alerts` (what `bhrdigest alert` runs) with the product's default
   `Pacing`, in real time, against the test suite's fake Bot API in another process, which refuses
   with 429 exactly as Telegram's documented limits say (30 messages in any second overall, one
   a second per chat). Real time rather than a scaled clock: a scaled pacing would measure the

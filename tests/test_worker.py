@@ -21,7 +21,8 @@ from bhrdigest.store import alert_queue as store
 from bhrdigest.store.db import connect
 from bhrdigest.store.schema import alerts as alerts_table
 from bhrdigest.telegram.client import CONNECTIONS, Pacing, TelegramSender
-from bhrdigest.worker import MAX_ATTEMPTS, run_alerts, run_alerts_once, run_worker
+from bhrdigest.telegram.deliver import MAX_ATTEMPTS, run_alerts, run_alerts_once
+from bhrdigest.worker import run_worker
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 LATER = T0 + timedelta(minutes=5)

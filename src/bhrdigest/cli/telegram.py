@@ -18,7 +18,7 @@ def alert(app: App, dry_run: bool) -> None:
 
     Example: bhrdigest fetch && bhrdigest alert
     """
-    from bhrdigest.worker import run_alerts
+    from bhrdigest.telegram.deliver import run_alerts
 
     config, engine = app.config, app.engine
     sender = None if dry_run else telegram_sender(app)

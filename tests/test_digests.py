@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from bhrdigest.digest.build import MAX_ENCODED_BYTES, DigestRenderer, build_digest
+from bhrdigest.digest.build import build_digest
 from bhrdigest.digest.mailhtml import inline_template, premailer_inline
 from bhrdigest.digest.match import Match, Matcher, Reason
 from bhrdigest.digest.message import build_message
+from bhrdigest.digest.render import MAX_ENCODED_BYTES, DigestRenderer
 from bhrdigest.errors import ConfigError
 from bhrdigest.model import Component, Kind, Subscriber, Translation
 from bhrdigest.signing import make_token

@@ -38,14 +38,10 @@ from typing import Protocol
 import sqlalchemy as sa
 
 from bhrdigest.config.load import Config
-from bhrdigest.digest.build import (
-    DEFAULT_MAX_ITEMS,
-    DigestRenderer,
-    RenderedDigest,
-    build_digest,
-)
+from bhrdigest.digest.build import DEFAULT_MAX_ITEMS, RenderedDigest, build_digest
 from bhrdigest.digest.match import Match, Matcher
 from bhrdigest.digest.message import build_message, encoded_size
+from bhrdigest.digest.render import DigestRenderer
 from bhrdigest.errors import StoreError
 from bhrdigest.mail.dkim import DkimSigner
 from bhrdigest.mail.smtp import SendResult, send_many

@@ -9,6 +9,7 @@ import logging
 import os
 import resource
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -123,7 +124,7 @@ def test_hsts_trusts_the_forwarded_scheme_only_from_a_trusted_proxy(serve):
 
 def test_hsts_is_sent_over_tls_without_a_proxy(serve, tmp_path):
     web = serve(tls=True, trusted_proxies=0)
-    with web.client(verify=str(tmp_path / "tls" / "ca.pem")) as client:
+    with web.client(verify=ssl.create_default_context(cafile=tmp_path / "tls" / "ca.pem")) as client:
         assert client.get("/healthz").headers["strict-transport-security"] == "max-age=31536000"
 
 

@@ -253,6 +253,8 @@ class FakeBotAPI:
         self._closing = False
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        # A status (e.g. 502): every request gets a proxy's HTML error page quoting its URL.
+        self.error_page: int | None = None
 
     # --- lifecycle ---
     def __enter__(self) -> FakeBotAPI:
@@ -454,6 +456,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer({k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()})
 
     def _answer(self, params: dict) -> None:
+        if self.fake.error_page is not None:
+            return self._send_page(self.fake.error_page)
         parts = urlsplit(self.path).path.strip("/").split("/")
         if len(parts) != 2 or parts[0] != f"bot{self.fake.token}":
             return self._send(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
@@ -469,11 +473,15 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(refusal.status, payload)
         self._send(200, {"ok": True, "result": result})
 
-    def _send(self, status: int, payload: dict) -> None:
-        body = json.dumps(payload).encode()
+    def _send_page(self, status: int) -> None:
+        page = f"<html><body><h1>{status} Bad Gateway</h1><p>upstream failed for POST {self.path}</p></body></html>"
+        self._send(status, page.encode(), "text/html")
+
+    def _send(self, status: int, payload: dict | bytes, kind: str = "application/json") -> None:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from bhrdigest.redact import display_url, redact_text
 from bhrdigest.store import alert_queue as alert_store
 from bhrdigest.store import components as component_store
 from bhrdigest.store import ledger
@@ -14,24 +15,25 @@ from bhrdigest.store import ledger
 def collect_status(engine: sa.Engine, config, *, now: datetime) -> dict:
     configured = {feed.url for feed in config.feeds}
     feeds = []
-    for row in component_store.feed_rows(engine):
+    rows = list(component_store.feed_rows(engine))
+    for row in rows:
         if row["url"] not in configured:
             continue
         health = "broken" if row["error_count"] else "ok" if row["last_ok_at"] else "never fetched"
         feeds.append(
             {
-                "url": row["url"],
+                "url": display_url(row["url"]),
                 "health": health,
                 "errors": row["error_count"],
-                "last_error": row["last_error"],
+                "last_error": row["last_error"] and redact_text(row["last_error"]),
                 "last_ok_at": row["last_ok_at"],
                 "broken_since": row["broken_since"],
                 "next_check_at": row["next_check_at"],
                 "components": row["component_count"],
             }
         )
-    seen = {feed["url"] for feed in feeds}
-    feeds += [{"url": url, "health": "never fetched", "errors": 0} for url in sorted(configured - seen)]
+    seen = {row["url"] for row in rows}
+    feeds += [{"url": display_url(url), "health": "never fetched", "errors": 0} for url in sorted(configured - seen)]
     run = ledger.last_run(engine)
     return {
         "now": now,

@@ -10,8 +10,9 @@ inside Telegram's limits, and translates PTB's exceptions into ours:
     BadRequest (400)          -> MessageRejectedError    (this message only)
     InvalidToken (401/404)    -> ConfigError             (stop: check TELEGRAM_BOT_TOKEN)
 
-The token travels in every request URL, so it is kept out of our repr and redacted
-from the log records of httpx and PTB.
+The token travels in every request URL, so it is kept out of our repr, registered with
+redact.py (which the logging handler applies to every record) and redacted from the
+errors we raise.
 """
 
 from __future__ import annotations
@@ -32,11 +33,12 @@ from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bhrdigest.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+from bhrdigest.redact import redact_text, register_secret
 
 log = logging.getLogger(__name__)
 
 PUBLIC_API_URL = "https://api.telegram.org"
-_LOGGERS_WITH_URLS = ("httpx", "telegram.Bot", "telegram.request.BaseRequest", "telegram.request.HTTPXRequest")
+MAX_ERROR = 300  # characters of the server's words kept in our errors
 
 
 class ChatGoneError(PermanentDeliveryError):
@@ -133,18 +135,6 @@ class IncomingMessage:
     text: str | None  # None for a photo, a sticker, a member joining…
 
 
-class _RedactToken(logging.Filter):
-    def __init__(self, token: str):
-        super().__init__()
-        self._token = token
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self._token in message:
-            record.msg, record.args = message.replace(self._token, "<TELEGRAM_BOT_TOKEN>"), None
-        return True
-
-
 # Connections to the Bot API, and so messages that may be in flight at once: enough for
 # 28 a second when each takes up to ~250 ms to be answered.
 CONNECTIONS = 8
@@ -171,9 +161,7 @@ class TelegramSender:
         self.pacer = Pacer(pacing)
         self.max_in_flight = CONNECTIONS
         self.username: str | None = None
-        self._redact = _RedactToken(token.strip())
-        for name in _LOGGERS_WITH_URLS:
-            logging.getLogger(name).addFilter(self._redact)
+        register_secret(token.strip())  # error pages and httpx's log lines quote the request URL
         # PTB appends the token: {api_url}/bot<token>/sendMessage, {api_url}/file/bot<token>/…
         self._bot = telegram.Bot(
             token.strip(),
@@ -204,16 +192,13 @@ class TelegramSender:
                 "check the token with @BotFather (and TELEGRAM_API_URL if set)"
             ) from None
         except tg_error.TelegramError as exc:
-            raise TransientDeliveryError(f"cannot reach the Bot API at {self.api_url}: {exc}") from exc
+            said = redact_text(str(exc))[:MAX_ERROR]
+            raise TransientDeliveryError(f"cannot reach the Bot API at {self.api_url}: {said}") from exc
         self.username = self._bot.username
         return self.username or ""
 
     async def close(self) -> None:
-        try:
-            await self._bot.shutdown()
-        finally:
-            for name in _LOGGERS_WITH_URLS:
-                logging.getLogger(name).removeFilter(self._redact)
+        await self._bot.shutdown()
 
     def delay(self, chat_id: int) -> float:
         """Seconds before a message to `chat_id` may go (to reschedule long waits)."""
@@ -276,7 +261,12 @@ def retry_after_seconds(exc: tg_error.RetryAfter) -> float:
 
 
 def translate_error(exc: tg_error.TelegramError, chat_id: int | None) -> Exception:
-    """Our error for one of PTB's, saying what the operator or the caller does next."""
+    """Our error for one of PTB's, saying what the operator or the caller does next.
+
+    PTB's message may quote the server's answer, and an error page may quote the
+    request URL with the token in it: what we pass on is redacted.
+    """
+    said = redact_text(exc.message)[:MAX_ERROR]  # an error page can be long
     where = f"chat {chat_id}" if chat_id is not None else "the Bot API"
     if isinstance(exc, tg_error.RetryAfter):
         seconds = retry_after_seconds(exc)
@@ -286,13 +276,13 @@ def translate_error(exc: tg_error.TelegramError, chat_id: int | None) -> Excepti
     if isinstance(exc, tg_error.ChatMigrated) and chat_id is not None:
         return ChatGoneError(chat_id, f"the group became supergroup {exc.new_chat_id}; update its chat id")
     if isinstance(exc, tg_error.Forbidden) and chat_id is not None:
-        return ChatGoneError(chat_id, f"{exc.message} (the bot was blocked, removed or the user is gone)")
+        return ChatGoneError(chat_id, f"{said} (the bot was blocked, removed or the user is gone)")
     if isinstance(exc, tg_error.BadRequest):
-        if chat_id is not None and "chat not found" in exc.message.lower():
-            return ChatGoneError(chat_id, exc.message)
-        return MessageRejectedError(f"{where}: Telegram refused the message: {exc.message}")
+        if chat_id is not None and "chat not found" in said.lower():
+            return ChatGoneError(chat_id, said)
+        return MessageRejectedError(f"{where}: Telegram refused the message: {said}")
     if isinstance(exc, tg_error.Conflict):
         return TransientDeliveryError(
-            f"{where}: another process is polling this bot ({exc.message}); run one worker per bot token"
+            f"{where}: another process is polling this bot ({said}); run one worker per bot token"
         )
-    return TransientDeliveryError(f"{where}: {exc.message or type(exc).__name__}")
+    return TransientDeliveryError(f"{where}: {said or type(exc).__name__}")

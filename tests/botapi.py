@@ -239,6 +239,8 @@ class FakeBotAPI:
         self.clock = clock
         self.limits = _Limits(per_chat_interval, global_per_second, group_per_minute)
         self.blocked: set[int] = set()
+        # (chat, user) -> "creator" | "administrator" for getChatMember; anyone else is a "member"
+        self.member_status: dict[tuple[int, int], str] = {}
         self.messages: list[SentMessage] = []
         self.refusals: list[tuple[str, int | None, int, str]] = []  # method, chat, status, description
         self.calls: list[str] = []
@@ -296,8 +298,12 @@ class FakeBotAPI:
         with self._lock:
             self._scripted.setdefault(chat_id, deque()).append(_Refusal(status, description, retry_after))
 
-    def add_update(self, chat_id: int, text: str, *, chat_type: str | None = None) -> int:
-        """A user writes `text` to the bot in `chat_id`; returns the update id."""
+    def add_update(
+        self, chat_id: int, text: str, *, chat_type: str | None = None, user_id: int | None = None,
+        anonymous_admin: bool = False,
+    ) -> int:
+        """User `user_id` (default: the chat's own id) writes `text` to the bot in `chat_id`;
+        `anonymous_admin`: a group administrator writes as the group. Returns the update id."""
         with self._lock:
             update_id = self._next_update
             self._next_update += 1
@@ -306,9 +312,13 @@ class FakeBotAPI:
                 "message_id": 10_000 + update_id,
                 "date": int(time.time()),
                 "chat": {"id": chat_id, "type": chat_type, "first_name": "Tester"},
-                "from": {"id": abs(chat_id), "is_bot": False, "first_name": "Tester"},
+                "from": {"id": user_id or abs(chat_id), "is_bot": False, "first_name": "Tester"},
                 "text": text,
             }
+            if anonymous_admin:  # what Telegram sends: the group itself as sender, a placeholder bot as from
+                message["from"] = {"id": 1087968824, "is_bot": True, "first_name": "Group",
+                                   "username": "GroupAnonymousBot"}
+                message["sender_chat"] = {"id": chat_id, "type": chat_type, "title": "A group"}
             if text.startswith("/"):
                 command = text.split()[0] if text.split() else text
                 message["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_length(command)}]
@@ -405,6 +415,19 @@ class FakeBotAPI:
             "chat": {"id": chat_id, "type": chat_type},
             "text": parsed.text,
         }
+
+    def _m_getChatMember(self, params: dict) -> dict:
+        chat_id, user_id = _int(params.get("chat_id"), "chat_id"), _int(params.get("user_id"), "user_id")
+        status = self.member_status.get((chat_id, user_id), "member")
+        member: dict = {"status": status, "user": {"id": user_id, "is_bot": False, "first_name": "Tester"}}
+        if status == "creator":
+            member["is_anonymous"] = False
+        elif status == "administrator":
+            rights = ("can_be_edited", "is_anonymous", "can_manage_chat", "can_delete_messages",
+                      "can_manage_video_chats", "can_restrict_members", "can_promote_members", "can_change_info",
+                      "can_invite_users", "can_post_stories", "can_edit_stories", "can_delete_stories")
+            member |= dict.fromkeys(rights, False)
+        return member
 
     def _m_getUpdates(self, params: dict) -> list[dict]:
         offset = int(params.get("offset") or 0)

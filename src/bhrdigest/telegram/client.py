@@ -133,7 +133,12 @@ class IncomingMessage:
     chat_id: int | None  # None for an update that is not a message
     chat_type: str  # private | group | supergroup | channel
     text: str | None  # None for a photo, a sticker, a member joining…
+    user_id: int | None = None  # who wrote it
+    sender_chat_id: int | None = None  # set when written on behalf of a chat (an anonymous group admin)
 
+
+ADMIN_CACHE_SECONDS = 60.0  # a demoted administrator keeps their rights this long at most
+_ADMIN_STATUSES = ("creator", "administrator")
 
 # Connections to the Bot API, and so messages that may be in flight at once: enough for
 # 28 a second when each takes up to ~250 ms to be answered.
@@ -161,6 +166,7 @@ class TelegramSender:
         self.pacer = Pacer(pacing)
         self.max_in_flight = CONNECTIONS
         self.username: str | None = None
+        self._admins: dict[tuple[int, int], tuple[bool, float]] = {}  # (chat, user) -> (admin?, until)
         register_secret(token.strip())  # error pages and httpx's log lines quote the request URL
         # PTB appends the token: {api_url}/bot<token>/sendMessage, {api_url}/file/bot<token>/…
         self._bot = telegram.Bot(
@@ -236,6 +242,22 @@ class TelegramSender:
             raise translate_error(exc, None) from exc
         return [_incoming(u) for u in updates]
 
+    async def is_chat_admin(self, chat_id: int, user_id: int) -> bool:
+        """Whether the user administers the group (getChatMember), asked at most once a minute."""
+        now = time.monotonic()
+        cached = self._admins.get((chat_id, user_id))
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        try:
+            member = await self._bot.get_chat_member(chat_id, user_id)
+        except tg_error.TelegramError as exc:
+            raise translate_error(exc, chat_id) from exc
+        if len(self._admins) > 10_000:  # bounded: only the last minute's askers matter
+            self._admins = {key: value for key, value in self._admins.items() if value[1] > now}
+        admin = member.status in _ADMIN_STATUSES
+        self._admins[(chat_id, user_id)] = (admin, now + ADMIN_CACHE_SECONDS)
+        return admin
+
     async def prepare_polling(self, commands: Sequence[tuple[str, str]]) -> None:
         """Drop a webhook (getUpdates answers 409 while one is set) and list our commands."""
         try:
@@ -249,7 +271,9 @@ def _incoming(update: telegram.Update) -> IncomingMessage:
     message = update.message
     if message is None:
         return IncomingMessage(update.update_id, None, "", None)
-    return IncomingMessage(update.update_id, message.chat.id, message.chat.type, message.text)
+    user = message.from_user.id if message.from_user else None
+    on_behalf = message.sender_chat.id if message.sender_chat else None
+    return IncomingMessage(update.update_id, message.chat.id, message.chat.type, message.text, user, on_behalf)
 
 
 def retry_after_seconds(exc: tg_error.RetryAfter) -> float:

@@ -99,12 +99,15 @@ def test_alert_names_a_bot_api_error_page_without_the_token(tmp_path, error_page
 def test_worker_logs_bot_api_error_pages_without_the_token(tmp_path, error_page_api):
     env = os.environ | environment(tmp_path, [str(SAMPLE)], TELEGRAM_BOT_TOKEN=TOKEN,
                                    TELEGRAM_API_URL=error_page_api.url)
-    worker = subprocess.Popen([sys.executable, "-m", "bhrdigest", "-vv", "worker", "--interval", "0.02"],
+    worker = subprocess.Popen([sys.executable, "-m", "bhrdigest", "-vv", "worker", "--interval", "0.01"],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)
+    time.sleep(5)
+    alive = worker.poll() is None
     worker.send_signal(signal.SIGTERM)
     out, err = worker.communicate(timeout=20)
 
+    assert alive, err[-2000:]  # the worker outlives the Bot API (issue 12) …
+    assert err.count("fetch feeds=1") >= 2  # … and goes on fetching
     assert "502" in err, err[-2000:]
     assert TOKEN not in out + err and TOKEN.split(":")[1] not in out + err
 

@@ -11,13 +11,16 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
 from botapi import TOKEN, FakeBotAPI, database, store_component
 
 from bhrdigest.model import Catalogue, Company, Subscriber
+from bhrdigest.ops.status import collect_status, format_status
 from bhrdigest.store import alert_queue as store
+from bhrdigest.store import bot_api
 from bhrdigest.store.db import connect
 from bhrdigest.store.schema import alerts as alerts_table
 from bhrdigest.telegram.client import CONNECTIONS, Pacing, TelegramSender
@@ -442,6 +445,46 @@ async def test_worker_start_queues_components_a_dead_fetch_left_unqueued(engine,
     await asyncio.wait_for(task, timeout=10)
 
     assert statuses(engine) == {(7, "orphan"): "sent"}
+
+
+async def test_worker_outlives_a_bot_api_outage_fetching_on_and_alerting_once_it_answers(engine, caplog):
+    store.track_company(engine, 7, "HSBC", T0)
+    fetched: list[int] = []
+
+    async def fetch_once():
+        fetched.append(1)
+        if len(fetched) == 2:
+            store_component(engine, "o1", companies=("HSBC",), first_seen_at=datetime.now(UTC), title="Mid-outage")
+            return ["o1"]
+        return []
+
+    with FakeBotAPI() as api:
+        api.error_page = 502  # a proxy in front of the Bot API answers with an error page
+        sender = TelegramSender(TOKEN, api.url, pacing=PACING)  # not started: the worker starts it
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_worker(
+            fetch_once=fetch_once, engine=engine, sender=sender, catalogue=Catalogue((Company("HSBC"),)),
+            interval=0.1, stop_event=stop, poll_timeout=0.1, api_backoff=0.2,
+        ))
+        await wait_for(lambda: len(fetched) >= 5)
+        during = bot_api.health(engine)
+        queued = alert_row(engine, 7, "o1")
+        report = format_status(collect_status(engine, SimpleNamespace(feeds=(), subscribers=()), now=datetime.now(UTC)))
+        assert not task.done()  # the worker did not die with the API
+
+        api.error_page = None
+        await wait_for(lambda: api.texts(7))
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+        await sender.close()
+
+    assert during.state == "down" and "Bad Gateway (502)" in (during.last_error or "")
+    assert "telegram bot api: DOWN since" in report and "Bad Gateway (502)" in report
+    assert (queued.status, queued.attempts) == ("pending", 0)  # it waited; no attempt was spent on it
+    assert "Mid-outage" in api.texts(7)[0]
+    assert bot_api.health(engine).state == "up"
+    assert caplog.text.count("does not answer") == 1  # said once when it went down, not at every try
+    assert "answers again" in caplog.text
 
 
 # --- killed mid-queue and restarted (a real process) --------------------------------------

@@ -8,8 +8,8 @@ import sqlalchemy as sa
 
 from bhrdigest.redact import display_url, redact_text
 from bhrdigest.store import alert_queue as alert_store
+from bhrdigest.store import bot_api, ledger
 from bhrdigest.store import components as component_store
-from bhrdigest.store import ledger
 
 
 def collect_status(engine: sa.Engine, config, *, now: datetime) -> dict:
@@ -50,7 +50,17 @@ def collect_status(engine: sa.Engine, config, *, now: datetime) -> dict:
             "deliveries": ledger.run_summary(engine, run.id),
         },
         "alerts": alert_store.alert_counts(engine),
+        "telegram_bot_api": _bot_api(engine),
     }
+
+
+def _bot_api(engine: sa.Engine) -> dict | None:
+    """What the worker last saw of the Bot API; None before any worker asked it."""
+    seen = bot_api.health(engine)
+    if seen is None:
+        return None
+    return {"state": seen.state, "down_since": seen.down_since, "last_error": seen.last_error,
+            "checked_at": seen.checked_at}
 
 
 def format_status(report: dict) -> str:
@@ -69,4 +79,10 @@ def format_status(report: dict) -> str:
         lines.append(f"last digest run: #{run['id']} {state}; deliveries: {counts}")
     counts = ", ".join(f"{status} {count}" for status, count in report["alerts"].items()) or "none"
     lines.append(f"telegram alerts: {counts}")
+    api = report.get("telegram_bot_api")
+    if api is not None and api["state"] == "down":
+        lines.append(f"telegram bot api: DOWN since {api['down_since']:%Y-%m-%d %H:%M} UTC, last tried "
+                     f"{api['checked_at']:%H:%M}: {api['last_error']} (alerts wait; fetching goes on)")
+    elif api is not None:
+        lines.append(f"telegram bot api: up (checked {api['checked_at']:%Y-%m-%d %H:%M} UTC)")
     return "\n".join(lines)

@@ -24,12 +24,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bhrdigest.model import Kind, Subscriber
+from bhrdigest.store.bot_api import read_state, write_state
 from bhrdigest.store.schema import (
     alerts,
-    bot_state,
     chat_companies,
     chats,
     component_tags,
@@ -460,14 +459,10 @@ def stop_chat(engine: sa.Engine, chat_id: int, now: datetime) -> int:
 
 
 def get_update_offset(engine: sa.Engine) -> int | None:
-    with engine.connect() as conn:
-        value = conn.execute(sa.select(bot_state.c.value).where(bot_state.c.name == OFFSET_NAME)).scalar()
+    value = read_state(engine, OFFSET_NAME)
     return int(value) if value is not None else None
 
 
 def set_update_offset(engine: sa.Engine, offset: int) -> None:
     """Remember the next update to ask for: a handled update is never handled again."""
-    with engine.begin() as conn:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(bot_state).values(name=OFFSET_NAME, value=str(offset))
-        conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"value": str(offset)}))
+    write_state(engine, OFFSET_NAME, str(offset))

@@ -4,7 +4,8 @@
 inside Telegram's limits, and translates PTB's exceptions into ours:
 
     RetryAfter (429)          -> TransientDeliveryError(retry_after=seconds)
-    TimedOut, NetworkError    -> TransientDeliveryError  (fate unknown: sent again later)
+    TimedOut, NetworkError    -> BotApiDownError, a TransientDeliveryError (fate unknown:
+                                 sent again later; the worker waits for the API to answer)
     Forbidden (403), chat not found, ChatMigrated
                               -> ChatGoneError           (stop sending to this chat)
     BadRequest (400)          -> MessageRejectedError    (this message only)
@@ -47,6 +48,10 @@ class ChatGoneError(PermanentDeliveryError):
     def __init__(self, chat_id: int, message: str):
         super().__init__(f"chat {chat_id}: {message}")
         self.chat_id = chat_id
+
+
+class BotApiDownError(TransientDeliveryError):
+    """The Bot API did not answer (refused, timed out, an error page): nothing is wrong with the message."""
 
 
 class MessageRejectedError(PermanentDeliveryError):
@@ -199,9 +204,19 @@ class TelegramSender:
             ) from None
         except tg_error.TelegramError as exc:
             said = redact_text(str(exc))[:MAX_ERROR]
-            raise TransientDeliveryError(f"cannot reach the Bot API at {self.api_url}: {said}") from exc
+            raise BotApiDownError(f"cannot reach the Bot API at {self.api_url}: {said}") from exc
         self.username = self._bot.username
         return self.username or ""
+
+    async def ping(self) -> None:
+        """Ask the Bot API whether it answers (getMe); starts the client the first time."""
+        if self.username is None:
+            await self.start()
+            return
+        try:
+            await self._bot.get_me()
+        except tg_error.TelegramError as exc:
+            raise translate_error(exc, None) from exc
 
     async def close(self) -> None:
         await self._bot.shutdown()
@@ -309,4 +324,6 @@ def translate_error(exc: tg_error.TelegramError, chat_id: int | None) -> Excepti
         return TransientDeliveryError(
             f"{where}: another process is polling this bot ({said}); run one worker per bot token"
         )
+    if isinstance(exc, tg_error.NetworkError):  # TimedOut too
+        return BotApiDownError(f"{where}: {said or type(exc).__name__}")
     return TransientDeliveryError(f"{where}: {said or type(exc).__name__}")

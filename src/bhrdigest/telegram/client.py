@@ -34,11 +34,13 @@ from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bhrdigest.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+from bhrdigest.logs import RedactSecrets
 from bhrdigest.redact import redact_text, register_secret
 
 log = logging.getLogger(__name__)
 
 PUBLIC_API_URL = "https://api.telegram.org"
+_LOGGERS_WITH_URLS = ("httpx", "telegram.Bot", "telegram.request.BaseRequest", "telegram.request.HTTPXRequest")
 MAX_ERROR = 300  # characters of the server's words kept in our errors
 
 
@@ -173,6 +175,7 @@ class TelegramSender:
         self.username: str | None = None
         self._admins: dict[tuple[int, int], tuple[bool, float]] = {}  # (chat, user) -> (admin?, until)
         register_secret(token.strip())  # error pages and httpx's log lines quote the request URL
+        _redact_library_logs()
         # PTB appends the token: {api_url}/bot<token>/sendMessage, {api_url}/file/bot<token>/…
         self._bot = telegram.Bot(
             token.strip(),
@@ -280,6 +283,15 @@ class TelegramSender:
             await self._bot.set_my_commands([telegram.BotCommand(c, d) for c, d in commands])
         except tg_error.TelegramError as exc:
             raise translate_error(exc, None) from exc
+
+
+def _redact_library_logs() -> None:
+    """Mask the token in the records of the loggers that print request URLs, at the
+    source: whatever handler gets them (the CLI's also masks everything, logs.py)."""
+    for name in _LOGGERS_WITH_URLS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
+            logger.addFilter(RedactSecrets())
 
 
 def _incoming(update: telegram.Update) -> IncomingMessage:

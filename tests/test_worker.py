@@ -455,6 +455,37 @@ async def test_worker_start_queues_components_a_dead_fetch_left_unqueued(engine,
     assert statuses(engine) == {(7, "orphan"): "sent"}
 
 
+async def test_a_chat_flooding_the_bot_does_not_hold_back_a_due_alert(engine):
+    store.track_company(engine, 7, "HSBC", T0)
+    with FakeBotAPI() as api:  # Telegram's limits: one message a second to a chat
+        for n in range(40):
+            api.add_update(9, f"/track Zzyzx {n}")
+        stop = asyncio.Event()
+        store_component(engine, "due", companies=("HSBC",), first_seen_at=datetime.now(UTC), title="Due now")
+        store.queue_alerts(engine, ["due"], now=datetime.now(UTC))
+        # Due a second from now: while the bot answers the flood, not before.
+        store.mark_retry(engine, 7, ["due"], datetime.now(UTC) + timedelta(seconds=1), "due in a second")
+
+        async def fetch_once():
+            return []
+
+        async with TelegramSender(TOKEN, api.url) as sender:  # our real pacing
+            started = time.monotonic()
+            task = asyncio.create_task(run_worker(
+                fetch_once=fetch_once, engine=engine, sender=sender, catalogue=Catalogue((Company("HSBC"),)),
+                interval=600, stop_event=stop, poll_timeout=0.1,
+            ))
+            await wait_for(lambda: api.texts(7) and api.texts(9), seconds=20)
+            took = time.monotonic() - started
+            await asyncio.sleep(1.5)  # room for any further replies to the flood
+            stop.set()
+            await asyncio.wait_for(task, timeout=10)
+
+    assert took < 5, took  # not the ~43 s of forty paced replies
+    assert "Due now" in api.texts(7)[0]
+    assert len(api.texts(9)) == 1
+
+
 async def test_worker_outlives_a_bot_api_outage_fetching_on_and_alerting_once_it_answers(engine, caplog):
     store.track_company(engine, 7, "HSBC", T0)
     fetched: list[int] = []

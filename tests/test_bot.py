@@ -256,3 +256,17 @@ async def test_in_a_group_only_administrators_change_what_it_tracks(engine, api)
     assert reply.count("Only this group's administrators") == 3
     assert "tracks no company yet" in reply  # anyone may /list
     assert api.calls.count("getChatMember") == 3  # the member's status is asked once, then cached
+
+
+async def test_a_list_longer_than_one_message_arrives_whole_in_several(engine, api):
+    names = [f"Company number {n:03} with a name long enough to fill a message" for n in range(150)]
+    for name in names:
+        store.track_company(engine, CHAT, name, NOW, max_companies=200)
+    api.add_update(CHAT, "/list")
+
+    async with TelegramSender(TOKEN, api.url, pacing=FAST) as sender:
+        await poll_bot_once(engine, sender, CATALOGUE, timeout=0)
+
+    texts = api.texts(CHAT)
+    assert len(texts) == 3 and api.refusals == []  # Telegram takes 4096 characters a message
+    assert all(f"• {name}" in "\n".join(texts) for name in names)

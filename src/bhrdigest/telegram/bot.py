@@ -24,7 +24,8 @@ import sqlalchemy as sa
 from bhrdigest.errors import DeliveryError, TransientDeliveryError
 from bhrdigest.store import alert_queue as store
 from bhrdigest.telegram.client import ChatGoneError, IncomingMessage, TelegramSender
-from bhrdigest.telegram.format import escape
+from bhrdigest.telegram.format import MAX_MESSAGE as MAX_REPLY
+from bhrdigest.telegram.format import escape, telegram_length
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,6 @@ MAX_COMPANIES = 200  # companies one chat may track through the bot
 SUGGESTIONS = 3
 MAX_REPLY_WAIT = 5.0  # seconds of flood wait a reply may sleep through, once
 MAX_COMMANDS_PER_POLL = 10  # commands answered per chat and poll; the rest get one note
-MAX_REPLY = 4096  # Telegram's limit for one message
 # Commands that change a chat's alerts: in a group, for its administrators only.
 ADMIN_COMMANDS = frozenset({"start", "track", "untrack", "stop"})
 GROUP_TYPES = ("group", "supergroup")
@@ -217,7 +217,8 @@ async def poll_bot_once(
     for update in updates:
         if update.chat_id is not None:
             by_chat.setdefault(update.chat_id, []).append(update)
-    await asyncio.gather(*(_answer_chat(engine, sender, companies, chat, clock) for chat in by_chat.values()))
+    await asyncio.gather(*(_answer_chat(engine, sender, companies, chat_id, chat_updates, clock)
+                           for chat_id, chat_updates in by_chat.items()))
     if updates:
         store.set_update_offset(engine, updates[-1].update_id + 1)
     return len(updates)
@@ -227,19 +228,18 @@ async def _answer_chat(
     engine: sa.Engine,
     sender: TelegramSender,
     companies: CompanyDirectory,
+    chat_id: int,
     updates: list[IncomingMessage],
     clock: Callable[[], datetime],
 ) -> None:
     """Answer one chat's updates of this poll in order, in as few messages as fit."""
-    chat_id = updates[0].chat_id
-    assert chat_id is not None
     replies: list[str] = []
     ignored = 0
     for update in updates:
         if len(replies) >= MAX_COMMANDS_PER_POLL:
             ignored += _wants_reply(update, sender.username)
             continue
-        reply = await _reply_to(engine, sender, companies, update, clock())
+        reply = await _reply_to(engine, sender, companies, chat_id, update, clock())
         if reply is not None:
             replies.append(reply)
     if ignored:
@@ -262,17 +262,21 @@ def _wants_reply(update: IncomingMessage, bot_username: str | None) -> bool:
 
 
 async def _reply_to(
-    engine: sa.Engine, sender: TelegramSender, companies: CompanyDirectory, update: IncomingMessage, now: datetime
+    engine: sa.Engine,
+    sender: TelegramSender,
+    companies: CompanyDirectory,
+    chat_id: int,
+    update: IncomingMessage,
+    now: datetime,
 ) -> str | None:
-    assert update.chat_id is not None
     parsed = parse_command(update.text, sender.username)
     if parsed is not None and parsed[0] in ADMIN_COMMANDS and update.chat_type in GROUP_TYPES:
-        refusal = await _unless_admin(sender, update, parsed[0])
+        refusal = await _unless_admin(sender, chat_id, update, parsed[0])
         if refusal is not None:
             return refusal
     return handle_command(
         update.text,
-        update.chat_id,
+        chat_id,
         engine=engine,
         companies=companies,
         now=now,
@@ -281,16 +285,15 @@ async def _reply_to(
     )
 
 
-async def _unless_admin(sender: TelegramSender, update: IncomingMessage, command: str) -> str | None:
+async def _unless_admin(sender: TelegramSender, chat_id: int, update: IncomingMessage, command: str) -> str | None:
     """None when the writer administers the group, else the reply that says why not."""
-    assert update.chat_id is not None
-    if update.sender_chat_id == update.chat_id:
+    if update.sender_chat_id == chat_id:
         return None  # an administrator writing anonymously, as the group: only they can
     try:
-        if update.user_id is not None and await sender.is_chat_admin(update.chat_id, update.user_id):
+        if update.user_id is not None and await sender.is_chat_admin(chat_id, update.user_id):
             return None
     except DeliveryError as exc:
-        log.warning("cannot check the administrators of chat %s: %s", update.chat_id, exc)
+        log.warning("cannot check the administrators of chat %s: %s", chat_id, exc)
         return f"I could not check that you administer this group; try /{command} again in a minute."
     return f"Only this group's administrators can change its alerts (/{command}). /list shows what it tracks."
 
@@ -303,7 +306,7 @@ def _messages(replies: list[str]) -> list[str]:
     messages, current = [], ""
     for line in lines:
         candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > MAX_REPLY and current.strip():
+        if telegram_length(candidate) > MAX_REPLY and current.strip():
             messages.append(current.strip())
             candidate = line
         current = candidate

@@ -60,7 +60,7 @@ def worker(app: App, interval: float | None) -> None:
         summary = await fetch_once(engine, config, now=datetime.now(UTC), user_agent=settings.user_agent)
         return summary.new_keys
 
-    async def go():
+    async def go() -> None:
         # Not started here: the worker starts it once the Bot API answers, fetching meanwhile.
         sender = telegram_sender(app)
         try:

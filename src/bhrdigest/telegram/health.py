@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from bhrdigest.errors import TransientDeliveryError
 from bhrdigest.store import bot_api as store
-from bhrdigest.telegram.client import BotApiDownError, TelegramSender
+from bhrdigest.telegram.client import TelegramSender
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class BotApiLink:
             return False
         try:
             await self.sender.ping()
-        except BotApiDownError as exc:
+        except TransientDeliveryError as exc:  # down, or a 429 / 409 on getMe: not usable now either
             self.failed(exc)
             return False
         if not self._known:
@@ -76,7 +76,7 @@ class BotApiLink:
         except TransientDeliveryError as exc:
             log.warning("could not set up the bot's commands (will poll anyway): %s", exc)
 
-    def failed(self, exc: BotApiDownError) -> None:
+    def failed(self, exc: TransientDeliveryError) -> None:
         """The API did not answer: record it and wait before asking again."""
         self._failures += 1
         delay = min(self._backoff * 2 ** min(self._failures - 1, 10), MAX_BACKOFF)

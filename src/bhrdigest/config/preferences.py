@@ -16,6 +16,7 @@ import difflib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
 
 from bhrdigest.ingest.tagging.companies import CompanyIndex
 from bhrdigest.ingest.tagging.places import BHRRC_REGIONS, all_place_names, lookup_place
@@ -89,11 +90,10 @@ class Choices:
         `own_languages` (from the YAML) stay valid even when not among OFFERED_LANGUAGES.
         """
         problems: list[str] = []
-        found = {
-            "companies": self._resolve(companies, self.company, "company", problems, self._suggest_company),
-            "places": self._resolve(places, self.place, "place", problems, self._suggest(self.places)),
-            "topics": self._resolve(topics, self.topic, "topic", problems, self._suggest(self.topics)),
-        }
+        found = {}
+        for facet, names in (("companies", companies), ("places", places), ("topics", topics)):
+            found[facet], unknown = self.resolve(facet, names)
+            problems += unknown
         allowed = {code.lower(): code for code in [*OFFERED_LANGUAGES, *own_languages]}
         chosen = self._resolve(languages, lambda c: allowed.get(c.strip().lower()), "language", problems,
                                lambda _: None)
@@ -120,6 +120,25 @@ class Choices:
             places=known(preferences.places, self.place),
             topics=known(preferences.topics, self.topic),
         )
+
+    def resolve(self, facet: str, names: Iterable[str]) -> tuple[tuple[str, ...], list[str]]:
+        """Canonical names of one facet (companies, places or topics), and a problem naming
+        each unknown one with the nearest known name."""
+        problems: list[str] = []
+        resolve, what, suggest = {
+            "companies": (self.company, "company", self._suggest_company),
+            "places": (self.place, "place", self._suggest_place),
+            "topics": (self.topic, "topic", self._suggest_topic),
+        }[facet]
+        return self._resolve(names, resolve, what, problems, suggest), problems
+
+    @cached_property
+    def _suggest_place(self) -> Callable[[str], str | None]:
+        return self._suggest(self.places)
+
+    @cached_property
+    def _suggest_topic(self) -> Callable[[str], str | None]:
+        return self._suggest(self.topics)
 
     @staticmethod
     def _resolve(names, resolve, what: str, problems: list[str], suggest) -> tuple[str, ...]:

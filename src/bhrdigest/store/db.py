@@ -23,7 +23,6 @@ from bhrdigest.store.schema import metadata, schema_version
 log = logging.getLogger(__name__)
 
 
-
 def _v2_send_batches_and_web(conn: sa.Connection) -> None:
     """Several senders share a run (batch leases); web preferences and suppressions."""
     for column in ("claimed_by TEXT", "lease_until " + _timestamp(conn)):
@@ -42,10 +41,16 @@ def _v3_bounces(conn: sa.Connection) -> None:
     schema.bounces.create(conn)
 
 
+def _v4_subscribers(conn: sa.Connection) -> None:
+    """Subscribers who live in the database (imported; later signed up on the web)."""
+    schema.subscribers.create(conn)
+
+
 # version -> the step that takes a database from version-1 to it
 MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
     2: _v2_send_batches_and_web,
     3: _v3_bounces,
+    4: _v4_subscribers,
 }
 SCHEMA_VERSION = max(MIGRATIONS, default=1)
 

@@ -9,6 +9,6 @@
     server.py       uvicorn, the production server, bounded under abuse
     connections.py  header timeout and a connection cap, in uvicorn's HTTP protocol
 
-The commands (`bhrdigest web`, `subscribers`, `unsubscribe`) are in cli/web.py.
+The commands `bhrdigest web` and `unsubscribe` are in cli/web.py, `subscribers` in cli/subscribers.py.
 Importing this package imports no web framework: the modules do, on use.
 """

@@ -32,7 +32,9 @@ from starlette.routing import Match, Route
 from bhrdigest.config.load import Config
 from bhrdigest.config.preferences import Choices
 from bhrdigest.errors import ConfigError
+from bhrdigest.model import Subscriber
 from bhrdigest.signing import make_preferences_token, make_token
+from bhrdigest.store.subscribers import find_subscriber
 from bhrdigest.web.frame import RequestFrame
 from bhrdigest.web.ratelimit import RateLimiter, retry_after
 
@@ -82,6 +84,10 @@ class WebContext:
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.wall_clock(), UTC)
+
+    def find(self, email: str) -> Subscriber | None:
+        """The subscriber `email` names: the YAML's, else the database's (imports arrive while we run)."""
+        return find_subscriber(self.engine, self.subscribers, self.choices, email)
 
     def page(self, template: str, /, *, status: int = 200, **context: object) -> HTMLResponse:
         html = self.templates.get_template(template).render(css=self.css, **context)

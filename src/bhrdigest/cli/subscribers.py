@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 import click
 
@@ -53,12 +53,13 @@ def subscribers(ctx: click.Context, as_json: bool) -> None:
     for view in views:
         click.echo(f"{view.email:<40} {view.status:<13}{view.source or '-':<7} {_details(view)}")
     counts = Counter(view.status for view in views)
-    sources = Counter(view.source for view in views if view.source)
+    in_yaml = sum(1 for view in views if view.in_yaml)
+    nowhere = sum(1 for view in views if not view.source)
     conflicts = sum(1 for view in views if view.conflict)
     click.echo(
         f"{len(views)} addresses: {counts['active']} active, {counts['paused']} paused, "
-        f"{counts['unsubscribed']} unsubscribed; "
-        + ", ".join(f"{n} from {source}" for source, n in sorted(sources.items()))
+        f"{counts['unsubscribed']} unsubscribed; {in_yaml} in subscriptions.yaml, "
+        f"{len(views) - in_yaml - nowhere} in the database" + (f", {nowhere} listed nowhere" if nowhere else "")
         + (f"; {conflicts} in both the YAML and the database (the YAML wins)" if conflicts else "")
     )
 
@@ -166,7 +167,8 @@ def _lines(lines: Iterable[str]) -> None:
 
 
 @subscribers.command("export")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True,
+              help="CSV (importable again) or a JSON array of `subscribers --json`'s objects.")
 @click.option("-o", "--output", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to FILE instead of standard output.")
 @pass_app
@@ -177,13 +179,13 @@ def export(app: App, fmt: str, output: Path | None) -> None:
 
     Example: bhrdigest subscribers export --format csv -o subscribers.csv
     """
-    from bhrdigest.roster.export import write_csv, write_json
+    from bhrdigest.roster.export import WRITERS
     from bhrdigest.store.subscribers import subscriber_views
 
     views = subscriber_views(app.engine, app.config.subscribers, app.config.catalogue)
-    write: Callable[[Iterable[SubscriberView], IO[str]], int] = write_csv if fmt == "csv" else write_json
+    write = WRITERS[fmt]
     if output is None:
-        write(views, click.get_text_stream("stdout"))
+        write(views, sys.stdout)
         return
     partial = output.with_name(output.name + ".partial")  # a failed export never leaves half a file
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO
 
 from bhrdigest.store.subscribers import SubscriberView
@@ -39,3 +39,6 @@ def write_json(views: Iterable[SubscriberView], out: IO[str]) -> int:
         count += 1
     out.write("\n]\n")
     return count
+
+
+WRITERS: dict[str, Callable[[Iterable[SubscriberView], IO[str]], int]] = {"csv": write_csv, "json": write_json}

@@ -159,6 +159,16 @@ def test_a_file_that_cannot_be_imported_is_named_without_a_traceback(cli, tmp_pa
     assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
 
 
+def test_a_name_that_would_inject_an_email_header_is_refused(cli, tmp_path):
+    sneaky = tmp_path / "sneaky.csv"
+    sneaky.write_text('email,name,companies\nana@example.org,"Ana\r\nBcc: x@evil.example",Nasdaq\n'
+                      "ben@example.org,=?utf-8?b?PHhAZXZpbD4=?=,Nasdaq\n", encoding="utf-8")
+    result = cli("subscribers", "import", str(sneaky), "--yes")
+    assert "line 2: ana@example.org: the name contains a line break" in result.output
+    assert "line 4: ben@example.org: the name contains an RFC 2047 encoded word" in result.output
+    assert set(listed(cli)) == {"alex@example.org"}
+
+
 def test_a_semicolon_separated_spreadsheet_export_is_read(cli, tmp_path):
     sheet = tmp_path / "sheet.csv"
     sheet.write_text("E-mail;Name;Companies\nzoe@example.org;Zoë;Cellebrite|Nasdaq\n", encoding="utf-8-sig")
@@ -191,6 +201,11 @@ def test_send_and_preview_reach_database_subscribers(cli):
     recipients = {line.split(":", 1)[1].strip() for eml in (cli.tmp / "outbox").rglob("*.eml")
                   for line in eml.read_text(encoding="utf-8").splitlines() if line.startswith("To:")}
     assert recipients == {"Alex <alex@example.org>", "Ana <ana@example.org>"}  # Ben follows nothing new
+
+
+def test_status_counts_yaml_and_database_subscribers_once_each(cli):
+    cli("subscribers", "import", str(IMPORTS / "ours.csv"), "--yes")
+    assert json.loads(cli("status", "--json").output)["subscribers"] == 3  # alex (YAML), ana and ben
 
 
 def test_preview_of_an_address_listed_nowhere_says_so(cli):

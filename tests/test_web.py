@@ -249,6 +249,21 @@ def test_unknown_choices_are_named_with_a_suggestion_and_nothing_is_saved(site):
     assert store.get_preferences(site.engine, "alex@example.org") is None
 
 
+def test_an_imported_subscriber_gets_the_preferences_page_and_saves_choices(site):
+    from bhrdigest.store.roster import write_roster
+
+    assert site.client.get(site.p("ana@example.org")).status_code == 404  # listed nowhere yet
+    ana = Subscriber("ana@example.org", "Ana", companies=("Nasdaq",))
+    write_roster(site.engine, new=[ana], changed=[], source="import", now=datetime.now(UTC))  # while web runs
+    form = site.choices_form("ana@example.org")
+    assert form.ticked("company") == ["Nasdaq"]
+    page = site.client.get(site.u("ana@example.org"))
+    assert site.p("ana@example.org").rsplit("/", 1)[1] in page.text  # the unsubscribe page links to preferences
+    saved = site.client.post(site.p("ana@example.org"), data=form.submission("save", company=["Cellebrite"]))
+    assert saved.status_code == 303, saved.text
+    assert site.effective()["ana@example.org"].companies == ("Cellebrite",)
+
+
 def test_following_nothing_is_refused_with_a_pointer_to_pausing(site):
     form = site.choices_form("kim@example.org")
     response = site.client.post(site.p("kim@example.org"), data=form.submission("save", topic=[]))

@@ -20,6 +20,7 @@ compared lower-cased; a later line with the same address is a duplicate and left
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from bhrdigest.config.load import _LANGUAGE, _canonical_language, address_problem
 from bhrdigest.config.preferences import OFFERED_LANGUAGES, Choices
+from bhrdigest.config.yaml_reader import MAX_TEXT, header_text_problem
 from bhrdigest.errors import ConfigError
 from bhrdigest.model import Subscriber
 
@@ -97,7 +99,8 @@ def read_rows(path: Path) -> CsvFile:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}): save the file as CSV UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    reader = csv.reader(text.splitlines(keepends=True), delimiter=_delimiter(text))
+    # newline="": only \r and \n end lines (str.splitlines would also split a name at U+2028)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     header = next(reader, None)
     if header is None:
         raise ConfigError(f"{path}: the file is empty: give a header line such as email,name,companies")
@@ -195,7 +198,12 @@ class _RowReader:
         base = stored or Subscriber(email=email)
         changes: dict[str, object] = {}
         if {"name", "first_name", "last_name"} & self.columns:
-            changes["name"] = v.get("name") or " ".join(filter(None, (v.get("first_name"), v.get("last_name"))))
+            name = v.get("name") or " ".join(filter(None, (v.get("first_name"), v.get("last_name"))))
+            if len(name) > MAX_TEXT:
+                problems.append(f"the name is longer than {MAX_TEXT} characters")
+            elif problem := header_text_problem(name):
+                problems.append(f"the name {problem}")
+            changes["name"] = name
         if "languages" in self.columns:
             changes["languages"] = self._languages(v.get("languages", ""), problems)
         if "match" in self.columns:

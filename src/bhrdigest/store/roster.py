@@ -39,6 +39,12 @@ def load_roster(engine: sa.Engine) -> list[StoredSubscriber]:
 
 
 @store_errors("the subscribers table")
+def stored_emails(engine: sa.Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(conn.execute(sa.select(table.c.email)).scalars())
+
+
+@store_errors("the subscribers table")
 def get_stored(engine: sa.Engine, email: str) -> StoredSubscriber | None:
     with engine.connect() as conn:
         row = conn.execute(sa.select(table).where(table.c.email == email.lower())).first()

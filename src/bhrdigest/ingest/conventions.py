@@ -242,20 +242,30 @@ def _split_translations(blocks: tuple[Block, ...]) -> tuple[list[Block], tuple[T
 # --- titles: response, non-response, article ----------------------------------------------
 
 _CO = r"(?P<co>[^:：]{1,120}?)"
-_OF = r"(?:de\s+(?:la\s+|l['’]|el\s+)?|del\s+|d['’]|von\s+|der\s+|des\s+|by\s+|from\s+|of\s+)"
+_OF = (
+    r"(?:de\s+(?:la\s+|l['’]|el\s+)?|del\s+|d['’]|von\s+|der\s+|des\s+|by\s+|from\s+|of\s+"
+    r"|d[ao]s?\s+|di\s+|dell['’]|della\s+|dello\s+)"
+)
 _NON_RESPONSE = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
         rf"^{_CO}\s+(?:did\s+not|didn['’]t|does\s+not|has\s+not|have\s+not|failed\s+to|declined\s+to"
         rf"|refused\s+to|chose\s+not\s+to)\s+respond\b",
         rf"^{_CO}\s+no\s+(?:respondi[óo]|responde|ha\s+respondido)\b",
-        rf"^(?:la\s+)?non[-\s]r[ée]ponse\s+{_OF}(?P<co>.+)$",
+        rf"^(?:sin|falta\s+de)\s+respuesta\s+{_OF}(?P<co>.+)$",
+        rf"^(?:la\s+)?(?:non[-\s]r[ée]ponse|absence\s+de\s+r[ée]ponse)\s+{_OF}(?P<co>.+)$",
         rf"^{_CO}\s*[:：–-]?\s*non[-\s]r[ée]ponse\b",
         rf"^{_CO}\s+n['’]a\s+pas\s+r[ée]pondu\b",
         rf"^{_CO}\s+hat\s+nicht\s+geantwortet\b",
         rf"^keine\s+(?:stellungnahme|antwort)\s+{_OF}(?P<co>.+)$",
         rf"^{_CO}\s*[:：–-]?\s*keine\s+(?:stellungnahme|antwort)\b",
+        rf"^{_CO}\s+n[ãa]o\s+respondeu\b",
+        rf"^(?:a\s+)?n[ãa]o[-\s]resposta\s+{_OF}(?P<co>.+)$",
+        rf"^{_CO}\s+non\s+ha\s+risposto\b",
+        rf"^{_CO}\s+не\s+ответил[аио]?\b",
         rf"^{_CO}\s*[はが]?(?:回答しなかった|回答なし|返答なし|回答せず)",
+        rf"^{_CO}\s*(?:未|没有|沒有)(?:回应|回應|答复|答覆)",
+        rf"^{_CO}\s*(?:무응답|답변하지\s*않)",
     )
 )
 _RESPONSE = tuple(
@@ -263,14 +273,37 @@ _RESPONSE = tuple(
     for p in (
         rf"^{_CO}['’]s?\s+(?:[\w-]+\s+)?(?:response|responses|reply|replies)\b",
         rf"^{_CO}\s+(?:responds|responded|replies|replied)\b",
-        rf"^(?:the\s+|la\s+|die\s+)?(?:response|reply|respuesta|r[ée]ponse|stellungnahme|antwort)\s+{_OF}(?P<co>.+)$",
-        rf"^{_CO}\s+(?:respuesta|responde|respondi[óo]|r[ée]pond|a\s+r[ée]pondu|antwortet)\b",
+        rf"^(?:the\s+|la\s+|die\s+|a\s+)?(?:response|reply|respuesta|r[ée]ponse|stellungnahme|antwort|resposta"
+        rf"|risposta)\s+{_OF}(?P<co>.+)$",
+        r"^ответ\s+(?:компании\s+)?(?P<co>.+)$",
+        rf"^{_CO}\s+(?:respuesta|responde|respondi[óo]|r[ée]pond|a\s+r[ée]pondu|antwortet|respondeu"
+        rf"|risponde)\b",
         rf"^{_CO}\s*[:：–-]?\s+stellungnahme\b",
-        rf"^{_CO}\s*の(?:回答|返答|反論)\s*$",
+        rf"^{_CO}\s*(?:の|による)?(?:回答|返答|反論)\s*$",
+        rf"^{_CO}\s*(?:的|之)?(?:回应|回應|答复|答覆)\s*$",
+        rf"^{_CO}\s*(?:의)?\s*(?:답변|응답|입장)\s*$",
     )
 )
+# "NSO Group response": no apostrophe, so only a name-like company counts (not
+# "Community response to mine expansion", "Investor response").
+_BARE_RESPONSE = re.compile(rf"^{_CO}\s+(?i:response|reply)(?:\s+(?i:to|on|regarding|about)\b.*)?$")
 # "Response by X to the open letter": the company ends where the subject begins.
 _COMPANY_TAIL = re.compile(r"\s+(?:to|regarding|about|on|a|al|sobre|ante|à|au|aux|sur|zu|zum|zur|auf|über)\s+.*$", re.I)
+# "Respuesta de la empresa X": the word for "company" is not part of the name.
+_COMPANY_WORD = re.compile(
+    r"^(?:the\s+company|company|(?:la\s+)?empresa|(?:l['’])?entreprise|(?:la\s+)?soci[ée]t[ée]|(?:die\s+)?firma"
+    r"|(?:das\s+)?unternehmen|(?:a\s+)?empresa|компании)\s+",
+    re.I,
+)
+# Who else "responds" in titles: not companies, whatever the grammar says.
+_NOT_COMPANIES = frozenset(
+    [
+        "government", "governments", "company", "companies", "investor", "investors", "community",
+        "communities", "union", "unions", "worker", "workers", "industry", "official", "officials",
+        "ministry", "police", "state", "public", "ngo", "ngos", "un", "eu", "civil society",
+        "activist", "activists", "brand", "brands", "employer", "employers", "court", "regulator",
+    ]
+)  # fmt: skip
 
 
 def classify_title(title: str) -> tuple[Kind, str | None]:
@@ -283,15 +316,26 @@ def classify_title(title: str) -> tuple[Kind, str | None]:
             for pattern in patterns:
                 if (match := pattern.match(text)) and (company := _company_name(match["co"])):
                     return kind, company
+    for text in candidates:
+        match = _BARE_RESPONSE.match(text)
+        if match and (company := _company_name(match["co"])) and _looks_like_a_name(company):
+            return Kind.COMPANY_RESPONSE, company
     return Kind.ARTICLE, None
 
 
 def _company_name(raw: str) -> str | None:
     name = _COMPANY_TAIL.sub("", raw).strip(" \"“”'‘’«»「」.,;:")
+    name = _COMPANY_WORD.sub("", name)
     # A long "company" is a sentence ("Workers say the firm did not respond"), not a name.
-    if not name or len(name) > 80 or len(name.split()) > 8:
+    if not name or len(name) > 80 or len(name.split()) > 8 or name.casefold() in _NOT_COMPANIES:
         return None
     return name
+
+
+def _looks_like_a_name(text: str) -> bool:
+    """`NSO Group`, `H&M`, `3M`, `Bank of America`: each word capitalised but short joiners."""
+    words = text.split()
+    return all(w[0].isupper() or not w[0].isalpha() or w in ("of", "and", "&", "de", "du", "la") for w in words)
 
 
 # --- dates --------------------------------------------------------------------------------

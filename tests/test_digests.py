@@ -295,6 +295,23 @@ def test_translation_in_the_readers_first_language_is_shown(renderer):
     assert "香港" not in english_reader.html
 
 
+def test_inline_translation_without_a_headline_keeps_the_original_headline_and_link(renderer):
+    # The old site's `+ 日本語 - Hide` block: a Japanese text, but no headline and no page.
+    item = component(
+        "inline",
+        title="Israel: Cellebrite says it does not sell to areas sanctioned by US",
+        translations=(Translation("ja", "", "", "Japan In-Depth", "…設立総会を開いた…"),),
+    )
+    japanese_reader = Subscriber(email="taro@example.jp", languages=("ja", "en"), companies=("Cellebrite",))
+    rendered = render(renderer, one_item_digest(item, japanese_reader))
+    for part in (rendered.html, rendered.text):
+        assert "Cellebrite says it does not sell to areas sanctioned by US" in part
+        assert item.url in part
+        assert "…設立総会を開いた…" in part
+    assert f'href="{item.url}"' in rendered.html
+    assert 'lang="ja"' in rendered.html and 'lang="en"' in rendered.html
+
+
 def test_component_in_none_of_the_readers_languages_is_still_shown(renderer):
     item = component("es", title="México: respuesta de la empresa", language="es")
     rendered = render(renderer, one_item_digest(item))

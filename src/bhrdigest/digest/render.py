@@ -62,6 +62,7 @@ class ItemView:
     source_date: str | None
     paragraphs: tuple[str, ...]  # the excerpt, trimmed to ~600 characters
     reasons: tuple  # Reason(facet, name), company first
+    excerpt_lang: str  # the excerpt's: a translated text may sit under the original headline
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,14 +119,18 @@ def item_view(
             source_date=_format_date(component.source_date),
             paragraphs=_excerpt(component.excerpt_text),
             reasons=match.reasons,
+            excerpt_lang=component.language,
         )
     # A translation quotes its own source (often another outlet); without
     # one, the original's source line still tells where the story is from.
     own_source = translation.author is not None
+    # The old site's inline translations (`+ 日本語 - Hide`) carry a text but no
+    # headline or page of their own: the original's headline and link stay.
+    titled = bool(translation.title.strip())
     return ItemView(
-        title=translation.title,
-        url=_web_link(translation.url or component.url, site_url),
-        lang=translation.language,
+        title=translation.title if titled else component.title,
+        url=_web_link((translation.url if titled else "") or component.url, site_url),
+        lang=translation.language if titled else component.language,
         translated=True,
         date=_format_date(component.published),
         kind=kind,
@@ -134,6 +139,7 @@ def item_view(
         source_date=None if own_source else _format_date(component.source_date),
         paragraphs=_excerpt(translation.excerpt_text),
         reasons=match.reasons,
+        excerpt_lang=translation.language,
     )
 
 

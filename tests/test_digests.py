@@ -10,7 +10,7 @@ from bhrdigest.digest.build import build_digest
 from bhrdigest.digest.mailhtml import inline_template, premailer_inline
 from bhrdigest.digest.match import Match, Matcher, Reason
 from bhrdigest.digest.message import build_message
-from bhrdigest.digest.render import MAX_ENCODED_BYTES, DigestRenderer
+from bhrdigest.digest.render import MAX_ENCODED_BYTES, DigestRenderer, _entries, _message_size
 from bhrdigest.errors import ConfigError
 from bhrdigest.model import Component, Kind, Subscriber, Translation
 from bhrdigest.signing import make_token
@@ -385,6 +385,30 @@ def test_two_hundred_long_items_stay_under_the_size_cap(renderer):
         assert UNSUBSCRIBE in part  # the footer survives the cap
     assert len(rendered.component_keys) == rendered.item_count
     assert rendered.component_keys[0] == digest.lead.component.key
+
+
+def capped_digest(seed, count, excerpt_chars):
+    matches = [
+        Match(component(f"{seed}-{n:03d}", title=f"Item {n}: a headline about a company " * 2,
+                        excerpt_text=("Words about what happened here. " * 40)[:excerpt_chars],
+                        author="Monitor " * (n % 5)), (COMPANY,))
+        for n in range(count)
+    ]  # fmt: skip
+    return build_digest(ALEX, matches, max_items=count)
+
+
+def test_a_reader_gets_the_same_items_from_a_fresh_renderer_as_from_a_busy_one():
+    # `preview` renders one digest with a new renderer; `send` renders every digest of
+    # the run with one renderer, whose size model has learnt from the others.
+    digest = capped_digest("reader", 150, 590)
+    fresh = render(DigestRenderer(TEMPLATES), digest)
+    busy = DigestRenderer(TEMPLATES)
+    for seed in range(1, 6):
+        render(busy, capped_digest(f"other{seed}", 60 + 20 * seed, 100 * seed))
+    assert render(busy, digest).item_count == fresh.item_count
+    # ... and it is the most items that fit: one more would break the cap.
+    one_more = busy._render_kept(digest, _entries(digest), fresh.item_count + 1, UNSUBSCRIBE, PREFERENCES)
+    assert _message_size(*one_more) > MAX_ENCODED_BYTES
 
 
 def test_premailer_runs_once_per_renderer_not_per_email():

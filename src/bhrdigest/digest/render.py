@@ -15,10 +15,11 @@ followed company is worse than reading it in another language.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC
+from datetime import UTC, date
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -30,7 +31,7 @@ from bhrdigest.digest.mailhtml import STYLESHEET, inline_template, premailer_inl
 from bhrdigest.digest.match import COMPANY, Match
 from bhrdigest.digest.templating import RenderingEnvironment
 from bhrdigest.errors import ConfigError, Problem
-from bhrdigest.model import Component, Kind, Subscriber
+from bhrdigest.model import Component, Kind, Subscriber, Translation
 
 log = logging.getLogger(__name__)
 
@@ -195,61 +196,53 @@ class DigestRenderer:
         unsubscribe_url: str | None,
         preferences_url: str | None,
     ) -> RenderedDigest:
-        """HTML and text of one digest; tail items dropped to stay under the cap.
+        """HTML and text of one digest: as many items as fit under the cap, the tail dropped.
 
-        Usually one render. How many items fit is predicted from their text lengths
-        by a size model this renderer learns from its own renders (see _SizeModel);
-        each count tried is rendered and measured, so the result is always under the
-        cap, and a count that leaves room for more items is raised.
+        The count is the largest that fits, whatever this renderer rendered before, so
+        `preview` (a fresh renderer) and `send` (one renderer for every digest) show the
+        same items. Usually one render: a digest under the cap is rendered once. When it
+        is over, the size model this renderer learns from its own renders (see
+        _SizeModel) proposes counts, each rendered and measured, until the largest count
+        that fits sits next to the smallest that does not; then the search halves.
         """
         entries = _entries(digest)
         weights = [_weight(match) for _, match in entries]
         model = self._sizes
+        renders: dict[int, tuple[str, str, int]] = {}
 
-        def attempt(keep: int) -> tuple[str, str, int]:
-            html, text = self._render_kept(
-                digest, entries, keep, unsubscribe_url, preferences_url
-            )
-            size = _message_size(html, text)
-            if keep == 0:
-                model.base = size
-            else:
-                model.learn(weights[:keep], size)
-            return html, text, size
+        def attempt(keep: int) -> int:
+            if keep not in renders:
+                html, text = self._render_kept(digest, entries, keep, unsubscribe_url, preferences_url)
+                size = _message_size(html, text)
+                if keep == 0:
+                    model.base = size
+                else:
+                    model.learn(weights[:keep], size)
+                renders[keep] = (html, text, size)
+            return renders[keep][2]
 
+        fits, too_many = -1, len(entries) + 1  # the largest count known to fit, the smallest known not to
         keep = model.items_that_fit(weights)
-        fitting: tuple[int, str, str] | None = None
-        too_many = len(entries) + 1  # the smallest count known not to fit
-        for _ in range(_MAX_ATTEMPTS):
-            html, text, size = attempt(keep)
+        for step in itertools.count():
+            size = attempt(keep)
             if size <= MAX_ENCODED_BYTES:
-                fitting = (keep, html, text)
-                # Raised only when the model left room for a few more: a render each.
-                more = keep + model.items_that_fit(weights[keep:], room=MAX_ENCODED_BYTES - size)
-                if keep == len(entries) or more < keep + _WORTH_ANOTHER_RENDER or keep + 1 >= too_many:
-                    break
-                keep = min(more, too_many - 1)
-                continue
-            too_many = keep
-            if keep == 0:
+                fits = keep
+                guess = keep + model.items_that_fit(weights[keep:], room=MAX_ENCODED_BYTES - size)
+            else:
+                too_many = keep
+                if keep and model.base is None and attempt(0) > MAX_ENCODED_BYTES:
+                    too_many = 0  # once per renderer: the cost of a digest without items
+                guess = model.fewer_items(weights, keep, size - MAX_ENCODED_BYTES)
+            if too_many - fits <= 1:
                 break
-            if model.base is None:
-                attempt(0)  # once per renderer: the cost of a digest without items
-            keep = model.fewer_items(weights, keep, size - MAX_ENCODED_BYTES)
-            if fitting is not None and keep <= fitting[0]:
-                break
-        if fitting is None:
-            log.warning(
-                "digest for %s is %d bytes even without items",
-                digest.subscriber.email,
-                size,
-            )
-            fitting = (keep, html, text)
-        keep, html, text = fitting
-        shown = tuple(match.component.key for _, match in entries[:keep])
-        return RenderedDigest(
-            html=html, text=text, item_count=keep, component_keys=shown
-        )
+            # The model's guess, kept between the bounds; halving when it stops helping.
+            keep = min(max(guess, fits + 1), too_many - 1) if step < _MODEL_STEPS else (fits + too_many) // 2
+        if fits < 0:
+            log.warning("digest for %s is %d bytes even without items", digest.subscriber.email, renders[0][2])
+            fits = 0
+        html, text, _ = renders[fits]
+        shown = tuple(match.component.key for _, match in entries[:fits])
+        return RenderedDigest(html=html, text=text, item_count=fits, component_keys=shown)
 
     def check(self) -> None:
         """Render a small sample digest: catches unknown variables in templates."""
@@ -365,8 +358,7 @@ class DigestRenderer:
 
 
 _REMEMBERED_VIEWS = 50_000  # distinct (match, languages) a renderer keeps
-_MAX_ATTEMPTS = 6  # renders of one digest at most; each is measured, so the cap always holds
-_WORTH_ANOTHER_RENDER = 3  # items that must fit in the room left before rendering again
+_MODEL_STEPS = 3  # renders guided by the size model before the search halves instead
 
 
 class _SizeModel:
@@ -379,7 +371,6 @@ class _SizeModel:
     """
 
     _PER_CHAR = 2.0
-    _MARGIN = 0.975  # aim under the cap: a near miss costs a render and an encode
 
     def __init__(self) -> None:
         self.base: int | None = None
@@ -395,7 +386,7 @@ class _SizeModel:
         """How many of `weights` fit in `room` (default: a whole digest's); all when unknown."""
         if self.base is None or self.overhead is None:
             return len(weights)
-        room = (MAX_ENCODED_BYTES - self.base if room is None else room) * self._MARGIN
+        room = MAX_ENCODED_BYTES - self.base if room is None else room
         used = 0.0
         for count, weight in enumerate(weights):
             used += self.overhead + self._PER_CHAR * weight
@@ -410,7 +401,7 @@ class _SizeModel:
         while keep > 0:
             keep -= 1
             dropped += overhead + self._PER_CHAR * weights[keep]
-            if dropped >= excess / self._MARGIN:
+            if dropped >= excess:
                 break
         return keep
 
@@ -480,7 +471,7 @@ def _message_size(html: str, text: str) -> int:
     return messages.encoded_size(html) + messages.encoded_size(text) + messages.HEADER_ALLOWANCE
 
 
-def _choose_translation(component: Component, languages: Sequence[str]):
+def _choose_translation(component: Component, languages: Sequence[str]) -> Translation | None:
     """None: show the original; else the Translation to show instead."""
     by_language = {t.language: t for t in component.translations}
     for language in languages:
@@ -495,7 +486,7 @@ def _web_link(url: str, fallback: str) -> str:
     return url if url.lower().startswith(("https://", "http://")) else fallback
 
 
-def _format_date(value) -> str | None:
+def _format_date(value: date | None) -> str | None:
     if value is None:
         return None
     return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"

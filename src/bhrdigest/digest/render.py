@@ -30,6 +30,7 @@ from bhrdigest.digest.build import Digest, RenderedDigest, build_digest
 from bhrdigest.digest.mailhtml import STYLESHEET, inline_template, premailer_inline
 from bhrdigest.digest.match import COMPANY, Match
 from bhrdigest.digest.templating import RenderingEnvironment
+from bhrdigest.digest.why import ReasonView, reason_views
 from bhrdigest.errors import ConfigError, Problem
 from bhrdigest.model import Component, Kind, Subscriber, Translation
 
@@ -62,7 +63,7 @@ class ItemView:
     source_title: str | None
     source_date: str | None
     paragraphs: tuple[str, ...]  # the excerpt, trimmed to ~600 characters
-    reasons: tuple  # Reason(facet, name), company first
+    reasons: tuple[ReasonView, ...]  # what matched, company first (see why.py)
     excerpt_lang: str  # the excerpt's: a translated text may sit under the original headline
 
 
@@ -110,7 +111,7 @@ def item_view(
     if translation is None:
         return ItemView(
             title=component.title,
-            url=_web_link(component.url, site_url),
+            url=_web_link(component.web_url, site_url),
             lang=component.language,
             translated=False,
             date=_format_date(component.published),
@@ -119,7 +120,7 @@ def item_view(
             source_title=component.source_title,
             source_date=_format_date(component.source_date),
             paragraphs=_excerpt(component.excerpt_text),
-            reasons=match.reasons,
+            reasons=reason_views(match),
             excerpt_lang=component.language,
         )
     # A translation quotes its own source (often another outlet); without
@@ -130,7 +131,7 @@ def item_view(
     titled = bool(translation.title.strip())
     return ItemView(
         title=translation.title if titled else component.title,
-        url=_web_link((translation.url if titled else "") or component.url, site_url),
+        url=_web_link((translation.url if titled else "") or component.web_url, site_url),
         lang=translation.language if titled else component.language,
         translated=True,
         date=_format_date(component.published),
@@ -139,7 +140,7 @@ def item_view(
         source_title=None if own_source else component.source_title,
         source_date=None if own_source else _format_date(component.source_date),
         paragraphs=_excerpt(translation.excerpt_text),
-        reasons=match.reasons,
+        reasons=reason_views(match),
         excerpt_lang=translation.language,
     )
 

@@ -47,8 +47,10 @@ class SiteLines:
     author: str | None
     source_title: str | None
     source_date: date | None
-    markers: tuple[str, ...]
+    markers: tuple[str, ...]  # every company a marker names
     translations: tuple[Translation, ...]
+    mentions: tuple[str, ...] = ()  # of those, the ones only `[Also referred to …]` names
+    mention_line: str = ""  # the `[Also referred to …]` text, as written
 
 
 def read_site_lines(blocks: tuple[Block, ...]) -> SiteLines:
@@ -56,7 +58,7 @@ def read_site_lines(blocks: tuple[Block, ...]) -> SiteLines:
     main, translations = _split_translations(blocks)
     main, author, published_on = _take_author(main)
     source_title, source_date, main = _take_source_line(main, dated_by_author_line=published_on is not None)
-    markers, main = _take_markers(main)
+    markers, mentions, mention_line, main = _take_markers(main)
     return SiteLines(
         blocks=tuple(b for b in main if not _READ_MORE.match(b.text)),
         author=author,
@@ -64,6 +66,8 @@ def read_site_lines(blocks: tuple[Block, ...]) -> SiteLines:
         source_date=source_date or published_on,
         markers=markers,
         translations=translations,
+        mentions=mentions,
+        mention_line=mention_line,
     )
 
 
@@ -125,30 +129,46 @@ _MARKERS = (
 )
 
 
-def _take_markers(blocks: list[Block]) -> tuple[tuple[str, ...], list[Block]]:
-    """Company names from marker lines; a line that is only a marker leaves the excerpt."""
+def _take_markers(blocks: list[Block]) -> tuple[tuple[str, ...], tuple[str, ...], str, list[Block]]:
+    """(every marker company, the ones only mentioned, the mention line, the rest of the excerpt).
+
+    `[Also referred to A, B]` (and `(refers to …)`) lists companies the story mentions;
+    `Related companies:` lists those it is about. A line that is only a marker leaves the
+    excerpt; the mention line is kept to show a reader why a mention matched.
+    """
     names: list[str] = []
+    subjects: list[str] = []
+    mentioned: list[str] = []
+    lines: list[str] = []
     rest: list[Block] = []
     listing = False  # after a bare "Related companies:", the next short lines are names
     for block in blocks:
         if listing and _looks_like_name_line(block):
-            names.extend(split_company_names(block.text))
+            listed = split_company_names(block.text)
+            subjects.extend(listed)
+            names.extend(listed)
             continue
         listing = False
         residue = block
         for pattern in _MARKERS:
             for match in pattern.finditer(block.text):
                 found = match["names"].strip()
-                if pattern is _MARKERS[2] and block.link_texts:
-                    names.extend(_clean_company_name(t) for t in block.link_texts)  # links split cleanly
-                elif found:
-                    names.extend(split_company_names(found))
+                related = pattern is _MARKERS[2]
+                if related and block.link_texts:
+                    found_names = [_clean_company_name(t) for t in block.link_texts]  # links split cleanly
                 else:
-                    listing = pattern is _MARKERS[2]
+                    found_names = list(split_company_names(found)) if found else []
+                    listing = related and not found
+                (subjects if related else mentioned).extend(found_names)
+                names.extend(found_names)
+                if not related and found_names:
+                    lines.append(" ".join(match.group(0).split()))
                 residue = _without(residue, match.group(0))
         if residue.text.strip(" .,;:–-") or block.container:
             rest.append(residue)
-    return tuple(dedupe(names)), rest
+    about = {name.casefold() for name in subjects}
+    only_mentioned = tuple(dedupe(n for n in mentioned if n.casefold() not in about))
+    return tuple(dedupe(names)), only_mentioned, " ".join(lines), rest
 
 
 def _without(block: Block, marker: str) -> Block:

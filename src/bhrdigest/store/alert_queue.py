@@ -165,7 +165,8 @@ def _matches() -> sa.Select:
     return (
         sa.select(chat_companies.c.chat_id, components.c.key, chat_companies.c.company)
         .select_from(components)
-        .join(component_tags, sa.and_(component_tags.c.key == components.c.key, component_tags.c.facet == "company"))
+        .join(component_tags, sa.and_(component_tags.c.key == components.c.key,
+                                      component_tags.c.facet.in_(("company", "mention"))))  # a mention is named too
         .join(chat_companies, chat_companies.c.company == component_tags.c.name)
         .join(chats, chats.c.chat_id == chat_companies.c.chat_id)
         .where(
@@ -208,8 +209,8 @@ def due_alerts(
     query = (
         sa.select(
             alerts.c.chat_id, alerts.c.key, alerts.c.companies, alerts.c.attempts,
-            components.c.title, components.c.url, components.c.kind,
-            components.c.author, components.c.excerpt_text,
+            components.c.title, sa.func.coalesce(components.c.link, components.c.url).label("url"),  # as published
+            components.c.kind, components.c.author, components.c.excerpt_text,
         )
         .join(chats, chats.c.chat_id == alerts.c.chat_id)
         .join(components, components.c.key == alerts.c.key)

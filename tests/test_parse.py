@@ -510,6 +510,17 @@ def test_marker_lines_in_all_their_forms():
     (entry,) = parse_feed(xml.encode(), feed_url="x", now=NOW).entries
     assert entry.marker_companies == ("Vale", "BHP", "Samarco")
     assert entry.excerpt_text == "Text."
+    # [Refers to …] lists companies the story mentions; Related companies, those it is about.
+    assert entry.mentioned_companies == ("Vale", "BHP")
+    assert entry.mention_line == "[Refers to Vale, BHP]"
+
+
+def test_a_response_title_names_its_subject_even_when_the_marker_lists_it_too():
+    body = "&lt;p&gt;Vale said.&lt;/p&gt;&lt;p&gt;[Also referred to Vale, BHP]&lt;/p&gt;"
+    xml = rss(f"<item><title>Vale response</title><link>https://example.org/a</link><description>{body}</description></item>")
+    (entry,) = parse_feed(xml.encode(), feed_url="x", now=NOW).entries
+    assert (entry.kind, entry.marker_companies, entry.mentioned_companies) == (
+        Kind.COMPANY_RESPONSE, ("Vale", "BHP"), ("BHP",))
 
 
 def test_refers_to_in_the_middle_of_a_sentence_is_prose_not_a_marker():

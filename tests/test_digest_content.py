@@ -124,3 +124,15 @@ def test_telegram_alerts_link_to_the_published_url_and_still_come_for_a_mention(
     alerts = {queued.alert.title: queued.alert for queued in chat.alerts}
     assert set(alerts) == {"South Korea: Samsung workers report 60-hour weeks", "H&M's response"}
     assert alerts["H&M's response"].url == f"{SITE}/hm-response/"
+
+
+def test_a_long_lead_headline_is_cut_in_the_subject_but_the_count_is_kept():
+    from datetime import date
+
+    from bhrdigest.digest.subject import MAX_SUBJECT_CHARS, subject_line
+
+    long = subject_line("Weekly update", day=date(2026, 12, 3), lead_title="Israel: Cellebrite says " * 20, others=11)
+    assert long.startswith("Weekly update · 3 December 2026: Israel: Cellebrite says")
+    assert long.endswith("…, and 11 more") and len(long) <= MAX_SUBJECT_CHARS
+    assert subject_line("W", day=date(2026, 12, 3), lead_title=None, others=1) == "W · 3 December 2026: 1 new item"
+    assert subject_line("W", day=date(2026, 12, 3), lead_title="Lead", others=0) == "W · 3 December 2026: Lead"

@@ -57,6 +57,8 @@ class RenderedDigest:
     text: str
     item_count: int  # items shown (lead included), after the size cap
     component_keys: tuple[str, ...] = ()  # the components shown, in order
+    lead_title: str | None = None  # the lead's headline, in the reader's language
+    more_count: int = 0  # items counted in "N more", not shown
 
 
 def build_digest(

@@ -114,11 +114,11 @@ def item_view(
             url=_web_link(component.web_url, site_url),
             lang=component.language,
             translated=False,
-            date=_format_date(component.published),
+            date=format_date(component.published),
             kind=kind,
             author=component.author,
             source_title=component.source_title,
-            source_date=_format_date(component.source_date),
+            source_date=format_date(component.source_date),
             paragraphs=_excerpt(component.excerpt_text),
             reasons=reason_views(match),
             excerpt_lang=component.language,
@@ -134,11 +134,11 @@ def item_view(
         url=_web_link((translation.url if titled else "") or component.web_url, site_url),
         lang=translation.language if titled else component.language,
         translated=True,
-        date=_format_date(component.published),
+        date=format_date(component.published),
         kind=kind,
         author=translation.author if own_source else component.author,
         source_title=None if own_source else component.source_title,
-        source_date=None if own_source else _format_date(component.source_date),
+        source_date=None if own_source else format_date(component.source_date),
         paragraphs=_excerpt(translation.excerpt_text),
         reasons=reason_views(match),
         excerpt_lang=translation.language,
@@ -243,7 +243,9 @@ class DigestRenderer:
             fits = 0
         html, text, _ = renders[fits]
         shown = tuple(match.component.key for _, match in entries[:fits])
-        return RenderedDigest(html=html, text=text, item_count=fits, component_keys=shown)
+        lead = self._item_view(digest.lead, digest.subscriber.languages).title if fits and digest.lead else None
+        return RenderedDigest(html=html, text=text, item_count=fits, component_keys=shown, lead_title=lead,
+                              more_count=digest.more_count + len(entries) - fits)  # fmt: skip
 
     def check(self) -> None:
         """Render a small sample digest: catches unknown variables in templates."""
@@ -487,7 +489,7 @@ def _web_link(url: str, fallback: str) -> str:
     return url if url.lower().startswith(("https://", "http://")) else fallback
 
 
-def _format_date(value: date | None) -> str | None:
+def format_date(value: date | None) -> str | None:
     if value is None:
         return None
     return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"

@@ -136,3 +136,18 @@ def test_a_long_lead_headline_is_cut_in_the_subject_but_the_count_is_kept():
     assert long.endswith("…, and 11 more") and len(long) <= MAX_SUBJECT_CHARS
     assert subject_line("W", day=date(2026, 12, 3), lead_title=None, others=1) == "W · 3 December 2026: 1 new item"
     assert subject_line("W", day=date(2026, 12, 3), lead_title="Lead", others=0) == "W · 3 December 2026: Lead"
+
+
+def test_n_more_leads_to_the_sites_listing_of_what_the_reader_follows(stored):
+    def more_link(subscriber):
+        matches = Matcher([subscriber]).match(stored)[subscriber.email]
+        digest = build_digest(subscriber, matches, max_items=1)
+        rendered = DigestRenderer(TEMPLATES).render(digest, unsubscribe_url=None, preferences_url=None)
+        assert digest.more_count and f"{digest.more_count} more on business-humanrights.org" in rendered.text
+        return rendered
+
+    rendered = more_link(Subscriber(email="kim@example.org", companies=("Samsung",), places=("Asia & Pacific",)))
+    listing = "https://www.business-humanrights.org/en/latest-news/?&search=Samsung"
+    assert f'href="{listing.replace("&", "&amp;")}"' in rendered.html and listing in rendered.text
+    spanish = more_link(Subscriber(email="ana@example.org", languages=("es", "en"), places=("Asia & Pacific",)))
+    assert "https://www.business-humanrights.org/es/latest-news/?&search=Asia%20%26%20Pacific" in spanish.text

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import jinja2
 
@@ -305,7 +305,7 @@ class DigestRenderer:
             sections=sections,
             has_items=bool(kept),
             more_count=digest.more_count + dropped,
-            more_url=self.site_url,
+            more_url=listing_url(self.site_url, subscriber),
             site_host=self.site_host,
             following=following,
             following_text="; ".join(
@@ -513,6 +513,21 @@ def _excerpt(text: str, limit: int = EXCERPT_CHARS) -> tuple[str, ...]:
         kept.append(paragraph)
         room -= len(paragraph)
     return tuple(kept)
+
+
+# Languages the site's listings exist in (its /xx/ path prefixes).
+SITE_LANGUAGES = ("en", "es", "fr", "pt", "de", "it", "ru", "ar", "tr", "zh-hans", "zh-hant", "ja", "ko", "my")
+
+
+def listing_url(site_url: str, subscriber: Subscriber) -> str:
+    """Where "N more" leads: the site's latest-news listing searched for what the reader
+    follows first (their first company, else place, else topic), in their first language
+    the site has. The site's filters take its own numeric ids, which feeds do not carry;
+    its search takes a name (the same `search=` its RSS feeds take)."""
+    language = next((lang for lang in subscriber.languages if lang in SITE_LANGUAGES), "en")
+    followed = (*subscriber.companies, *subscriber.places, *subscriber.topics)
+    query = f"?&search={quote(followed[0])}" if followed else ""
+    return f"{site_url}/{language}/latest-news/{query}"
 
 
 def _following(subscriber: Subscriber) -> tuple[FollowedView, ...]:

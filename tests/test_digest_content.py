@@ -151,3 +151,26 @@ def test_n_more_leads_to_the_sites_listing_of_what_the_reader_follows(stored):
     assert f'href="{listing.replace("&", "&amp;")}"' in rendered.html and listing in rendered.text
     spanish = more_link(Subscriber(email="ana@example.org", languages=("es", "en"), places=("Asia & Pacific",)))
     assert "https://www.business-humanrights.org/es/latest-news/?&search=Asia%20%26%20Pacific" in spanish.text
+
+
+def test_a_translation_from_another_feed_keeps_the_url_it_was_published_at(engine, stored):
+    japanese = f"""<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>最新ニュース</title>
+    {item("samsung-hours", "韓国：サムスンの労働者が週60時間労働を報告", "&lt;p&gt;長時間のシフト。&lt;/p&gt;")}
+    </channel></rss>""".replace(f"{SITE}/samsung-hours/", "https://www.business-humanrights.org/ja/最新ニュース/samsung-hours/"
+                                "?utm_source=rss")
+    parsed = parse_feed(japanese.encode(), feed_url="https://www.business-humanrights.org/ja/feeds/", now=NOW)
+    save_components(engine, [Tagger(CATALOGUE).tag(e) for e in parsed.entries], feed_url="ja", now=NOW)
+    (samsung,) = [c for c in load_components(engine) if "Samsung workers" in c.title]
+    assert [(t.language, t.url) for t in samsung.translations] == [
+        ("ja", "https://www.business-humanrights.org/ja/最新ニュース/samsung-hours/")]
+    reader = Subscriber(email="taro@example.jp", languages=("ja",), companies=("Samsung",))
+    _, rendered = digest_of([samsung], reader)
+    assert 'href="https://www.business-humanrights.org/ja/最新ニュース/samsung-hours/"' in rendered.html
+
+
+def test_the_marker_line_is_shown_once_however_many_mentions_match(stored):
+    reader = Subscriber(email="kim@example.org", companies=("Samsung", "Inditex"))
+    _, rendered = digest_of(stored, reader)
+    flowing = " ".join(rendered.text.split())
+    assert "company Samsung, mentioned: [Also referred to Samsung, Inditex] · company Inditex, mentioned" in flowing
+    assert flowing.count("[Also referred to") == 1

@@ -11,7 +11,7 @@ these values are the templates' (so they can be translated there).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bhrdigest.digest.match import COMPANY, MENTION, PLACE, Match, Reason
 from bhrdigest.model import Component
@@ -28,12 +28,17 @@ class ReasonView:
 
 
 def reason_views(match: Match) -> tuple[ReasonView, ...]:
-    return tuple(_view(reason, match.component) for reason in match.reasons)
+    views = [_view(reason, match.component) for reason in match.reasons]
+    # The marker line once per item, however many of its companies the reader follows.
+    first = next((i for i, view in enumerate(views) if view.mentioned), None)
+    if first is not None:
+        views[first] = replace(views[first], line=match.component.mention_line)
+    return tuple(views)
 
 
 def _view(reason: Reason, component: Component) -> ReasonView:
     if reason.facet == MENTION:
-        return ReasonView(COMPANY, reason.name, mentioned=True, line=component.mention_line)
+        return ReasonView(COMPANY, reason.name, mentioned=True)
     if reason.facet == PLACE:
         origin = next((o for o in component.place_origins if o.place == reason.name), None)
         if origin is not None:

@@ -39,6 +39,7 @@ from bhrdigest.ingest.identity import (
     component_key,
     is_bhrrc_host,
     language_from_url,
+    published_url,
 )
 from bhrdigest.ingest.text import (
     blocks_to_html,
@@ -208,7 +209,7 @@ def _entry_from_item(item: Any, *, feed_url: str, feed_language: str, now: datet
         translations=body.translations,
         guid=guid,
         feed_categories=tuple(dedupe([unescape_all(t.get("term") or "") for t in item.get("tags", [])])),
-        link=link or web_guid or "",
+        link=published_url(link or web_guid or ""),
         mentioned_companies=tuple(mentioned),
         mention_line=body.mention_line,
     )

@@ -150,7 +150,7 @@ def _as_translation(component: Component) -> Translation:
     return Translation(
         language=component.language,
         title=component.title,
-        url=component.url,
+        url=component.web_url,
         author=component.author,
         excerpt_text=component.excerpt_text,
     )

@@ -12,7 +12,7 @@ from bhrdigest.digest.match import Match, Matcher, Reason
 from bhrdigest.digest.message import build_message
 from bhrdigest.digest.render import MAX_ENCODED_BYTES, DigestRenderer, _entries, _message_size
 from bhrdigest.errors import ConfigError
-from bhrdigest.model import Component, Kind, Subscriber, Translation
+from bhrdigest.model import Component, Kind, PlaceOrigin, Subscriber, Translation
 from bhrdigest.signing import make_token
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -611,6 +611,9 @@ def realistic_digest():
             countries=("Hong Kong", "China"),
             regions=("Asia & Pacific",),
             topics=("Technology & human rights",),
+            mentions=("HSBC",),
+            mention_line="[Also referred to HSBC]",
+            place_origins=tuple(PlaceOrigin(p, "Hong Kong", "title") for p in ("Hong Kong", "China", "Asia & Pacific")),
         ),
         Component(
             key="shadows",

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -227,7 +228,7 @@ def _load_translations(conn: sa.Connection, keys: list[str]) -> dict[str, list[T
     return found
 
 
-def _component(row, tags: dict[str, list[str]], extra: list[Translation]) -> Component:
+def _component(row: sa.Row[Any], tags: dict[str, list[str]], extra: list[Translation]) -> Component:
     return Component(
         key=row.key,
         url=row.url,

@@ -276,14 +276,15 @@ class _ComponentTags:
 
     def shown(self, profile: _Profile, bits: int, max_items: int) -> tuple[tuple[Match, ...], int]:
         """See Matches.for_digest: the possible leads and each section's head."""
-        groups = self.digest_groups(profile, bits)
+        facets = tuple(facet & bits for facet in self.facet_bits(profile))
+        groups = self._digest_groups(bits, *facets)
         heads = []
         room = max_items  # the sections share the digest's room, companies first
         for group in groups:
             head = self._head(group, room)
             heads.append(head)
             room = max(0, room - len(head))
-        for position in self._leads(profile, bits):
+        for position in self._leads(profile, bits, *facets):
             for head, group in zip(heads, groups, strict=True):
                 if group >> position & 1:
                     if position not in head:
@@ -292,21 +293,19 @@ class _ComponentTags:
         chosen = [position for head in heads for position in head]
         return self._built_matches(profile, chosen), bits.bit_count()
 
-    def digest_groups(self, profile: _Profile, bits: int) -> tuple[int, ...]:
+    def _digest_groups(self, bits: int, company: int, mention: int, place: int, topic: int) -> tuple[int, ...]:
         """`bits` split as a digest lists them (build.DIGEST_GROUPS): about a followed
         company, only mentioning one, a place, a topic; then the earlier items."""
-        company, mention, place, topic = (facet & bits for facet in self.facet_bits(profile))
         new = ~self.earlier
         mention &= ~company
         place &= ~company & ~mention
         topic &= ~company & ~mention & ~place
         return (company & new, mention & new, place & new, topic & new, bits & self.earlier)
 
-    def _leads(self, profile: _Profile, bits: int) -> list[int]:
+    def _leads(self, profile: _Profile, bits: int, company: int, mention: int, place: int, topic: int) -> list[int]:
         """Every match that may lead (build._lead_rank): a new item before an earlier one,
         a company's answer, an item about a followed company before one only mentioning
         it, then the most facets, the most reasons, the newest (ties in date all kept)."""
-        company, mention, place, topic = (facet & bits for facet in self.facet_bits(profile))
         candidates = bits & ~self.earlier or bits
         candidates = candidates & company & self.answers or candidates
         candidates = candidates & ~(mention & ~company) or candidates

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_ITEMS = 40
 EARLIER = "earlier"
-# The order items are listed in (match.py's digest_groups mirrors it): those about a
+# The order items are listed in (match.py's _digest_groups mirrors it): those about a
 # followed company, those only mentioning one, places, topics, then the backfill.
 DIGEST_GROUPS = (*FACETS, EARLIER)
 SECTION_TITLES = {

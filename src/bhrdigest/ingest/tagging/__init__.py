@@ -119,17 +119,20 @@ class Tagger:
         named = [(place, "title") for title in titles for place in split_prefix(title)[0]]
         named += [(place, "text") for place in find_places_in_words(folded, written)]
         named += [(place.name, "tag") for place in filter(None, map(lookup_place, categories))]
-        countries, regions = expand_places(name for name, _ in named)
+        countries: dict[str, None] = {}
+        regions: dict[str, None] = {}
         origins: dict[str, PlaceOrigin] = {}  # the first named place standing for each place
         for name, where in named:
-            for place in (p for found in expand_places([name]) for p in found):
+            found_countries, found_regions = expand_places([name])
+            countries.update(dict.fromkeys(found_countries))
+            regions.update(dict.fromkeys(found_regions))
+            for place in (*found_countries, *found_regions):
                 origins.setdefault(place, PlaceOrigin(place, name, where))
-        present = set(countries)
-        extra = [name for name, covered in self._extra_regions.items() if present & covered]
+        extra = [name for name, covered in self._extra_regions.items() if covered.intersection(countries)]
         for region in extra:
-            first = next(origins[c] for c in countries if c in self._extra_regions[region] and c in origins)
+            first = next(origins[c] for c in countries if c in self._extra_regions[region])
             origins.setdefault(region, PlaceOrigin(region, first.named, first.where))
-        return countries, tuple(dict.fromkeys([*regions, *extra])), tuple(origins.values())
+        return tuple(countries), tuple(dict.fromkeys([*regions, *extra])), tuple(origins.values())
 
     def _topics(self, text_words: list[str], categories: Iterable[str]) -> tuple[str, ...]:
         found = [*self.topics.find_in_words(text_words)]

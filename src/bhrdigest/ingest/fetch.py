@@ -33,6 +33,7 @@ import httpx
 
 from bhrdigest import __version__
 from bhrdigest.errors import FeedError
+from bhrdigest.model import FeedState
 
 __all__ = ["DEFAULT_USER_AGENT", "FeedState", "FetchResult", "fetch_feeds", "next_backoff", "record_failure"]
 
@@ -47,20 +48,6 @@ _CHUNK = 64 * 1024
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 Outcome = Literal["ok", "not_modified", "skipped", "failed"]
-
-
-@dataclass(frozen=True, slots=True)
-class FeedState:
-    """What we remember per feed between runs."""
-
-    url: str  # as configured: an http(s) URL, or an absolute file path / file:// URL
-    fetch_url: str | None = None  # after a permanent redirect (301/308), fetch this next time
-    etag: str | None = None
-    last_modified: str | None = None
-    error_count: int = 0
-    last_error: str | None = None
-    next_check_at: datetime | None = None  # back-off: skip until then
-    broken_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

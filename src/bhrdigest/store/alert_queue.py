@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bhrdigest.model import Kind, Subscriber
+from bhrdigest.model import Alert, Kind, Subscriber
 from bhrdigest.store.schema import (
     alerts,
     bot_state,
@@ -36,7 +36,6 @@ from bhrdigest.store.schema import (
     components,
 )
 from bhrdigest.store.sql import chunked, insert_ignore
-from bhrdigest.telegram.format import Alert
 
 OFFSET_NAME = "telegram_update_offset"
 

@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from bhrdigest.ingest.fetch import FeedState
-from bhrdigest.model import Component, Kind, Translation
+from bhrdigest.model import Component, FeedState, Kind, Translation
 from bhrdigest.store.schema import (
     component_feeds,
     component_tags,

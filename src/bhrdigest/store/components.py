@@ -12,7 +12,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -25,6 +25,7 @@ from bhrdigest.store.schema import (
     translations,
 )
 from bhrdigest.store.sql import chunked, insert_ignore, store_errors
+from bhrdigest.store.types import UtcDateTime
 
 FACETS = ("company", "country", "region", "topic")
 
@@ -228,7 +229,7 @@ def _component(row, tags: dict[str, list[str]], extra: list[Translation]) -> Com
         url=row.url,
         title=row.title,
         language=row.language,
-        published=_utc(row.published),
+        published=row.published,
         author=row.author,
         source_title=row.source_title,
         source_date=row.source_date,
@@ -242,13 +243,6 @@ def _component(row, tags: dict[str, list[str]], extra: list[Translation]) -> Com
         translations=tuple(t for t in extra if t.language != row.language),
         guid=row.guid,
     )
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes; everything we store is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 # --- feed state -------------------------------------------------------------
@@ -271,8 +265,8 @@ def _feed_state(url: str, row) -> FeedState:
         last_modified=row.last_modified,
         error_count=row.error_count,
         last_error=row.last_error,
-        next_check_at=_utc(row.next_check_at),
-        broken_since=_utc(row.broken_since),
+        next_check_at=row.next_check_at,
+        broken_since=row.broken_since,
     )
 
 
@@ -308,7 +302,7 @@ def save_feed_state(
         insert_ignore(conn, feeds, [{"url": state.url, "error_count": 0, "component_count": 0}])
         if ok:
             values["last_ok_at"] = now
-            values["first_ok_at"] = sa.func.coalesce(feeds.c.first_ok_at, now)
+            values["first_ok_at"] = sa.func.coalesce(feeds.c.first_ok_at, sa.literal(now, UtcDateTime()))
             values["component_count"] = feeds.c.component_count + stored
         conn.execute(sa.update(feeds).where(feeds.c.url == state.url).values(values))
 

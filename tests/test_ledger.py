@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from bhrdigest.errors import StoreError
-from bhrdigest.mail.smtp import SendResult
+from bhrdigest.mail.sending import SendResult
 from bhrdigest.store import ledger
 from bhrdigest.store.schema import deliveries
 

@@ -44,7 +44,7 @@ from bhrdigest.digest.message import build_message, encoded_size
 from bhrdigest.digest.render import DigestRenderer
 from bhrdigest.errors import StoreError
 from bhrdigest.mail.dkim import DkimSigner
-from bhrdigest.mail.smtp import SendResult, send_many
+from bhrdigest.mail.sending import SendResult, send_many
 from bhrdigest.model import Subscriber
 from bhrdigest.signing import make_preferences_token, make_token
 from bhrdigest.store import ledger

@@ -59,7 +59,7 @@ Bind = Engine | Connection
 
 
 class SendOutcome(Protocol):
-    """What `mark` needs of a delivery result (mail.smtp.SendResult fits)."""
+    """What `mark` needs of a delivery result (mail.sending.SendResult fits)."""
 
     message_id: str
     status: str

@@ -114,3 +114,10 @@ def test_a_token_made_for_one_use_opens_no_other():
     payload = base64.urlsafe_b64encode(issued.encode()).rstrip(b"=").decode()
     assert read_token(SECRET, f"{payload}.{mac}", LIST_ID) is None
     assert read_token(SECRET, make_token(SECRET, issued, LIST_ID), LIST_ID) == issued  # the shape is right
+
+
+@pytest.mark.parametrize("junk", [" ", "\t", "\n", "\r\n"])
+def test_a_token_with_whitespace_around_it_is_refused_not_stripped(junk):
+    token = make_token(SECRET, "alex@example.org", LIST_ID)
+    assert read_token(SECRET, token + junk, LIST_ID) is None
+    assert read_token(SECRET, junk + token, LIST_ID) is None

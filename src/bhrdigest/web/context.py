@@ -98,7 +98,7 @@ class WebContext:
 
 
 def client_address(request: Request) -> str:
-    # uvicorn puts the forwarded address here when FORWARDED_ALLOW_IPS trusts the proxy.
+    # The address the trusted proxies report (RequestFrame), else the connection's peer.
     return request.client.host if request.client else "unknown"
 
 

@@ -61,6 +61,7 @@ def demo(app: App, outbox: str | None) -> None:
 
     from bhrdigest.digest import run as sending
     from bhrdigest.ingest.pipeline import fetch_once
+    from bhrdigest.mail.outbox import Outbox
     from bhrdigest.store import ledger
     from bhrdigest.store.components import load_components
     from bhrdigest.store.db import connect
@@ -86,7 +87,7 @@ def demo(app: App, outbox: str | None) -> None:
         plan = sending.plan_run(engine, config.subscribers, period_start=run_.period_start,
                                 period_end=run_.period_end, max_items=config.digest.max_items)
         composer = make_composer(app, require_secret=False)
-        outbox = sending.Outbox(folder, html_copies=True)
+        outbox = Outbox(folder, html_copies=True)
         result = run(sending.deliver_run(engine, run_, plan, composer, outbox))
         engine.dispose()
     click.echo(f"\n{result.line()}")

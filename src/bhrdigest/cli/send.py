@@ -15,7 +15,6 @@ import json
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from email.utils import parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,14 +66,16 @@ def open_sender(app: App, outbox: str | None, limits: SenderLimits) -> tuple[Smt
 def check_options(*, dry_run: bool, only: Sequence[str], to: str | None, resend_unknown: bool,
                   worker_only: bool) -> None:  # fmt: skip
     """Refuse what cannot be meant together, before anything is read or sent."""
+    from bhrdigest.config.load import address_problem
+
     if worker_only and (dry_run or only or to or resend_unknown):
         raise ConfigError("--worker-only joins a run as one more sender (`send --workers` starts them): "
                           "it takes no --dry-run, --only, --to or --resend-unknown")  # fmt: skip
     if to is not None and not only:
         raise ConfigError("--to ADDRESS mails a test of a subscriber's digest: say whose with --only, e.g. "
                           "`bhrdigest send --only alex@example.org --to me@example.org`")  # fmt: skip
-    if to is not None and "@" not in parseaddr(to)[1]:
-        raise ConfigError(f"--to {to!r} is not an email address")
+    if to is not None and (reason := address_problem(to.strip())):
+        raise ConfigError(f"--to {to!r} {reason}")
     if only and resend_unknown:
         raise ConfigError("--only sends tests, which record nothing; --resend-unknown belongs to a real run: "
                           "use one or the other")  # fmt: skip
@@ -187,7 +188,9 @@ def send_run(app: App, *, dry_run: bool, outbox: str | None, yes: bool, resend_u
         raise ConfigError(f"not sending: {', '.join(failed)} failed (see above); nothing was changed")
     composer = make_composer(app, require_secret=target is not None)
     where = f"SMTP {target.address}" if target else f"files in {outbox} (--outbox: not mailed)"
-    if not yes and not ask(f"Send {len(prepared.plan.recipients)} digests via {where}?"):
+    again = len(set(prepared.resend) & set(prepared.plan.recipients))
+    count = f"{len(prepared.plan.recipients)} digests" + (f" ({again} of them again)" if again else "")
+    if not yes and not ask(f"Send {count} via {where}?"):
         click.echo("not sent; nothing was changed", err=True)
         sys.exit(EXIT_USAGE)
     fleet = None

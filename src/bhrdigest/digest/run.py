@@ -485,17 +485,19 @@ class _Job:
         holders = runs.lease_holders(self.engine, self.run.id, besides=self.batching.worker)
         gone = [holder for holder in holders if process_gone(holder.worker)]
         for holder in gone:  # its rows are taken over by the next claim; its in-flight ones become unknown
-            log.warning("run %s: sender %s is no longer running: taking over its %d digests",
-                        self.run.id, holder.worker, holder.count)  # fmt: skip
             ledger.expire_lease(self.engine, self.run.id, holder.worker)
+            self.say(f"sender {holder.worker} is no longer running: taking over its {holder.count} digests now "
+                     "(any it was sending when it stopped are of unknown fate)")
         alive = [holder for holder in holders if holder not in gone]
         workers = frozenset(holder.worker for holder in alive)
         if alive and workers != self.waiting_for:
-            text = describe_wait(alive, datetime.now(UTC))
-            log.info("run %s: %s", self.run.id, text)
-            if self.on_wait:
-                self.on_wait(text)
+            self.say(describe_wait(alive, datetime.now(UTC)))
         self.waiting_for = workers
+
+    def say(self, text: str) -> None:
+        log.info("run %s: %s", self.run.id, text)
+        if self.on_wait:
+            self.on_wait(text)
 
     def stop(self) -> None:
         """Give back what was claimed but not sent, then close the run if it is complete.

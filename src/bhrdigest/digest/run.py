@@ -237,7 +237,7 @@ class DigestComposer:
     def preferences_url(self, email: str) -> str | None:
         return self._signed_url(self.config.sender.preferences_url, make_preferences_token, email)
 
-    def _signed_url(self, template: str | None, make, email: str) -> str | None:
+    def _signed_url(self, template: str | None, make: Callable[[str, str, str], str], email: str) -> str | None:
         if not template or not self.secret:
             return None
         return template.replace("{token}", make(self.secret, email, self.config.sender.list_id))

@@ -11,6 +11,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from bhrdigest.config.load import Config
 from bhrdigest.store import alert_queue as alert_store
 from bhrdigest.store import components as component_store
 from bhrdigest.store import ledger, runs
@@ -19,7 +20,7 @@ NAMED = (ledger.FAILED, ledger.GONE, ledger.UNKNOWN)  # the states whose address
 SHOWN = 20  # addresses listed per state in the text; --json lists them all
 
 
-def collect_status(engine: sa.Engine, config, *, now: datetime, history: bool = False) -> dict:
+def collect_status(engine: sa.Engine, config: Config, *, now: datetime, history: bool = False) -> dict:
     configured = {feed.url for feed in config.feeds}
     feeds = []
     for row in component_store.feed_rows(engine):

@@ -63,12 +63,16 @@ Bind = Engine | Connection
 
 
 class SendOutcome(Protocol):
-    """What `mark` needs of a delivery result (mail.smtp.SendResult fits)."""
+    """What `mark` needs of a delivery result (mail.smtp.SendResult fits); read only."""
 
-    message_id: str
-    status: str
-    error: str | None
-    attempts: int
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def attempts(self) -> int: ...
 
 
 _store_errors = store_errors("the digest ledger")
@@ -96,7 +100,9 @@ def open_run(bind: Bind, *, now: datetime, first_period_days: int = 7) -> Digest
         start = _from_db(latest.period_end) if latest is not None else now - timedelta(days=first_period_days)
         end = max(now, start)  # a clock set back must not make a negative period
         values = {"started_at": now, "period_start": start, "period_end": end}
-        run_id = conn.execute(sa.insert(digest_runs).values(**values)).inserted_primary_key[0]
+        key = conn.execute(sa.insert(digest_runs).values(**values)).inserted_primary_key
+        assert key is not None  # an INSERT always has one
+        run_id = key[0]
     log.info("digest run %s: %s to %s", run_id, start, end)
     return DigestRun(run_id, start, end, resumed=False, started_at=now)
 
@@ -298,7 +304,7 @@ def claim(
 # The two statements run around every message, built once: constructing them per call
 # cost as much CPU as executing them (measured with 10,000 digests).
 _THIS_ROW = (deliveries.c.run_id == sa.bindparam("b_run")) & (deliveries.c.email == sa.bindparam("b_email"))
-_CLAIMED = {
+_CLAIMED: dict[str, object] = {
     "status": PENDING,
     "message_id": sa.bindparam("b_message_id"),
     "item_count": sa.bindparam("b_items"),

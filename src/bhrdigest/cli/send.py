@@ -273,23 +273,28 @@ def say_waiting(text: str) -> None:
 
 
 @contextlib.contextmanager
-def stopping_on_signals(stop: asyncio.Event, abort: asyncio.Event) -> Iterator[None]:
+def stopping_on_signals(stop: asyncio.Event, abort: asyncio.Event, *, announce: bool = True) -> Iterator[None]:
     """Ctrl-C or SIGTERM: finish and record the messages in flight, then stop. Twice: stop at
-    once, the messages in flight recorded as of unknown fate. Either way the summary follows."""
+    once, the messages in flight recorded as of unknown fate. Either way the summary follows.
+
+    `announce=False` for the senders of `send --workers`: their parent has said it already.
+    """
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)
 
+    def say(text: str) -> None:
+        if announce:
+            click.echo(f"\n{text}", err=True)
+
     def handle(sig: signal.Signals) -> None:
         if not stop.is_set():
-            click.echo(f"\n{sig.name}: finishing the digests in flight, then stopping (again to stop at once)",
-                       err=True)
+            say(f"{sig.name}: finishing the digests in flight, then stopping (again to stop at once)")
             stop.set()
         elif not abort.is_set():
-            click.echo(f"\n{sig.name} again: stopping now; the digests in flight are recorded as of unknown fate",
-                       err=True)
+            say(f"{sig.name} again: stopping now; the digests in flight are recorded as of unknown fate")
             abort.set()
         else:
-            click.echo(f"\n{sig.name}: already stopping; the summary follows", err=True)
+            say(f"{sig.name}: already stopping; the summary follows")
 
     for each in signals:
         loop.add_signal_handler(each, handle, each)
@@ -331,7 +336,7 @@ def send_as_worker(app: App, run_id: int | None, outbox: str | None, limits: Sen
         await sender.check()
         stop, abort = asyncio.Event(), asyncio.Event()
         try:
-            with stopping_on_signals(stop, abort):
+            with stopping_on_signals(stop, abort, announce=False):
                 return await sending.work_run(engine, run_, composer, sender, subscribers=config.subscribers,
                                               concurrency=limits.connections, batching=batching, stop=stop,
                                               abort=abort, on_wait=say_waiting)  # fmt: skip

@@ -293,6 +293,7 @@ class Batching:
     size: int = 200  # recipients claimed at once
     lease: float = 60.0  # seconds a batch stays ours after the last heartbeat
     poll: float = 1.0  # seconds between looks while other senders hold the last batches
+    notice: float = 5.0  # seconds of such waiting before saying whom we wait for (a live one is usually done by then)
     worker: str = field(default_factory=worker_name)
 
     def __post_init__(self) -> None:
@@ -407,6 +408,7 @@ class _Job:
     in_flight: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)  # message id -> (email, keys)
     aborted: bool = False
     waiting_for: frozenset[str] = frozenset()  # the senders last reported as holding the rest
+    waiting_since: float | None = None  # monotonic time this sender began waiting for others
 
     # Ledger calls are made from the event loop, not threads: rendering keeps the GIL busy,
     # and a thread waiting for it would hold each call for milliseconds (measured: slower).
@@ -439,6 +441,7 @@ class _Job:
             batch = ledger.claim_batch(self.engine, self.run.id, worker, size=size, lease=lease)
             if batch.emails:
                 log.debug("run %s: %s took %d recipients", self.run.id, worker, len(batch.emails))
+                self.waiting_since = None
                 return batch.emails
             if not ledger.outstanding(self.engine, self.run.id, besides=worker):
                 return None
@@ -489,6 +492,10 @@ class _Job:
             self.say(f"sender {holder.worker} is no longer running: taking over its {holder.count} digests now "
                      "(any it was sending when it stopped are of unknown fate)")
         alive = [holder for holder in holders if holder not in gone]
+        if self.waiting_since is None:
+            self.waiting_since = time.monotonic()
+        if time.monotonic() - self.waiting_since < self.batching.notice:
+            return
         workers = frozenset(holder.worker for holder in alive)
         if alive and workers != self.waiting_for:
             self.say(describe_wait(alive, datetime.now(UTC)))

@@ -97,12 +97,14 @@ def test_dry_run_wins_over_every_other_option_and_sends_nothing(cli, options):
     assert states["unknown"] == 1 and states["queued"] == 2  # --resend-unknown changed nothing either
 
 
-def test_dry_run_of_a_test_send_renders_it_as_it_would_go_out(cli):
+@pytest.mark.parametrize(("to", "header"), [(["--to", "me@example.org"], "To: me@example.org"),
+                                            ([], "To: Alex <alex@example.org>")])
+def test_dry_run_of_a_test_send_renders_it_as_it_would_go_out(cli, to, header):
     cli("fetch")
-    result = cli("send", "--dry-run", "--only", "alex@example.org", "--to", "me@example.org")
+    result = cli("send", "--dry-run", "--only", "alex@example.org", *to)
     assert result.exit_code == 0, result.output
     eml = (cli.tmp / "outbox" / "dry-run" / "alex_example.org.eml").read_text()
-    assert "Subject: [TEST] " in eml and "To: me@example.org" in eml
+    assert "Subject: [TEST] " in eml and header in eml
 
 
 def test_dry_run_with_worker_only_is_refused(cli):

@@ -26,7 +26,7 @@ from bhrdigest.errors import ConfigError, TransientDeliveryError
 
 if TYPE_CHECKING:
     from bhrdigest.config.load import Config
-    from bhrdigest.digest.run import Batching, DigestComposer, RunSummary
+    from bhrdigest.digest.run import Batching, DigestComposer, PlannedDigest, RunSummary
     from bhrdigest.digest.senders import SenderLimits
     from bhrdigest.digest.sendplan import SendPlan
     from bhrdigest.mail.outbox import Outbox
@@ -160,7 +160,7 @@ def send(ctx: click.Context, app: App, dry_run: bool, only: tuple[str, ...], to:
 def send_run(app: App, *, dry_run: bool, outbox: str | None, yes: bool, resend_unknown: bool,
              limits: SenderLimits, batching: Batching, workers: int, flags: list[str]) -> None:  # fmt: skip
     """The real run (or its dry run): plan, checks, question, delivery, summary."""
-    from bhrdigest.digest import rehearsal, sendplan
+    from bhrdigest.digest import sendplan
     from bhrdigest.ops import preflight
     from bhrdigest.store.subscribers import effective_config
 
@@ -173,14 +173,8 @@ def send_run(app: App, *, dry_run: bool, outbox: str | None, yes: bool, resend_u
     checks = run(preflight.send_checks(app.settings, config, engine, now=app.now(), smtp=relay))
     for check in checks:
         click.echo(f"  {check.line()}")
-    if sender is None:  # the dry run
-        folder = Path(outbox) if outbox else app.settings.outbox / "dry-run"
-        report = rehearsal.render_previews(make_composer(app, require_secret=False), prepared.plan.digests, folder)
-        for email, path, items, size in report:
-            click.echo(f"  {email:<40} {items:>3} items  {size / 1024:6.1f} KB  {path}")
-        largest = f"; largest {max(r[3] for r in report) / 1024:.1f} KB" if report else ""
-        click.echo(f"dry run: {len(report)} digests written to {folder}{largest}; nothing sent, nothing recorded")
-        return
+    if sender is None:
+        return write_previews(app, prepared.plan.digests, outbox)
     if prepared.nothing_to_do:
         click.echo("nothing to send: no run opened")
         return
@@ -190,9 +184,18 @@ def send_run(app: App, *, dry_run: bool, outbox: str | None, yes: bool, resend_u
     where = f"SMTP {target.address}" if target else f"files in {outbox} (--outbox: not mailed)"
     again = len(set(prepared.resend) & set(prepared.plan.recipients))
     count = f"{len(prepared.plan.recipients)} digests" + (f" ({again} of them again)" if again else "")
-    if not yes and not ask(f"Send {count} via {where}?"):
+    # Nothing to send but an unfinished run: it is completed (and closed) without a question.
+    if not yes and prepared.plan.recipients and not ask(f"Send {count} via {where}?"):
         click.echo("not sent; nothing was changed", err=True)
         sys.exit(EXIT_USAGE)
+    send_planned(app, config, prepared, composer, sender, outbox=outbox, limits=limits, batching=batching,
+                 workers=workers, flags=flags)
+
+
+def send_planned(app: App, config: Config, prepared: SendPlan, composer: DigestComposer,
+                 sender: SmtpSender | Outbox, *, outbox: str | None, limits: SenderLimits, batching: Batching,
+                 workers: int, flags: list[str]) -> None:  # fmt: skip
+    """Deliver the run staff said yes to (here, or in `workers` processes), then the summary."""
     fleet = None
     if workers > 1:
         from bhrdigest.digest.senders import worker_command
@@ -207,6 +210,21 @@ def send_run(app: App, *, dry_run: bool, outbox: str | None, yes: bool, resend_u
                    "`bhrdigest status` shows what was sent", err=True)
         sys.exit(EXIT_PARTIAL)
     report_summary(app, summary)
+
+
+def write_previews(app: App, digests: Sequence[PlannedDigest], outbox: str | None, *, test: bool = False,
+                   to: str | None = None) -> None:  # fmt: skip
+    """The dry run: each digest to files (as its test send to `to` would be), with a size report."""
+    from bhrdigest.digest import rehearsal
+
+    folder = Path(outbox) if outbox else app.settings.outbox / "dry-run"
+    composer = make_composer(app, require_secret=False)
+    report = rehearsal.render_previews(composer, digests, folder, test=test, to=to)
+    for email, path, items, size in report:
+        click.echo(f"  {email:<40} {items:>3} items  {size / 1024:6.1f} KB  {path}")
+    largest = f"; largest {max(r[3] for r in report) / 1024:.1f} KB" if report else ""
+    kind = "test digests" if test else "digests"
+    click.echo(f"dry run: {len(report)} {kind} written to {folder}{largest}; nothing sent, nothing recorded")
 
 
 def show_plan(prepared: SendPlan, *, dry_run: bool) -> None:
@@ -362,12 +380,7 @@ def send_tests(app: App, only: Sequence[str], to: str | None, outbox: str | None
     for email in sorted({s.email.lower() for s in chosen} - {p.subscriber.email.lower() for p in plan.digests}):
         click.echo(f"nothing new for {email} since {start:%Y-%m-%d %H:%M} UTC: no test of theirs")
     if dry_run:
-        folder = Path(outbox) if outbox else app.settings.outbox / "dry-run"
-        composer = make_composer(app, require_secret=False)
-        for email, path, items, size in rehearsal.render_previews(composer, plan.digests, folder, test_to=to):
-            click.echo(f"  {email:<40} {items:>3} items  {size / 1024:6.1f} KB  {path}")
-        click.echo(f"dry run: {len(plan.digests)} test digests written to {folder}; nothing sent, nothing recorded")
-        return
+        return write_previews(app, plan.digests, outbox, test=True, to=to)
     sender, target = open_sender(app, outbox, limits)
     composer = make_composer(app, require_secret=target is not None)
 

@@ -59,14 +59,15 @@ def why_no_digest(email: str, view: SubscriberView | None, config_path: Path) ->
 
 
 def render_previews(composer: DigestComposer, digests: Iterable[PlannedDigest], folder: Path, *,
-                    test_to: str | None = None) -> list[tuple[str, Path, int, int]]:  # fmt: skip
+                    test: bool = False, to: str | None = None) -> list[tuple[str, Path, int, int]]:  # fmt: skip
     """Every digest to folder/<address>.html and .eml; (email, .eml path, items, size) each.
 
-    `test_to`: render each as the test send to that address would be (`send --only --to`).
+    `test`: each as its test send would be (`send --only`), to `to` or to its subscriber.
     """
     folder.mkdir(parents=True, exist_ok=True)
     report = []
     for planned in digests:
+        test_to = (to or planned.subscriber.email) if test else None
         rendered, message = composer.compose(planned, run_id=0, test_to=test_to)
         data = message.as_bytes()
         stem = file_stem(planned.subscriber.email)

@@ -261,7 +261,9 @@ class DigestComposer:
         subject, and its links signed for that address, so that a click on the test's
         one-click unsubscribe can never unsubscribe the subscriber.
         """
-        to = planned.subscriber if test_to is None else replace(planned.subscriber, email=test_to, name="")
+        to = planned.subscriber
+        if test_to is not None and test_to.strip().lower() != to.email.strip().lower():
+            to = replace(to, email=test_to.strip(), name="")  # staff's address: not the subscriber's name
         unsubscribe_url = self.unsubscribe_url(to.email)
         rendered = self.render(planned, unsubscribe_url=unsubscribe_url, links_for=to.email)
         sender = self.config.sender
@@ -344,7 +346,7 @@ async def work_run(
     and are recorded, the rest stay queued for the next `send`. Once `abort` is set,
     the messages in flight are given up too: recorded as of unknown fate, at once.
     `on_wait` is told, in words, what this sender waits for while others hold the
-    last batches (a dead sender's batch is only taken over when its lease runs out).
+    last batches, and when it takes over the batch of a sender that is gone.
     """
     batching = batching or Batching()
     subscribers = composer.config.subscribers if subscribers is None else subscribers

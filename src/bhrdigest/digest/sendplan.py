@@ -88,4 +88,6 @@ def describe(prepared: SendPlan) -> str:
         state = "re-opening" if run.finished_at is not None else "resuming"
         head = (f"{state} digest run #{run.id} (started {run.started_at:%Y-%m-%d %H:%M} UTC; "
                 f"{plan.settled} subscribers already have an outcome in it): {head}")
+        if run.finished_at is not None:
+            head += f"; what came in after {run.period_end:%Y-%m-%d %H:%M} UTC goes out with the next `send`"
     return head

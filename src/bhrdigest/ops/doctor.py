@@ -19,9 +19,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from bhrdigest.errors import BhrDigestError
 from bhrdigest.settings import Settings
+
+if TYPE_CHECKING:
+    from bhrdigest.config.load import Config
 
 log = logging.getLogger(__name__)
 
@@ -108,12 +112,13 @@ def _database_kind(engine) -> str:
     return f"PostgreSQL {version} at {engine.url.host or 'localhost'}"
 
 
-async def smtp_checks(settings: Settings, config, timeout: float) -> list[Check]:
+async def smtp_checks(settings: Settings, config: Config | None, timeout: float) -> list[Check]:
     """The relay answers and logs us in; the secret the unsubscribe links need is set (also `send`'s checks)."""
-    if not settings.smtp_url:
+    url = settings.smtp_url
+    if not url:
         return [Check("smtp", WARN, "SMTP_URL is not set: `send` refuses to run until it is (or writes the "
                                     "digests as .eml files when given `--outbox DIR`)")]  # fmt: skip
-    checks = [await _guarded("smtp", lambda: _smtp_session(settings.smtp_url, timeout))]
+    checks = [await _guarded("smtp", lambda: _smtp_session(url, timeout))]
     if config is not None and config.sender.unsubscribe_url and not settings.secret:
         checks.append(Check("secret", FAIL, "BHRDIGEST_SECRET is not set: `send` over SMTP refuses to run without "
                                             "it (it signs the one-click unsubscribe links). Set it to a long "

@@ -46,7 +46,8 @@ def feed_checks(engine: sa.Engine, config: Config, *, now: datetime) -> list[Che
             since = _utc(row["broken_since"])
             when = f" since {since:%Y-%m-%d %H:%M} UTC" if since else ""
             good = f"last good fetch {ok_at:%Y-%m-%d %H:%M} UTC" if ok_at else "never fetched successfully"
-            detail = (f"broken{when} ({row['error_count']} errors, last: "
+            errors = f"{row['error_count']} error{'s' if row['error_count'] != 1 else ''}"
+            detail = (f"broken{when} ({errors}, last: "
                       f"{row['last_error']}); {good}: what it published since is not in these digests")
             checks.append(Check(f"feed {feed.url}", WARN, detail))
         elif ok_at is None:

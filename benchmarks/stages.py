@@ -14,15 +14,11 @@ import jinja2
 
 from benchmarks.data import World
 from benchmarks.report import Row, best_of, paired
-from bhrdigest.digest.build import (
-    DigestRenderer,
-    RenderedDigest,
-    _entries,
-    build_digest,
-)
+from bhrdigest.digest.build import RenderedDigest, build_digest
 from bhrdigest.digest.mailhtml import premailer_inline
 from bhrdigest.digest.match import Match, Matcher, Reason
 from bhrdigest.digest.message import build_message
+from bhrdigest.digest.render import DigestRenderer, _entries
 from bhrdigest.ingest.parse import parse_feed
 from bhrdigest.ingest.tagging import Tagger
 from bhrdigest.model import Component, Entry, Subscriber

@@ -85,7 +85,7 @@ def make_composer(app: App, *, require_secret: bool):
                 "bulk mail must carry. Set it to a long random string and keep it stable."
             )
         secret = "unsigned-local-preview"  # outbox and previews only: links are not live
-    from bhrdigest.digest.build import DigestRenderer
+    from bhrdigest.digest.render import DigestRenderer
     from bhrdigest.mail.dkim import load_signer
 
     signer = load_signer(os.environ, from_addr=app.config.sender.from_addr)

@@ -20,7 +20,7 @@ def check(app: App) -> None:
     Example: bhrdigest --config subscriptions.yaml check
     """
     config = app.config
-    from bhrdigest.digest.build import DigestRenderer
+    from bhrdigest.digest.render import DigestRenderer
 
     templates = template_dir(config)
     DigestRenderer(templates).check()

@@ -13,6 +13,8 @@ Decisions an operator may want to know (CONTRACT.md has the file's shape):
   `Subscriber.places`, canonicalised. Extra regions come from the top-level `regions:`.
 - Subscriber emails are stored lower-cased; duplicates are found case-insensitively.
 - `digest` and `worker` are optional; `digest.subject` defaults to DEFAULT_SUBJECT.
+- `worker.max_items_per_feed` (default 1,000) caps what one fetch stores of one feed, the
+  newest first: a feed of 60,000 items is a mistake or an attack, not news to store whole.
 - `sender.list_id` defaults to "weekly.bhrdigest.<domain of sender.from>"; unsubscribe
   tokens are signed with it, so a config should set it explicitly and keep it.
 - A feed is `{url: ...}` or a bare string; a path is made absolute against the YAML's folder.
@@ -22,7 +24,6 @@ Decisions an operator may want to know (CONTRACT.md has the file's shape):
 
 from __future__ import annotations
 
-import difflib
 import os
 import pickle
 import re
@@ -33,9 +34,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import yaml
-from yaml.constructor import SafeConstructor
 
-from bhrdigest.errors import ConfigError, Problem
+from bhrdigest.config.yaml_reader import MAX_TEXT, TAG, Reader, compose, describe, did_you_mean, has_control, is_null
+from bhrdigest.errors import ConfigError
 from bhrdigest.ingest.tagging.companies import CompanyIndex
 from bhrdigest.ingest.tagging.places import all_place_names, lookup_place
 from bhrdigest.ingest.tagging.text import phrase_key
@@ -43,21 +44,17 @@ from bhrdigest.ingest.tagging.topics import all_topic_names, lookup_topic
 from bhrdigest.model import Catalogue, Company, Subscriber
 
 DEFAULT_SUBJECT = "Business & human rights: your weekly update"
+DEFAULT_MAX_ITEMS_PER_FEED = 1000
 ENV_VAR = "BHRDIGEST_CONFIG"
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built in: 10k subscribers
-_TAG = "tag:yaml.org,2002:"
-_SCALAR_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
-_MAX_TEXT = 500
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
 _DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)+")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # Unicode Cc, Zl, Zp: line breaks and controls
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 _ADDRESS_FORBIDDEN = set('<>()[]\\,;:"')
 
 _TOP_KEYS = ("sender", "digest", "feeds", "companies", "topics", "regions", "subscribers", "worker")
-_SENDER_KEYS = ("from", "unsubscribe_url", "unsubscribe_mailto", "list_id", "preferences_url")
+_SENDER_KEYS = ("from", "unsubscribe_url", "unsubscribe_mailto", "list_id", "preferences_url", "bounce_address")
 _DIGEST_KEYS = ("subject", "max_items", "period_days")
 _SUBSCRIBER_KEYS = ("email", "name", "languages", "companies", "regions", "countries", "topics", "match", "telegram")
 
@@ -69,6 +66,7 @@ class Sender:
     unsubscribe_mailto: str | None  # bare address, no "mailto:"
     list_id: str = "weekly.bhrdigest"  # RFC 2919 id, without angle brackets
     preferences_url: str | None = None  # https URL containing "{token}" (the `web` preferences page)
+    bounce_address: str | None = None  # VERP base of the envelope sender: bounces+alex=example.org@this.domain
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +90,7 @@ class Config:
     catalogue: Catalogue
     subscribers: tuple[Subscriber, ...]
     worker_interval_minutes: int = 15
+    max_items_per_feed: int = DEFAULT_MAX_ITEMS_PER_FEED
 
 
 def config_path_from_env(option: str | None) -> Path:
@@ -102,8 +101,8 @@ def config_path_from_env(option: str | None) -> Path:
 def load_config(path: Path) -> Config:
     """Read and validate `path`; raise ConfigError listing every problem found."""
     path = Path(path)
-    reader = _Reader(str(path))
-    root = _compose(path, reader)
+    reader = Reader(str(path))
+    root = compose(path, reader, missing_hint=f"pass --config PATH or set {ENV_VAR}")
     if root is None:
         raise ConfigError(reader.problems)
     config = _build_config(path, root, reader)
@@ -118,36 +117,7 @@ def load_config(path: Path) -> Config:
     return pickle.loads(data)
 
 
-def _compose(path: Path, reader: _Reader) -> yaml.Node | None:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        reader.add(None, "(file)", f"not found; pass --config PATH or set {ENV_VAR}")
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        reader.add(None, "(file)", f"cannot be read as UTF-8 text: {exc}")
-        return None
-    try:
-        root = yaml.compose(text, Loader=_YAML_LOADER)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        context = f" ({exc.context} at line {exc.context_mark.line + 1})" if exc.context and exc.context_mark else ""
-        reader.add(mark.line + 1 if mark else None, "(syntax)", f"YAML syntax error: {exc.problem}{context}")
-        return None
-    except yaml.YAMLError as exc:  # ReaderError: a character YAML does not allow
-        line = text.count("\n", 0, getattr(exc, "position", 0)) + 1
-        reader.add(line, "(syntax)", f"YAML cannot read this file: {str(exc).splitlines()[0]}")
-        return None
-    if root is None:
-        reader.add(None, "(document)", "the file is empty: it needs sender, feeds, companies and subscribers")
-        return None
-    if not isinstance(root, yaml.MappingNode) or root.tag != _TAG + "map":
-        reader.add(root, "(document)", "the file must be a mapping with sender, feeds, companies and subscribers")
-        return None
-    return root
-
-
-def _build_config(path: Path, root: yaml.MappingNode, r: _Reader) -> Config:
+def _build_config(path: Path, root: yaml.MappingNode, r: Reader) -> Config:
     top = r.mapping(root, "", _TOP_KEYS)
     sender = _read_sender(top.get("sender"), r, root)
     digest = _read_digest(top.get("digest"), r)
@@ -158,8 +128,9 @@ def _build_config(path: Path, root: yaml.MappingNode, r: _Reader) -> Config:
     catalogue = Catalogue(companies=companies, topics=topics, regions=regions)
     resolver = _InterestResolver(r, CompanyIndex(companies), topics, regions)
     subscribers = _read_subscribers(top.get("subscribers"), r, resolver)
-    worker = r.mapping(top.get("worker"), "worker", ("interval_minutes",))
+    worker = r.mapping(top.get("worker"), "worker", ("interval_minutes", "max_items_per_feed"))
     interval = r.integer(worker.get("interval_minutes"), "worker.interval_minutes", 1, 7 * 24 * 60)
+    max_items = r.integer(worker.get("max_items_per_feed"), "worker.max_items_per_feed", 1, 100_000)
     return Config(
         path=path.absolute(),
         sender=sender,
@@ -168,144 +139,8 @@ def _build_config(path: Path, root: yaml.MappingNode, r: _Reader) -> Config:
         catalogue=catalogue,
         subscribers=subscribers,
         worker_interval_minutes=15 if interval is None else interval,
+        max_items_per_feed=DEFAULT_MAX_ITEMS_PER_FEED if max_items is None else max_items,
     )
-
-
-class _Reader:
-    """Typed access to YAML nodes; every complaint is recorded as a located Problem."""
-
-    def __init__(self, file: str):
-        self.file = file
-        self.problems: list[Problem] = []
-
-    def add(self, where: yaml.Node | int | None, field: str, message: str) -> None:
-        line = where.start_mark.line + 1 if isinstance(where, yaml.Node) else where
-        self.problems.append(Problem(self.file, line, field or "(top level)", message))
-
-    def entries(
-        self, node: yaml.Node | None, field: str, allowed: Iterable[str] | None = None
-    ) -> list[tuple[str, yaml.Node, yaml.Node]]:
-        """(key, key node, value node) of a mapping; reports non-mappings, odd keys,
-        duplicates (case-insensitive) and, when `allowed` is given, unknown keys."""
-        if node is None or _is_null(node):
-            return []
-        if not isinstance(node, yaml.MappingNode) or node.tag != _TAG + "map":
-            self.add(node, field, f"expected a mapping (key: value lines), got {_describe(node)}")
-            return []
-        result = []
-        first_line: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == _TAG + "merge":
-                self.add(key_node, field, "YAML merge keys (<<) are not supported: write the values out")
-                continue
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _SCALAR_TAGS or _is_null(key_node):
-                self.add(key_node, field, f"keys must be plain text, got {_describe(key_node)}")
-                continue
-            key = key_node.value.strip()
-            where = f"{field}.{key}" if field else key
-            if key.casefold() in first_line:
-                self.add(key_node, where, f"duplicate key: already given at line {first_line[key.casefold()]}")
-                continue
-            first_line[key.casefold()] = key_node.start_mark.line + 1
-            if allowed is not None and key not in allowed:
-                self.add(key_node, where, f"unknown key {key!r}{_did_you_mean(key, allowed)}")
-                continue
-            result.append((key, key_node, value_node))
-        return result
-
-    def mapping(self, node: yaml.Node | None, field: str, allowed: Iterable[str]) -> dict[str, yaml.Node]:
-        return {key: value for key, _, value in self.entries(node, field, allowed)}
-
-    def sequence(self, node: yaml.Node | None, field: str) -> list[yaml.Node]:
-        if node is None or _is_null(node):
-            return []
-        if not isinstance(node, yaml.SequenceNode) or node.tag != _TAG + "seq":
-            self.add(node, field, f"expected a list, got {_describe(node)}")
-            return []
-        return list(node.value)
-
-    def text(self, node: yaml.Node | None, field: str, *, header: bool = False, required: bool = False) -> str | None:
-        """Text as written, or None when absent or bad; `header=True` refuses line
-        breaks (header injection). `required` reports an explicit null or empty value."""
-        if node is None or _is_null(node):
-            if required and node is not None:
-                self.add(node, field, "is empty: a value is required")
-            return None
-        if not isinstance(node, yaml.ScalarNode) or node.tag not in _SCALAR_TAGS:
-            self.add(node, field, f"expected text, got {_describe(node)}")
-            return None
-        value = node.value.strip()
-        if not value:
-            self.add(node, field, "is empty")
-        elif len(value) > _MAX_TEXT:
-            self.add(node, field, f"is longer than {_MAX_TEXT} characters")
-        elif header and _has_control(value):
-            self.add(node, field, "contains a line break or control character (it would go into an email header)")
-        else:
-            return value
-        return None
-
-    def texts(self, node: yaml.Node | None, field: str, *, header: bool = False) -> list[tuple[str, yaml.Node]]:
-        """A list of texts with their nodes; a single string counts as a one-item list."""
-        if isinstance(node, yaml.ScalarNode) and not _is_null(node):
-            items, paths = [node], [field]
-        else:
-            items = self.sequence(node, field)
-            paths = [f"{field}[{i}]" for i in range(len(items))]
-        result = []
-        for item, item_field in zip(items, paths):
-            value = self.text(item, item_field, header=header, required=True)
-            if value is not None:
-                result.append((value, item))
-        return result
-
-    def integer(self, node: yaml.Node | None, field: str, low: int, high: int) -> int | None:
-        if node is None or _is_null(node):
-            return None
-        if not isinstance(node, yaml.ScalarNode) or node.tag != _TAG + "int":
-            self.add(node, field, f"expected a whole number, got {_describe(node)}")
-            return None
-        try:
-            value = SafeConstructor().construct_yaml_int(node)
-        except ValueError:  # more digits than Python converts
-            value = None
-        if value is None or not low <= value <= high:
-            self.add(node, field, f"must be a whole number from {low} to {high}")
-            return None
-        return value
-
-
-def _is_null(node: yaml.Node) -> bool:
-    return isinstance(node, yaml.ScalarNode) and node.tag == _TAG + "null"
-
-
-_KINDS = {"map": "a mapping", "seq": "a list", "str": "text", "int": "a number", "float": "a number",
-          "bool": "true/false", "null": "nothing", "timestamp": "a date"}
-
-
-def _describe(node: yaml.Node | None) -> str:
-    """What the file holds here, for "expected X, got Y"."""
-    if node is None:
-        return "nothing"
-    kind = _KINDS.get(node.tag.removeprefix(_TAG)) if node.tag.startswith(_TAG) else None
-    if kind is None:
-        return f"unsupported YAML tag {node.tag!r} (only plain YAML is allowed)"
-    if isinstance(node, yaml.ScalarNode) and not _is_null(node):
-        value = node.value if len(node.value) <= 60 else node.value[:57] + "..."
-        return f"{kind} {value!r}"
-    return kind
-
-
-def _has_control(value: str) -> bool:
-    return _CONTROL.search(value) is not None
-
-
-def _did_you_mean(word: str, choices: Iterable[str], *, cutoff: float = 0.6) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
-    if not close:
-        folded = {c.casefold(): c for c in choices}
-        close = [folded[m] for m in difflib.get_close_matches(word.casefold(), list(folded), n=1, cutoff=cutoff)]
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def address_problem(address: str) -> str | None:
@@ -314,7 +149,7 @@ def address_problem(address: str) -> str | None:
     A syntax check, not RFC 5322 in full: no quoted local parts, no comments."""
     if len(address) > 254:
         return "is longer than 254 characters"
-    if any(c.isspace() or c in _ADDRESS_FORBIDDEN for c in address) or _has_control(address):
+    if any(c.isspace() or c in _ADDRESS_FORBIDDEN for c in address) or has_control(address):
         return 'contains a space, line break, control character or one of <>()[]\\,;:"'
     local, at, domain = address.rpartition("@")
     if not at or not local or not domain:
@@ -333,8 +168,8 @@ def address_problem(address: str) -> str | None:
     return None
 
 
-def _read_sender(node: yaml.Node | None, r: _Reader, root: yaml.Node) -> Sender:
-    if node is None or _is_null(node):
+def _read_sender(node: yaml.Node | None, r: Reader, root: yaml.Node) -> Sender:
+    if node is None or is_null(node):
         r.add(node or root, "sender", 'missing: give sender.from, such as "Resource Centre <updates@example.org>"')
         return Sender("", None, None)
     m = r.mapping(node, "sender", _SENDER_KEYS)
@@ -354,10 +189,15 @@ def _read_sender(node: yaml.Node | None, r: _Reader, root: yaml.Node) -> Sender:
     preferences = r.text(m.get("preferences_url"), "sender.preferences_url")
     if preferences is not None and (reason := _unsubscribe_url_problem(preferences, "/p/{token}")):
         r.add(m["preferences_url"], "sender.preferences_url", reason)
-    return Sender(from_addr or "", url, mailto, list_id or _default_list_id(domain), preferences)
+    bounce = r.text(m.get("bounce_address"), "sender.bounce_address", header=True)
+    if bounce is not None and (reason := address_problem(bounce) or ("+" in bounce and "must not contain '+'") or None):
+        r.add(m["bounce_address"], "sender.bounce_address", f"{bounce!r} {reason}")
+        bounce = None
+    return Sender(from_addr or "", url, mailto, list_id or _default_list_id(domain), preferences,
+                  bounce.lower() if bounce else None)
 
 
-def _read_from(node: yaml.Node | None, r: _Reader, parent: yaml.Node) -> tuple[str | None, str]:
+def _read_from(node: yaml.Node | None, r: Reader, parent: yaml.Node) -> tuple[str | None, str]:
     """Normalised "Name <addr>" and its domain; problems recorded."""
     if node is None:
         if isinstance(parent, yaml.MappingNode):
@@ -391,7 +231,7 @@ def _default_list_id(domain: str) -> str:
 
 
 def _unsubscribe_url_problem(url: str, path: str = "/u/{token}") -> str | None:
-    if _has_control(url) or any(c.isspace() for c in url):
+    if has_control(url) or any(c.isspace() for c in url):
         return "contains a space, line break or control character"
     parts = urlsplit(url)
     try:
@@ -409,7 +249,7 @@ def _unsubscribe_url_problem(url: str, path: str = "/u/{token}") -> str | None:
     return None
 
 
-def _read_digest(node: yaml.Node | None, r: _Reader) -> DigestOptions:
+def _read_digest(node: yaml.Node | None, r: Reader) -> DigestOptions:
     m = r.mapping(node, "digest", _DIGEST_KEYS)
     subject = r.text(m.get("subject"), "digest.subject", header=True)
     max_items = r.integer(m.get("max_items"), "digest.max_items", 1, 10_000)
@@ -417,7 +257,7 @@ def _read_digest(node: yaml.Node | None, r: _Reader) -> DigestOptions:
     return DigestOptions(subject or DEFAULT_SUBJECT, max_items or 40, period_days or 7)
 
 
-def _read_feeds(node: yaml.Node | None, r: _Reader, base: Path) -> tuple[FeedSource, ...]:
+def _read_feeds(node: yaml.Node | None, r: Reader, base: Path) -> tuple[FeedSource, ...]:
     feeds: list[FeedSource] = []
     first: dict[str, tuple[str, int]] = {}  # resolved url -> where it was first given
     for i, item in enumerate(r.sequence(node, "feeds")):
@@ -441,8 +281,8 @@ def _read_feeds(node: yaml.Node | None, r: _Reader, base: Path) -> tuple[FeedSou
     return tuple(feeds)
 
 
-def _feed_url(raw: str, base: Path, r: _Reader, node: yaml.Node, field: str) -> str | None:
-    if _has_control(raw):
+def _feed_url(raw: str, base: Path, r: Reader, node: yaml.Node, field: str) -> str | None:
+    if has_control(raw):
         r.add(node, field, "contains a line break or control character")
         return None
     scheme = _SCHEME.match(raw)
@@ -461,14 +301,14 @@ def _feed_url(raw: str, base: Path, r: _Reader, node: yaml.Node, field: str) -> 
     return raw
 
 
-def _read_companies(node: yaml.Node | None, r: _Reader) -> tuple[Company, ...]:
+def _read_companies(node: yaml.Node | None, r: Reader) -> tuple[Company, ...]:
     """The catalogue; two companies may not share a spelling as tagging folds it
     (case, accents, punctuation: `ABN Amro` is `ABN AMRO`), or tags would be ambiguous."""
     owners: dict[tuple[str, ...], tuple[str, int]] = {}  # folded spelling -> (company, line)
     companies: list[Company] = []
     for name, key_node, value in r.entries(node, "companies"):
         field = f"companies.{name}"
-        if not phrase_key(name) or len(name) > _MAX_TEXT or _has_control(name):
+        if not phrase_key(name) or len(name) > MAX_TEXT or has_control(name):
             r.add(key_node, field, "a company name must be text on one line with letters or digits")
             continue
         aliases = r.texts(r.mapping(value, field, ("aliases",)).get("aliases"), f"{field}.aliases", header=True)
@@ -489,7 +329,7 @@ def _read_companies(node: yaml.Node | None, r: _Reader) -> tuple[Company, ...]:
     return tuple(companies)
 
 
-def _read_topics(node: yaml.Node | None, r: _Reader) -> dict[str, tuple[str, ...]]:
+def _read_topics(node: yaml.Node | None, r: Reader) -> dict[str, tuple[str, ...]]:
     topics: dict[str, tuple[str, ...]] = {}
     for name, key_node, value in r.entries(node, "topics"):
         field = f"topics.{name}"
@@ -502,7 +342,7 @@ def _read_topics(node: yaml.Node | None, r: _Reader) -> dict[str, tuple[str, ...
     return topics
 
 
-def _read_regions(node: yaml.Node | None, r: _Reader) -> dict[str, tuple[str, ...]]:
+def _read_regions(node: yaml.Node | None, r: Reader) -> dict[str, tuple[str, ...]]:
     regions: dict[str, tuple[str, ...]] = {}
     for name, key_node, value in r.entries(node, "regions"):
         field = f"regions.{name}"
@@ -513,7 +353,7 @@ def _read_regions(node: yaml.Node | None, r: _Reader) -> dict[str, tuple[str, ..
         for country, where in r.texts(value, field):
             place = lookup_place(country)
             if place is None:
-                r.add(where, field, f"unknown country {country!r}{_did_you_mean(country, all_place_names())}")
+                r.add(where, field, f"unknown country {country!r}{did_you_mean(country, all_place_names())}")
             else:
                 countries.append(place.name)
         if not countries:
@@ -525,7 +365,7 @@ def _read_regions(node: yaml.Node | None, r: _Reader) -> dict[str, tuple[str, ..
 class _InterestResolver:
     """Canonical names for what a subscriber follows, with suggestions when unknown."""
 
-    def __init__(self, r: _Reader, companies: CompanyIndex,
+    def __init__(self, r: Reader, companies: CompanyIndex,
                  topics: dict[str, tuple[str, ...]], regions: dict[str, tuple[str, ...]]):
         self.r, self.companies, self.topics = r, companies, topics
         self.regions = {n.casefold(): n for n in regions}
@@ -544,14 +384,14 @@ class _InterestResolver:
         place = lookup_place(name)
         if place is None:
             choices = [*all_place_names(), *self.regions.values()]
-            self.r.add(node, field, f"unknown region or country {name!r}{_did_you_mean(name, choices)}")
+            self.r.add(node, field, f"unknown region or country {name!r}{did_you_mean(name, choices)}")
             return None
         return place.name
 
     def topic(self, name: str, node: yaml.Node, field: str) -> str | None:
         found = lookup_topic(name, self.topics)
         if found is None:
-            self.r.add(node, field, f"unknown topic {name!r}{_did_you_mean(name, all_topic_names(self.topics))}")
+            self.r.add(node, field, f"unknown topic {name!r}{did_you_mean(name, all_topic_names(self.topics))}")
         return found
 
     def all(self, kind: str, m: dict[str, yaml.Node], field: str) -> list[str]:
@@ -565,7 +405,7 @@ class _InterestResolver:
         return found
 
 
-def _read_subscribers(node: yaml.Node | None, r: _Reader, resolve: _InterestResolver) -> tuple[Subscriber, ...]:
+def _read_subscribers(node: yaml.Node | None, r: Reader, resolve: _InterestResolver) -> tuple[Subscriber, ...]:
     subscribers: list[Subscriber] = []
     first: dict[str, tuple[str, int]] = {}  # email -> where it was first given
     for i, item in enumerate(r.sequence(node, "subscribers")):
@@ -585,10 +425,10 @@ def _read_subscribers(node: yaml.Node | None, r: _Reader, resolve: _InterestReso
 
 
 def _read_subscriber(
-    node: yaml.Node, field: str, r: _Reader, resolve: _InterestResolver
+    node: yaml.Node, field: str, r: Reader, resolve: _InterestResolver
 ) -> tuple[Subscriber, yaml.Node] | None:
     if not isinstance(node, yaml.MappingNode):
-        r.add(node, field, f"expected a mapping with email, companies, regions, topics…, got {_describe(node)}")
+        r.add(node, field, f"expected a mapping with email, companies, regions, topics…, got {describe(node)}")
         return None
     m = r.mapping(node, field, _SUBSCRIBER_KEYS)
     if "email" not in m:
@@ -624,15 +464,15 @@ def _read_subscriber(
 
 
 def _given(node: yaml.Node | None) -> bool:
-    return node is not None and not _is_null(node) and not (isinstance(node, yaml.SequenceNode) and not node.value)
+    return node is not None and not is_null(node) and not (isinstance(node, yaml.SequenceNode) and not node.value)
 
 
 def _unique(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _read_languages(node: yaml.Node | None, field: str, r: _Reader) -> tuple[str, ...]:
-    if node is None or _is_null(node):
+def _read_languages(node: yaml.Node | None, field: str, r: Reader) -> tuple[str, ...]:
+    if node is None or is_null(node):
         return ("en",)
     if isinstance(node, yaml.SequenceNode) and not node.value:
         r.add(node, field, "give at least one language, such as [en]")
@@ -652,11 +492,11 @@ def _canonical_language(code: str) -> str:
     return "-".join([primary.lower(), *subtags])
 
 
-def _read_telegram(node: yaml.Node | None, field: str, r: _Reader) -> int | None:
-    if node is None or _is_null(node):
+def _read_telegram(node: yaml.Node | None, field: str, r: Reader) -> int | None:
+    if node is None or is_null(node):
         return None
-    if not isinstance(node, yaml.ScalarNode) or node.tag != _TAG + "int":
-        r.add(node, field, f"must be a numeric Telegram chat id (the bot tells it on /start), got {_describe(node)}")
+    if not isinstance(node, yaml.ScalarNode) or node.tag != TAG + "int":
+        r.add(node, field, f"must be a numeric Telegram chat id (the bot tells it on /start), got {describe(node)}")
         return None
     chat_id = r.integer(node, field, -(2**53), 2**53)
     if chat_id == 0:

@@ -25,7 +25,11 @@ from bhrdigest.mail.smtp import SendResult
 from bhrdigest.model import Subscriber
 from bhrdigest.store.subscribers import SubscriberView, subscriber_views
 
-_HOW = {"one-click": "one-click", "web": "on the preferences page", "staff": "by staff"}
+# How an address came to get no more digests, as the store records it (store.subscribers.REASONS).
+_HOW = {"one-click": "one-click", "web": "on the preferences page", "staff": "by staff",
+        "hard-bounce": "its mailbox bounced for good", "complaint": "a digest was reported as spam",
+        "soft-bounces": "too many soft bounces"}  # fmt: skip
+_UNSUBSCRIBED = ("one-click", "web", "staff")  # the person's own choice; the others: suppressed for them
 
 
 def chosen_subscribers(engine: sa.Engine, config: Config, emails: Iterable[str]) -> list[Subscriber]:
@@ -51,9 +55,10 @@ def why_no_digest(email: str, view: SubscriberView | None, config_path: Path) ->
     if view is None:
         return f"{email} is not a subscriber in {config_path}"
     if view.suppression is not None:
-        when, how = view.suppression.created_at, _HOW.get(view.suppression.reason, view.suppression.reason)
+        reason, when = view.suppression.reason, view.suppression.created_at
+        verb = "unsubscribed" if reason in _UNSUBSCRIBED else "was suppressed"
         listed = "" if view.in_yaml else f"; it is not in {config_path} either"
-        return f"{email} unsubscribed on {when:%Y-%m-%d} ({how}): no digest is made for them{listed}"
+        return f"{email} {verb} on {when:%Y-%m-%d} ({_HOW.get(reason, reason)}): no digest is made for them{listed}"
     since = f" on {view.preferences_updated_at:%Y-%m-%d}" if view.preferences_updated_at else ""
     return f"{email} paused their digest{since} (on the preferences page): no digest is made for them"
 

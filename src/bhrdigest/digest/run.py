@@ -39,14 +39,11 @@ from typing import Protocol
 import sqlalchemy as sa
 
 from bhrdigest.config.load import Config
-from bhrdigest.digest.build import (
-    DEFAULT_MAX_ITEMS,
-    DigestRenderer,
-    RenderedDigest,
-    build_digest,
-)
+from bhrdigest.digest.build import DEFAULT_MAX_ITEMS, RenderedDigest, build_digest
 from bhrdigest.digest.match import Match, Matcher
 from bhrdigest.digest.message import build_message, encoded_size
+from bhrdigest.digest.render import DigestRenderer
+from bhrdigest.digest.subject import subject_line
 from bhrdigest.errors import StoreError
 from bhrdigest.mail.dkim import DkimSigner
 from bhrdigest.mail.smtp import SendResult, send_many
@@ -267,7 +264,10 @@ class DigestComposer:
         unsubscribe_url = self.unsubscribe_url(to.email)
         rendered = self.render(planned, unsubscribe_url=unsubscribe_url, links_for=to.email)
         sender = self.config.sender
-        subject = self.config.digest.subject if test_to is None else f"{TEST_PREFIX}{self.config.digest.subject}"
+        subject = subject_line(self.config.digest.subject, day=self.now.date(), lead_title=rendered.lead_title,
+                               others=max(rendered.item_count - 1, 0) + rendered.more_count)
+        if test_to is not None:
+            subject = f"{TEST_PREFIX}{subject}"
         message = build_message(
             rendered,
             subscriber=to,

@@ -388,10 +388,12 @@ def test_only_an_unsubscribed_address_says_when_and_how(cli):
     november = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
     with_engine(cli, lambda engine: suppress(engine, "alex@example.org", "one-click", now=november))
     with_engine(cli, lambda engine: set_paused(engine, "sam@example.org", True, now=november))
+    with_engine(cli, lambda engine: suppress(engine, "kim@example.org", "hard-bounce", now=november))
     with SmtpServer() as server:
-        result = cli("send", "--only", "alex@example.org", "--only", "sam@example.org", "--only",
-                     "nobody@example.org", extra_env=smtp_env(server))  # fmt: skip
+        result = cli("send", "--only", "alex@example.org", "--only", "sam@example.org", "--only", "kim@example.org",
+                     "--only", "nobody@example.org", extra_env=smtp_env(server))  # fmt: skip
     assert result.exit_code == 1 and not server.messages
     assert "alex@example.org unsubscribed on 2026-11-30 (one-click)" in result.output
+    assert "kim@example.org was suppressed on 2026-11-30 (its mailbox bounced for good)" in result.output
     assert "sam@example.org paused their digest on 2026-11-30" in result.output
     assert "nobody@example.org is not a subscriber" in result.output

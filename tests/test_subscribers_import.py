@@ -196,7 +196,7 @@ def test_send_and_preview_reach_database_subscribers(cli):
     preview = cli("preview", "ana@example.org", "--text")
     assert preview.exit_code == 0, preview.output
     assert "Cellebrite" in preview.output
-    sent = cli("send", "--yes")
+    sent = cli("send", "--yes", "--outbox", str(cli.tmp / "outbox"))
     assert sent.exit_code == 0, sent.output
     recipients = {line.split(":", 1)[1].strip() for eml in (cli.tmp / "outbox").rglob("*.eml")
                   for line in eml.read_text(encoding="utf-8").splitlines() if line.startswith("To:")}

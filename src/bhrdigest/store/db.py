@@ -41,7 +41,21 @@ def _v3_bounces(conn: sa.Connection) -> None:
     schema.bounces.create(conn)
 
 
-def _v4_subscribers(conn: sa.Connection) -> None:
+def _v4_published_links_mentions_and_place_origins(conn: sa.Connection) -> None:
+    """Readers' links go to the URL the site published; why a component has a place;
+    the `[Also referred to …]` line. Older rows' place reasons name the place alone; their
+    links get back the `www.` the site publishes with (the identity form dropped it)."""
+    for column in ("link TEXT", "mention_line TEXT", "place_origins JSON"):  # JSON: SQLite and PostgreSQL
+        conn.execute(sa.text(f"ALTER TABLE components ADD COLUMN {column}"))
+    site, published = "https://business-humanrights.org/", "https://www.business-humanrights.org/"
+    for table, column in (("components", "link"), ("translations", "url")):
+        conn.execute(
+            sa.text(f"UPDATE {table} SET {column} = :published || substr(url, :cut) WHERE url LIKE :site"),
+            {"published": published, "cut": len(site) + 1, "site": site + "%"},
+        )
+
+
+def _v5_subscribers(conn: sa.Connection) -> None:
     """Subscribers who live in the database (imported; later signed up on the web)."""
     schema.subscribers.create(conn)
 
@@ -50,7 +64,8 @@ def _v4_subscribers(conn: sa.Connection) -> None:
 MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
     2: _v2_send_batches_and_web,
     3: _v3_bounces,
-    4: _v4_subscribers,
+    4: _v4_published_links_mentions_and_place_origins,
+    5: _v5_subscribers,
 }
 SCHEMA_VERSION = max(MIGRATIONS, default=1)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -105,8 +105,4 @@ def _stored(row: Any) -> StoredSubscriber:
         match_all=bool(row.match_all),
         telegram=row.telegram,
     )
-    return StoredSubscriber(row.id, subscriber, row.source, _utc(row.created_at), _utc(row.updated_at))
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return StoredSubscriber(row.id, subscriber, row.source, row.created_at, row.updated_at)

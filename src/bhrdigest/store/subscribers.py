@@ -22,8 +22,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -136,8 +136,8 @@ def _upsert(engine: sa.Engine, email: str, values: dict, now: datetime) -> None:
         conn.execute(stmt)
 
 
-def _preferences(row) -> Preferences:
-    def names(value) -> tuple[str, ...] | None:
+def _preferences(row: Any) -> Preferences:
+    def names(value: Any) -> tuple[str, ...] | None:
         return None if value is None else tuple(str(v) for v in value)
 
     return Preferences(
@@ -147,7 +147,7 @@ def _preferences(row) -> Preferences:
         topics=names(row.topics),
         languages=names(row.languages),
         paused=bool(row.paused),
-        updated_at=_utc(row.updated_at),
+        updated_at=row.updated_at,
     )
 
 
@@ -191,8 +191,8 @@ def load_suppressions(engine: sa.Engine) -> dict[str, Suppression]:
         return {row.email: _suppression(row) for row in conn.execute(sa.select(suppressions_table))}
 
 
-def _suppression(row) -> Suppression:
-    return Suppression(row.email, row.reason, _utc(row.created_at))
+def _suppression(row: Any) -> Suppression:
+    return Suppression(row.email, row.reason, row.created_at)
 
 
 # --- the merged view -----------------------------------------------------------
@@ -284,12 +284,6 @@ def _known_names(choices: Choices) -> Callable[[Subscriber], Subscriber]:
                        places=known("places", subscriber.places), topics=known("topics", subscriber.topics))
 
     return clean
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _iso(moment: datetime | None) -> str | None:

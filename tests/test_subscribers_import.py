@@ -123,7 +123,7 @@ def test_mailchimp_audience_export_is_understood(cli):
     assert "line 8: maria.lopez@example.net: same address as line 3" in out
     assert "line 2: alex@example.org: in subscriptions.yaml, which wins" in out
     assert "columns ignored: Address, Phone Number, MEMBER_RATING" in out
-    assert "VIP (2 rows)" in out and "Newsletter (1 rows)" in out
+    assert "VIP (2 rows)" in out and "Newsletter (1 row)" in out
     people = listed(cli)
     maria = people["maria.lopez@example.net"]
     assert (maria["name"], maria["languages"], maria["companies"], maria["places"]) == (

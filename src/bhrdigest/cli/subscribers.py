@@ -149,7 +149,7 @@ def _report(plan: ImportPlan) -> None:
     if plan.ignored_tags:
         tags = list(plan.ignored_tags.items())
         click.echo("  tags that name no company, place or topic (ignored): "
-                   + ", ".join(f"{tag} ({n} rows)" for tag, n in tags[:SHOWN])
+                   + ", ".join(f"{tag} ({n} row{'s' if n > 1 else ''})" for tag, n in tags[:SHOWN])
                    + (f" and {len(tags) - SHOWN} more" if len(tags) > SHOWN else ""))
 
 

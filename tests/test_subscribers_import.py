@@ -171,9 +171,11 @@ def test_a_name_that_would_inject_an_email_header_is_refused(cli, tmp_path):
 
 def test_a_semicolon_separated_spreadsheet_export_is_read(cli, tmp_path):
     sheet = tmp_path / "sheet.csv"
-    sheet.write_text("E-mail;Name;Companies\nzoe@example.org;Zoë;Cellebrite|Nasdaq\n", encoding="utf-8-sig")
+    sheet.write_text("E-mail;Name;Companies;Regions;Countries\nzoe@example.org;Zoë;Cellebrite|Nasdaq;Africa;Brazil\n",
+                     encoding="utf-8-sig")
     assert cli("subscribers", "import", str(sheet), "--yes").exit_code == 0
-    assert listed(cli)["zoe@example.org"]["companies"] == ["Cellebrite", "Nasdaq"]
+    zoe = listed(cli)["zoe@example.org"]
+    assert (zoe["name"], zoe["companies"], zoe["places"]) == ("Zoë", ["Cellebrite", "Nasdaq"], ["Africa", "Brazil"])
 
 
 # --- one address, one subscriber: the merge ---------------------------------------------

@@ -121,7 +121,10 @@ def _delimiter(text: str) -> str:
 def _rows(reader: Iterator[list[str]], names: list[str | None]) -> Iterator[Row]:
     line = 2  # where the next row starts: a quoted value may span lines
     for cells in reader:
-        values = {name: cell.strip() for name, cell in zip(names, cells, strict=False) if name and cell.strip()}
+        values: dict[str, str] = {}
+        for name, cell in zip(names, cells, strict=False):
+            if name and cell.strip():  # two columns of one field (regions and countries) add up
+                values[name] = f"{values[name]};{cell.strip()}" if name in values else cell.strip()
         if values:
             yield Row(line, values)
         line = reader.line_num + 1  # type: ignore[attr-defined]

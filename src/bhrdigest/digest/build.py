@@ -11,16 +11,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bhrdigest.digest.match import COMPANY, FACETS, Match
+from bhrdigest.i18n import N_
 from bhrdigest.model import Kind, Subscriber
 
 log = logging.getLogger(__name__)
 
 
 DEFAULT_MAX_ITEMS = 40
-SECTION_TITLES = {
-    "company": "Your companies",
-    "place": "Your places",
-    "topic": "Your topics",
+SECTION_TITLES = {  # English; rendered in the reader's language (digest/render.py)
+    "company": N_("Your companies"),
+    "place": N_("Your places"),
+    "topic": N_("Your topics"),
 }
 
 

@@ -41,7 +41,7 @@ from bhrdigest.config.load import Config
 from bhrdigest.digest.build import DEFAULT_MAX_ITEMS, RenderedDigest, build_digest
 from bhrdigest.digest.match import Match, Matcher
 from bhrdigest.digest.message import build_message, encoded_size
-from bhrdigest.digest.render import DigestRenderer
+from bhrdigest.digest.render import DigestRenderer, Mailbox
 from bhrdigest.errors import StoreError
 from bhrdigest.mail.dkim import DkimSigner
 from bhrdigest.mail.smtp import SendResult, send_many
@@ -216,6 +216,8 @@ class DigestComposer:
         self.signer = signer  # None when the relay signs, or no DKIM key is configured
         sender = config.sender
         self.domain = parseaddr(sender.from_addr)[1].rpartition("@")[2] or "bhrdigest.invalid"
+        self.mailbox = Mailbox(reply_to=sender.reply_to is not None, postal_address=sender.postal_address,
+                               privacy_url=sender.privacy_url, view_url=sender.view_url)
 
     def unsubscribe_url(self, email: str) -> str | None:
         return self._signed_url(self.config.sender.unsubscribe_url, make_token, email)
@@ -234,7 +236,7 @@ class DigestComposer:
         email = planned.subscriber.email
         return self.renderer.render(
             digest, unsubscribe_url=unsubscribe_url or self.unsubscribe_url(email),
-            preferences_url=self.preferences_url(email),
+            preferences_url=self.preferences_url(email), mailbox=self.mailbox,
         )  # fmt: skip
 
     def compose(self, planned: PlannedDigest, *, run_id: int) -> tuple[RenderedDigest, EmailMessage]:
@@ -242,17 +244,20 @@ class DigestComposer:
         unsubscribe_url = self.unsubscribe_url(planned.subscriber.email)
         rendered = self.render(planned, unsubscribe_url=unsubscribe_url)
         sender = self.config.sender
+        chrome = self.renderer.chrome(planned.subscriber.languages)
         message = build_message(
             rendered,
             subscriber=planned.subscriber,
             from_addr=sender.from_addr,
-            subject=self.config.digest.subject,
+            subject=chrome.gettext(self.config.digest.subject),  # as written, unless a catalogue has it
             run_id=run_id,
             list_id=sender.list_id,
             unsubscribe_url=unsubscribe_url,
             unsubscribe_mailto=sender.unsubscribe_mailto,
             now=self.now,
             domain=self.domain,
+            reply_to=sender.reply_to,
+            language=chrome.code,
         )
         return rendered, self.signer.sign(message) if self.signer else message  # signed last: nothing may change after
 

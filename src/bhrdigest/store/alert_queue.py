@@ -471,3 +471,26 @@ def set_update_offset(engine: sa.Engine, offset: int) -> None:
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         stmt = dialect.insert(bot_state).values(name=OFFSET_NAME, value=str(offset))
         conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"value": str(offset)}))
+
+
+# --- a chat's language (/language) ---------------------------------------------------------
+
+
+def get_chat_language(engine: sa.Engine, chat_id: int) -> str | None:
+    """The language a chat chose with /language, or None (follow Telegram's language_code)."""
+    with engine.connect() as conn:
+        return conn.execute(sa.select(bot_state.c.value).where(bot_state.c.name == _language_name(chat_id))).scalar()
+
+
+def set_chat_language(engine: sa.Engine, chat_id: int, language: str | None) -> None:
+    """Keep a chat's /language choice; None forgets it."""
+    name = _language_name(chat_id)
+    with engine.begin() as conn:
+        conn.execute(sa.delete(bot_state).where(bot_state.c.name == name))
+        if language is not None:
+            conn.execute(sa.insert(bot_state).values(name=name, value=language))
+
+
+def _language_name(chat_id: int) -> str:
+    # bot_state is the bot's own name -> value store; one row per chat that chose a language.
+    return f"language:{chat_id}"

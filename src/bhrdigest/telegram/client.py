@@ -131,6 +131,7 @@ class IncomingMessage:
     chat_id: int | None  # None for an update that is not a message
     chat_type: str  # private | group | supergroup | channel
     text: str | None  # None for a photo, a sticker, a member joining…
+    language_code: str | None = None  # the sender's Telegram language ("es", "pt-br"), when given
 
 
 class _RedactToken(logging.Filter):
@@ -264,7 +265,9 @@ def _incoming(update: telegram.Update) -> IncomingMessage:
     message = update.message
     if message is None:
         return IncomingMessage(update.update_id, None, "", None)
-    return IncomingMessage(update.update_id, message.chat.id, message.chat.type, message.text)
+    user = message.from_user
+    return IncomingMessage(update.update_id, message.chat.id, message.chat.type, message.text,
+                           user.language_code if user else None)
 
 
 def retry_after_seconds(exc: tg_error.RetryAfter) -> float:

@@ -294,7 +294,8 @@ class FakeBotAPI:
         with self._lock:
             self._scripted.setdefault(chat_id, deque()).append(_Refusal(status, description, retry_after))
 
-    def add_update(self, chat_id: int, text: str, *, chat_type: str | None = None) -> int:
+    def add_update(self, chat_id: int, text: str, *, chat_type: str | None = None,
+                   language_code: str | None = None) -> int:
         """A user writes `text` to the bot in `chat_id`; returns the update id."""
         with self._lock:
             update_id = self._next_update
@@ -307,6 +308,8 @@ class FakeBotAPI:
                 "from": {"id": abs(chat_id), "is_bot": False, "first_name": "Tester"},
                 "text": text,
             }
+            if language_code:  # what Telegram says of the user's app language
+                message["from"]["language_code"] = language_code
             if text.startswith("/"):
                 command = text.split()[0] if text.split() else text
                 message["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_length(command)}]

@@ -96,6 +96,17 @@ def test_each_shipped_catalogue_translates_every_message_with_the_same_placehold
 
 
 @pytest.mark.parametrize("language", SHIPPED)
+def test_catalogue_text_uses_only_inline_markup(language):
+    """Catalogue text is markup in HTML templates: a stray "<" would open an element."""
+    catalogue = read_catalogue(LOCALE_DIR / language / "LC_MESSAGES" / "messages.po", language)
+    for message in catalogue:
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        for text in (*strings, *(message.id if isinstance(message.id, tuple) else (message.id,))):
+            tags = set(re.findall(r"<\s*/?\s*([^\s>/]*)", text))
+            assert tags <= {"strong", "em", "a", "b", "i", "code"}, f"{language}: {text!r}"
+
+
+@pytest.mark.parametrize("language", SHIPPED)
 def test_each_compiled_catalogue_is_the_compilation_of_its_source(language):
     folder = LOCALE_DIR / language / "LC_MESSAGES"
     compiled = io.BytesIO()

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from babel.dates import format_date
 from click.testing import CliRunner
 from smtpserver import closed_port
 from webpages import forms
@@ -499,3 +500,11 @@ def test_the_preferences_page_and_its_notices_follow_the_chosen_first_language(m
                              follow_redirects=True)
     assert saved.status_code == 200, saved.text
     assert "Sus opciones se han guardado" in saved.text  # Spanish now leads her languages
+
+
+def test_an_unsubscribed_readers_page_gives_the_date_in_their_language(make_site):
+    site = make_site(config_text=MULTILINGUAL)
+    site.client.post(site.u("claire@example.org"))
+    page = site.client.get(site.p("claire@example.org"))
+    day = format_date(datetime.fromtimestamp(site.wall(), UTC), "long", locale="fr")  # "3 décembre 2026"
+    assert f"Vous vous êtes désabonné le {day} : aucune lettre ne vous est envoyée." in page.text

@@ -29,7 +29,7 @@ from bhrdigest.config.preferences import (
     apply_preferences,
     split_names,
 )
-from bhrdigest.i18n import N_
+from bhrdigest.i18n import N_, chrome_for
 from bhrdigest.model import Subscriber
 from bhrdigest.signing import read_preferences_token, read_token
 from bhrdigest.store import subscribers as store
@@ -217,7 +217,7 @@ async def _show(web: WebContext, subscriber: Subscriber, *, notice: str | None =
         email=subscriber.email,
         name=subscriber.name,
         state=status_name,
-        unsubscribed_on=suppression.created_at.date().isoformat() if suppression else None,
+        unsubscribed_on=chrome_for(following.languages).format_date(suppression.created_at) if suppression else None,
         notice=notice,
         problems=selection.problems if selection else (),
         csrf=make_csrf(web.secret, f"{web.list_id}\x00{subscriber.email}", now=web.wall_clock()),

@@ -29,7 +29,7 @@ from bhrdigest.model import Kind, Subscriber, Translation
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ("en", "es", "fr")
-PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+PLACEHOLDER = re.compile(r"%\((\w+)\)[sr]")
 
 ANA = Subscriber(email="ana@example.org", name="Ana", languages=("es", "en"), companies=("Cellebrite",),
                  places=("Hong Kong",))  # fmt: skip

@@ -508,3 +508,12 @@ def test_an_unsubscribed_readers_page_gives_the_date_in_their_language(make_site
     page = site.client.get(site.p("claire@example.org"))
     day = format_date(datetime.fromtimestamp(site.wall(), UTC), "long", locale="fr")  # "3 décembre 2026"
     assert f"Vous vous êtes désabonné le {day} : aucune lettre ne vous est envoyée." in page.text
+
+
+def test_a_refused_choice_is_explained_in_the_readers_language(make_site):
+    site = make_site(config_text=MULTILINGUAL)
+    form = forms(site.client.get(site.p("ana@example.org")).text)[1]
+    response = site.client.post(site.p("ana@example.org"), data=form.submission(add_companies="Cellebrit"))
+    assert response.status_code == 400
+    assert "empresa desconocida: &#39;Cellebrit&#39;. ¿Quiso decir &#39;Cellebrite&#39;?" in response.text
+    assert "No se guardó nada" in response.text

@@ -175,6 +175,8 @@ async def _save(web: WebContext, subscriber: Subscriber, form: FormData) -> Resp
         topics=form.getlist("topic"),
         languages=form.getlist("language"),
         own_languages=own_languages,
+        gettext=chrome_for(subscriber.languages if current is None or not current.languages
+                           else current.languages).gettext,
     )
     if selection.problems:
         return await _show(web, subscriber, selection=selection, status=400,

@@ -4,7 +4,8 @@ browser, so the two always match; nothing is downloaded).
 
 Accessibility: axe-core (pinned in tests/a11y/package.json, installed by .ci/run with
 `npm ci --prefix tests/a11y`) runs inside the page; a digest in each shipped language, an
-Arabic-item digest and the web pages must have no serious or critical violation.
+Arabic-item digest and the web pages must have no violation at all (the issue asks for no
+serious or critical one; the rest are clean too, and stay so).
 
 Set BHRDIGEST_SCREENSHOT=docs/preferences.png to keep the screenshot of the page, and
 BHRDIGEST_SCREENSHOTS=docs/screenshots to keep the digests' at 600 and 375 px.
@@ -116,8 +117,8 @@ MAILBOX = Mailbox(reply_to=True, postal_address="Business & Human Rights Resourc
                   privacy_url="https://www.example.org/privacy", view_url="https://www.example.org/weekly-update")
 
 
-def serious_violations(browser) -> list[str]:
-    """axe-core's serious and critical violations of the page in `browser`, one line each."""
+def axe_violations(browser, impacts: tuple[str, ...] = ("minor", "moderate", "serious", "critical")) -> list[str]:
+    """axe-core's violations of the page in `browser` with one of `impacts`, one line each."""
     browser.execute_script(AXE.read_text(encoding="utf-8"))
     browser.set_script_timeout(60)
     result = browser.execute_async_script(
@@ -127,7 +128,7 @@ def serious_violations(browser) -> list[str]:
     )
     found = json.loads(result)
     return [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-            for v in found if v["impact"] in ("serious", "critical")]
+            for v in found if v["impact"] in impacts]
 
 
 def digest_in(language: str):
@@ -164,13 +165,13 @@ DIGESTS = {"en": lambda: digest_in("en"), "es": lambda: digest_in("es"), "fr": l
 
 @needs_axe
 @pytest.mark.parametrize("name", DIGESTS)
-def test_a_digest_has_no_serious_accessibility_violation_and_fits_phones(browser, tmp_path, name):
+def test_a_digest_has_no_accessibility_violation_and_fits_phones(browser, tmp_path, name):
     rendered = DigestRenderer(TEMPLATES).render(DIGESTS[name](), unsubscribe_url=UNSUBSCRIBE,
                                                 preferences_url=PREFERENCES, mailbox=MAILBOX)
     page = tmp_path / f"digest-{name}.html"
     page.write_text(rendered.html, encoding="utf-8")
     browser.get(page.as_uri())
-    assert serious_violations(browser) == []
+    assert axe_violations(browser) == []
     browser.execute_cdp_cmd("Emulation.setScrollbarsHidden", {"hidden": True})
     for width in (600, 375):
         browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
@@ -183,19 +184,19 @@ def test_a_digest_has_no_serious_accessibility_violation_and_fits_phones(browser
 
 
 @needs_axe
-def test_the_web_pages_have_no_serious_accessibility_violation(browser, engine, tmp_path):
+def test_the_web_pages_have_no_accessibility_violation(browser, engine, tmp_path):
     config = load_config(write_config(tmp_path, MULTILINGUAL))
     with LiveServer().serve(create_app(config, engine, SECRET)) as server:
         for email in ("alex@example.org", "claire@example.org"):
             browser.get(f"{server.url}/p/{make_preferences_token(SECRET, email, config.sender.list_id)}")
-            assert serious_violations(browser) == [], f"preferences page of {email}"
+            assert axe_violations(browser) == [], f"preferences page of {email}"
         unsubscribe = f"{server.url}/u/{make_token(SECRET, 'ana@example.org', config.sender.list_id)}"
         browser.get(unsubscribe)
-        assert serious_violations(browser) == [], "unsubscribe page"
+        assert axe_violations(browser) == [], "unsubscribe page"
         assert len(forms(browser.page_source)) == 1
         browser.find_element("css selector", "button.primary").click()
         assert "Se ha dado de baja" in browser.page_source
-        assert serious_violations(browser) == [], "unsubscribed page"
+        assert axe_violations(browser) == [], "unsubscribed page"
 
 
 @needs_axe
@@ -212,4 +213,4 @@ def test_axe_reports_a_planted_contrast_failure(browser, tmp_path):
     page = tmp_path / "pale.html"
     page.write_text(rendered.html, encoding="utf-8")
     browser.get(page.as_uri())
-    assert any(v.startswith("color-contrast (serious)") for v in serious_violations(browser))
+    assert any(v.startswith("color-contrast (serious)") for v in axe_violations(browser, ("serious",)))

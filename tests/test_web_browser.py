@@ -185,6 +185,10 @@ def test_a_digest_has_no_accessibility_violation_and_fits_phones(browser, tmp_pa
 
 @needs_axe
 def test_the_web_pages_have_no_accessibility_violation(browser, engine, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
     config = load_config(write_config(tmp_path, MULTILINGUAL))
     with LiveServer().serve(create_app(config, engine, SECRET)) as server:
         for email in ("alex@example.org", "claire@example.org"):
@@ -195,7 +199,7 @@ def test_the_web_pages_have_no_accessibility_violation(browser, engine, tmp_path
         assert axe_violations(browser) == [], "unsubscribe page"
         assert len(forms(browser.page_source)) == 1
         browser.find_element("css selector", "button.primary").click()
-        assert "Se ha dado de baja" in browser.page_source
+        WebDriverWait(browser, 10).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Se ha dado de baja"))
         assert axe_violations(browser) == [], "unsubscribed page"
 
 

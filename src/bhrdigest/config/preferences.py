@@ -131,7 +131,7 @@ class Choices:
     def keep_known(self, preferences: Preferences) -> Preferences:
         """The same preferences without names the catalogue no longer has."""
 
-        def known(names: tuple[str, ...] | None, resolve) -> tuple[str, ...] | None:
+        def known(names: tuple[str, ...] | None, resolve: Callable[[str], str | None]) -> tuple[str, ...] | None:
             if names is None:
                 return None
             return _unique(filter(None, map(resolve, names)))
@@ -165,7 +165,7 @@ class Choices:
         return close[0] if close else None
 
     @staticmethod
-    def _suggest(choices: Sequence[str]):
+    def _suggest(choices: Sequence[str]) -> Callable[[str], str | None]:
         folded = {choice.casefold(): choice for choice in choices}
 
         def suggest(name: str) -> str | None:

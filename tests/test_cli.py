@@ -9,6 +9,7 @@ import email
 import email.policy
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -314,6 +315,25 @@ def test_preview_renders_html_and_text_without_recording(cli, tmp_path):
     assert "sent=3" in cli("send", "--yes").output
 
 
+def test_each_digest_subject_gives_the_date_and_the_lead_headline(cli, tmp_path):
+    from datetime import UTC, datetime
+
+    cli("fetch")
+    folder = tmp_path / "dry"
+    assert cli("send", "--dry-run", "--outbox", str(folder)).exit_code == 0
+    subjects = {}
+    for path in folder.glob("*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        subjects[str(message["To"].addresses[0].addr_spec)] = str(message["Subject"])
+    today = datetime.now(UTC)
+    head = f"Business & human rights: your weekly update · {today.day} {today:%B} {today.year}: "
+    # Alex follows Cellebrite: its response leads, and the subject says so (and how many follow).
+    assert subjects["alex@example.org"].startswith(head + "Cellebrite's response, and ")
+    assert subjects["alex@example.org"].endswith(" more")
+    assert all(subject.startswith(head) for subject in subjects.values())
+    assert len(set(subjects.values())) == 3  # each reader's own lead
+
+
 def test_db_upgrade_is_idempotent(cli):
     first = cli("db", "upgrade")
     second = cli("db", "upgrade")
@@ -442,7 +462,8 @@ def test_a_spanish_reader_gets_a_spanish_auto_submitted_digest_with_reply_to_and
         result = cli("send", "--yes", extra_env=smtp_env(server) | {"BHRDIGEST_CONFIG": str(config)})
         (message,) = received_by(server)["ana@example.org"]
     assert result.exit_code == 0, result.output
-    assert message["Subject"] == "Empresas y derechos humanos: su boletín semanal"
+    assert re.fullmatch(r"Empresas y derechos humanos: su boletín semanal · \d{1,2} de \w+ de \d{4}: .+ y \d+ más",
+                        message["Subject"]), message["Subject"]  # date and count in Spanish too
     assert message["Auto-Submitted"] == "auto-generated"
     assert message["Reply-To"] == "equipo@example.org"
     assert message["Content-Language"] == "es"

@@ -60,8 +60,8 @@ _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 _ADDRESS_FORBIDDEN = set('<>()[]\\,;:"')
 
 _TOP_KEYS = ("sender", "digest", "feeds", "companies", "topics", "regions", "subscribers", "worker")
-_SENDER_KEYS = ("from", "unsubscribe_url", "unsubscribe_mailto", "list_id", "preferences_url", "reply_to",
-                "postal_address", "privacy_url", "view_url")
+_SENDER_KEYS = ("from", "unsubscribe_url", "unsubscribe_mailto", "list_id", "preferences_url", "bounce_address",
+                "reply_to", "postal_address", "privacy_url", "view_url")
 _DIGEST_KEYS = ("subject", "max_items", "period_days")
 _SUBSCRIBER_KEYS = ("email", "name", "languages", "companies", "regions", "countries", "topics", "match", "telegram")
 
@@ -73,6 +73,7 @@ class Sender:
     unsubscribe_mailto: str | None  # bare address, no "mailto:"
     list_id: str = "weekly.bhrdigest"  # RFC 2919 id, without angle brackets
     preferences_url: str | None = None  # https URL containing "{token}" (the `web` preferences page)
+    bounce_address: str | None = None  # VERP base of the envelope sender: bounces+alex=example.org@this.domain
     reply_to: str | None = None  # a monitored address for replies
     postal_address: str | None = None  # the organisation's, shown in every digest's footer
     privacy_url: str | None = None  # https URL of the privacy notice
@@ -199,12 +200,17 @@ def _read_sender(node: yaml.Node | None, r: Reader, root: yaml.Node) -> Sender:
     preferences = r.text(m.get("preferences_url"), "sender.preferences_url")
     if preferences is not None and (reason := _unsubscribe_url_problem(preferences, "/p/{token}")):
         r.add(m["preferences_url"], "sender.preferences_url", reason)
+    bounce = r.text(m.get("bounce_address"), "sender.bounce_address", header=True)
+    if bounce is not None and (reason := address_problem(bounce) or ("+" in bounce and "must not contain '+'") or None):
+        r.add(m["bounce_address"], "sender.bounce_address", f"{bounce!r} {reason}")
+        bounce = None
     reply_to = r.text(m.get("reply_to"), "sender.reply_to", header=True)
     if reply_to is not None and (reason := address_problem(reply_to)):
         r.add(m["reply_to"], "sender.reply_to", f"{reply_to!r} {reason}")
-    return Sender(from_addr or "", url, mailto, list_id or _default_list_id(domain), preferences, reply_to,
-                  r.text(m.get("postal_address"), "sender.postal_address"),
-                  _read_page_url(m, "privacy_url", r), _read_page_url(m, "view_url", r))
+    return Sender(from_addr or "", url, mailto, list_id or _default_list_id(domain), preferences,
+                  bounce_address=bounce.lower() if bounce else None, reply_to=reply_to,
+                  postal_address=r.text(m.get("postal_address"), "sender.postal_address"),
+                  privacy_url=_read_page_url(m, "privacy_url", r), view_url=_read_page_url(m, "view_url", r))
 
 
 def _read_page_url(m: dict[str, yaml.Node], key: str, r: Reader) -> str | None:

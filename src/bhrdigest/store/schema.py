@@ -55,6 +55,9 @@ components = sa.Table(
     sa.Column("first_seen_at", UTC_DATETIME, nullable=False),
     sa.Column("updated_at", UTC_DATETIME, nullable=False),
     sa.Column("alertable", sa.Boolean, nullable=False, default=True),  # False: feed backfill
+    sa.Column("link", sa.Text),  # the URL the site published (`url` is the identity form)
+    sa.Column("mention_line", sa.Text),  # "[Also referred to …]" as written, when it named mentions
+    sa.Column("place_origins", sa.JSON),  # [[place, named place, "title" | "text" | "tag"], …]
 )
 sa.Index("ix_components_first_seen", components.c.first_seen_at)
 
@@ -62,7 +65,7 @@ component_tags = sa.Table(
     "component_tags",
     metadata,
     sa.Column("key", sa.String(64), sa.ForeignKey("components.key", ondelete="CASCADE"), primary_key=True),
-    sa.Column("facet", sa.String(16), primary_key=True),  # company | country | region | topic
+    sa.Column("facet", sa.String(16), primary_key=True),  # company | mention | country | region | topic
     sa.Column("name", sa.Text, primary_key=True),
     sa.Column("position", sa.Integer, nullable=False, default=0),
 )
@@ -184,6 +187,22 @@ suppressions = sa.Table(
     "suppressions",
     metadata,
     sa.Column("email", sa.Text, primary_key=True),  # lower-cased
-    sa.Column("reason", sa.String(16), nullable=False),  # one-click | web | staff
+    sa.Column("reason", sa.String(16), nullable=False),  # one-click | web | staff | hard-bounce | complaint | soft-bounces
     sa.Column("created_at", UTC_DATETIME, nullable=False),
+)
+
+# --- bounces and complaints (mail/bounces.py) -----------------------------------------
+# One row per (report, address): the same report read twice (a crash before the mailbox
+# removal) is recorded once. Soft bounces count against a threshold within a window.
+bounces = sa.Table(
+    "bounces",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("email", sa.Text, nullable=False),  # lower-cased
+    sa.Column("kind", sa.String(16), nullable=False),  # hard | soft | complaint
+    sa.Column("report_id", sa.Text, nullable=False),  # the report's Message-ID, else a hash of it
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("received_at", UTC_DATETIME, nullable=False),
+    sa.UniqueConstraint("report_id", "email", name="uq_bounces_report"),
+    sa.Index("ix_bounces_email", "email", "received_at"),
 )

@@ -27,7 +27,7 @@ from bhrdigest.store.sql import insert_ignore
 
 log = logging.getLogger(__name__)
 
-REASONS = ("one-click", "web", "staff")
+REASONS = ("one-click", "web", "staff", "hard-bounce", "complaint", "soft-bounces")
 _FACETS = ("companies", "places", "topics", "languages")
 
 

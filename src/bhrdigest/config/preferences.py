@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
 
+from bhrdigest.i18n import N_
 from bhrdigest.ingest.tagging.companies import CompanyIndex
 from bhrdigest.ingest.tagging.places import BHRRC_REGIONS, all_place_names, lookup_place
 from bhrdigest.ingest.tagging.topics import all_topic_names, lookup_topic
@@ -29,6 +30,21 @@ OFFERED_LANGUAGES: dict[str, str] = {
     "ru": "Русский", "uk": "Українська", "ar": "العربية", "zh": "中文", "ja": "日本語", "ko": "한국어",
 }  # fmt: skip
 MAX_PER_FACET = 500  # more would be a script, not a person; keeps a row small
+# The page's wording of a refused choice, by facet: (unknown, unknown with a suggestion).
+_UNKNOWN = {
+    "company": (N_("unknown company %(name)r"), N_("unknown company %(name)r: did you mean %(close)r?")),
+    "place": (N_("unknown place %(name)r"), N_("unknown place %(name)r: did you mean %(close)r?")),
+    "topic": (N_("unknown topic %(name)r"), N_("unknown topic %(name)r: did you mean %(close)r?")),
+    "language": (N_("unknown language %(name)r"), N_("unknown language %(name)r: did you mean %(close)r?")),
+}
+_TOO_MANY = {
+    "companies": N_("at most %(max)s companies, please"), "places": N_("at most %(max)s places, please"),
+    "topics": N_("at most %(max)s topics, please"), "languages": N_("at most %(max)s languages, please"),
+}  # fmt: skip
+
+
+def _english(message: str, **variables: object) -> str:
+    return message % variables if variables else message
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,32 +100,38 @@ class Choices:
         topics: Iterable[str],
         languages: Iterable[str],
         own_languages: Sequence[str] = (),
+        gettext: Callable[..., str] = _english,
     ) -> Selection:
-        """Canonical choices from what a form sent; unknown names become problems.
+        """Canonical choices from what a form sent; unknown names become problems, worded
+        by `gettext` (the page's language: bhrdigest.i18n.Chrome.gettext).
 
         `own_languages` (from the YAML) stay valid even when not among OFFERED_LANGUAGES.
         """
         problems: list[str] = []
+
+        def resolve(names: Iterable[str], lookup: Callable[[str], str | None], what: str,
+                    suggest: Callable[[str], str | None]) -> tuple[str, ...]:  # fmt: skip
+            return self._resolve(names, lookup, what, problems, suggest, gettext)
+
         found = {}
         for facet, names in (("companies", companies), ("places", places), ("topics", topics)):
-            found[facet], unknown = self.resolve(facet, names)
+            found[facet], unknown = self.resolve(facet, names, gettext)
             problems += unknown
         allowed = {code.lower(): code for code in [*OFFERED_LANGUAGES, *own_languages]}
-        chosen = self._resolve(languages, lambda c: allowed.get(c.strip().lower()), "language", problems,
-                               lambda _: None)
+        chosen = resolve(languages, lambda c: allowed.get(c.strip().lower()), "language", lambda _: None)
         if not any(found.values()) and not problems:
-            problems.append("choose at least one company, place or topic, or pause your digest instead")
+            problems.append(gettext(N_("choose at least one company, place or topic, or pause your digest instead")))
         if not chosen and not problems:
-            problems.append("choose at least one language")
+            problems.append(gettext(N_("choose at least one language")))
         for facet, names in [*found.items(), ("languages", chosen)]:
             if len(names) > MAX_PER_FACET:
-                problems.append(f"at most {MAX_PER_FACET} {facet}, please")
+                problems.append(gettext(_TOO_MANY[facet], max=MAX_PER_FACET))
         return Selection(found["companies"], found["places"], found["topics"], chosen, tuple(problems))
 
     def keep_known(self, preferences: Preferences) -> Preferences:
         """The same preferences without names the catalogue no longer has."""
 
-        def known(names: tuple[str, ...] | None, resolve) -> tuple[str, ...] | None:
+        def known(names: tuple[str, ...] | None, resolve: Callable[[str], str | None]) -> tuple[str, ...] | None:
             if names is None:
                 return None
             return _unique(filter(None, map(resolve, names)))
@@ -121,16 +143,17 @@ class Choices:
             topics=known(preferences.topics, self.topic),
         )
 
-    def resolve(self, facet: str, names: Iterable[str]) -> tuple[tuple[str, ...], list[str]]:
+    def resolve(self, facet: str, names: Iterable[str],
+                gettext: Callable[..., str] = _english) -> tuple[tuple[str, ...], list[str]]:
         """Canonical names of one facet (companies, places or topics), and a problem naming
-        each unknown one with the nearest known name."""
+        each unknown one with the nearest known name (in `gettext`'s language)."""
         problems: list[str] = []
         resolve, what, suggest = {
             "companies": (self.company, "company", self._suggest_company),
             "places": (self.place, "place", self._suggest_place),
             "topics": (self.topic, "topic", self._suggest_topic),
         }[facet]
-        return self._resolve(names, resolve, what, problems, suggest), problems
+        return self._resolve(names, resolve, what, problems, suggest, gettext), problems
 
     @cached_property
     def _suggest_place(self) -> Callable[[str], str | None]:
@@ -141,7 +164,8 @@ class Choices:
         return self._suggest(self.topics)
 
     @staticmethod
-    def _resolve(names, resolve, what: str, problems: list[str], suggest) -> tuple[str, ...]:
+    def _resolve(names: Iterable[str], resolve: Callable[[str], str | None], what: str, problems: list[str],
+                 suggest: Callable[[str], str | None], gettext: Callable[..., str]) -> tuple[str, ...]:  # fmt: skip
         canonical = []
         for name in names:
             name = name.strip()
@@ -150,8 +174,8 @@ class Choices:
             found = resolve(name)
             if found is None:
                 close = suggest(name)
-                hint = f": did you mean {close!r}?" if close else ""
-                problems.append(f"unknown {what} {name!r}{hint}")
+                unknown, suggested = _UNKNOWN[what]
+                problems.append(gettext(suggested, name=name, close=close) if close else gettext(unknown, name=name))
             else:
                 canonical.append(found)
         return _unique(canonical)
@@ -161,7 +185,7 @@ class Choices:
         return close[0] if close else None
 
     @staticmethod
-    def _suggest(choices: Sequence[str]):
+    def _suggest(choices: Sequence[str]) -> Callable[[str], str | None]:
         folded = {choice.casefold(): choice for choice in choices}
 
         def suggest(name: str) -> str | None:

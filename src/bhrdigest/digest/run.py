@@ -43,6 +43,7 @@ from bhrdigest.digest.match import Match, Matcher
 from bhrdigest.digest.message import build_message, encoded_size
 from bhrdigest.digest.render import DigestRenderer
 from bhrdigest.errors import StoreError
+from bhrdigest.mail.bounces import verp_address
 from bhrdigest.mail.dkim import DkimSigner
 from bhrdigest.mail.smtp import SendResult, send_many
 from bhrdigest.model import Subscriber
@@ -217,6 +218,14 @@ class DigestComposer:
         sender = config.sender
         self.domain = parseaddr(sender.from_addr)[1].rpartition("@")[2] or "bhrdigest.invalid"
 
+    def return_path(self, email: str) -> str | None:
+        """The envelope sender for `email`: its VERP bounce address when sender.bounce_address is set."""
+        bounce = self.config.sender.bounce_address
+        if not bounce:
+            return None
+        # A non-ASCII address in MAIL FROM needs SMTPUTF8 of every relay on the way: plain bounce address then.
+        return verp_address(email.strip(), bounce) if email.isascii() else bounce
+
     def unsubscribe_url(self, email: str) -> str | None:
         return self._signed_url(self.config.sender.unsubscribe_url, make_token, email)
 
@@ -253,6 +262,7 @@ class DigestComposer:
             unsubscribe_mailto=sender.unsubscribe_mailto,
             now=self.now,
             domain=self.domain,
+            return_path=self.return_path(planned.subscriber.email),
         )
         return rendered, self.signer.sign(message) if self.signer else message  # signed last: nothing may change after
 

@@ -3,11 +3,11 @@
     create_app(config, engine, secret)  ->  the ASGI app, in its RequestFrame (web/frame.py)
 
 Routes: `GET|POST /u/{token}` (unsubscribe), `GET|POST /p/{token}` (preferences),
-`GET /healthz`; plus the paths of `sender.unsubscribe_url` and `sender.preferences_url`
-when they differ. Pages link to each other by those configured URLs, or relatively
-(`../p/…`) when none is set, and carry their stylesheet inline (allowed by its hash),
-so they work at any path, behind a proxy that serves them under a prefix too. For the
-same reason a path with a trailing slash too many is redirected relatively
+`GET /healthz`, `POST /hooks/…` (bounce webhooks, when configured); plus the paths of
+`sender.unsubscribe_url` and `sender.preferences_url` when they differ. Pages link to each
+other by those configured URLs, or relatively (`../p/…`) when none is set, and carry their
+stylesheet inline (allowed by its hash), so they work at any path, behind a proxy that
+serves them under a prefix too. For the same reason a path with a trailing slash too many is redirected relatively
 (`/p/TOKEN/` -> `../TOKEN`): no Host header a client sends ends up in a Location.
 """
 
@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import jinja2
@@ -35,6 +36,9 @@ from bhrdigest.errors import ConfigError
 from bhrdigest.signing import make_preferences_token, make_token
 from bhrdigest.web.frame import RequestFrame
 from bhrdigest.web.ratelimit import RateLimiter, retry_after
+
+if TYPE_CHECKING:
+    from bhrdigest.web.webhooks import Webhooks
 
 MAX_BODY = 64 * 1024  # a preferences form is a few KB; anything bigger is not a person
 
@@ -145,8 +149,10 @@ def create_app(
     trusted_proxies: int = 1,
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
+    webhooks: Webhooks | None = None,
 ) -> RequestFrame:
-    """The ASGI app for `bhrdigest web`, behind `trusted_proxies` proxies (a platform router is one)."""
+    """The ASGI app for `bhrdigest web`, behind `trusted_proxies` proxies (a platform router is one);
+    with `webhooks`, the bounce webhooks of the relays configured there (web/webhooks.py)."""
     from bhrdigest.web import pages
 
     if not secret:
@@ -162,6 +168,7 @@ def create_app(
         Route("/healthz", pages.healthz, methods=["GET"]),
         *(Route(path, pages.unsubscribe, methods=["GET", "POST"]) for path in unsubscribe_paths),
         *(Route(path, pages.preferences, methods=["GET", "POST"]) for path in preferences_paths),
+        *(webhooks.routes() if webhooks else ()),
     ]
 
     async def on_404(request: Request, _exc: Exception) -> Response:

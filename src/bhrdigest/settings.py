@@ -29,6 +29,7 @@ class Settings:
     secret: str | None = field(default=None, repr=False)
     user_agent: str | None = None
     ephemeral_disk: bool = False  # DYNO is set: a SQLite file would be wiped at restart
+    bounce_mailbox_url: str | None = field(default=None, repr=False)  # the worker reads it each interval
     # Bounce webhooks (web/webhooks.py): what authenticates each relay's posts.
     ses_topic_arns: tuple[str, ...] = ()
     postmark_webhook_secret: str | None = field(default=None, repr=False)
@@ -49,6 +50,7 @@ class Settings:
             secret=env.get("BHRDIGEST_SECRET") or None,
             user_agent=env.get("BHRDIGEST_USER_AGENT") or None,
             ephemeral_disk=bool(env.get("DYNO")),
+            bounce_mailbox_url=env.get("BOUNCE_MAILBOX_URL") or None,
             ses_topic_arns=tuple(arn.strip() for arn in env.get("SES_SNS_TOPIC_ARN", "").split(",") if arn.strip()),
             postmark_webhook_secret=env.get("POSTMARK_WEBHOOK_SECRET") or None,
             mailgun_webhook_signing_key=env.get("MAILGUN_WEBHOOK_SIGNING_KEY") or None,
@@ -65,7 +67,8 @@ class Settings:
 
     def secrets(self) -> tuple[str | None, ...]:
         """Values never to show (redact.py): the token, the signing keys, URL passwords."""
-        passwords = (urlsplit(url).password if url else None for url in (self.smtp_url, self.database_url))
+        passwords = (urlsplit(url).password if url else None for url in (self.smtp_url, self.database_url,
+                                                                        self.bounce_mailbox_url))
         return (self.telegram_token, self.secret, self.postmark_webhook_secret, self.mailgun_webhook_signing_key,
                 *passwords)
 

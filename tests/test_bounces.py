@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import json
 import logging
 import mailbox
 import os
@@ -27,6 +28,7 @@ from bhrdigest.mail.bounces import BounceKind, classify, recipient_from_verp, ve
 from bhrdigest.model import Catalogue
 from bhrdigest.ops.bounces import check_mailbox
 from bhrdigest.store.bounces import bounce_counts, record_bounce
+from bhrdigest.store.db import connect
 from bhrdigest.store.subscribers import get_suppression
 from bhrdigest.worker import run_worker
 
@@ -232,3 +234,27 @@ async def test_a_failing_mailbox_never_stops_the_worker_and_is_read_again_next_i
     assert "is not a Maildir folder" in caplog.text
     assert get_suppression(engine, "userx@example.com").reason == "hard-bounce"
     assert "bounces hard=1 soft=0 complaints=0 unknown=0 suppressed=1 mailbox_failures=1" in caplog.text
+
+
+# --- status ----------------------------------------------------------------------------
+
+
+def test_status_shows_bounces_this_week_and_ever_and_suppressions_by_reason(staff, tmp_path):
+    box = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    for name in INBOX:
+        box.add((FIXTURES / name).read_bytes())
+    assert staff("bounces", "--mailbox", f"maildir:{tmp_path / 'Maildir'}").exit_code == 0
+    engine = connect(f"sqlite:///{tmp_path / 'bhrdigest.db'}")
+    long_ago = datetime.now(UTC) - timedelta(days=30)
+    record_bounce(engine, "old@example.org", "hard", report_id="<old@r>", detail="550", now=long_ago)
+    engine.dispose()
+    assert staff("unsubscribe", "kim@example.org").exit_code == 0
+    report = json.loads(staff("status", "--json").output)
+    assert report["bounces"] == {
+        "last_7_days": {"hard": 2, "soft": 1, "complaint": 1},
+        "all_time": {"hard": 3, "soft": 1, "complaint": 1},
+        "suppressed": {"complaint": 1, "hard-bounce": 3, "staff": 1},
+    }
+    text = staff("status").output
+    assert "bounces: last 7 days hard 2, soft 1, complaint 1; all time hard 3, soft 1, complaint 1" in text
+    assert "suppressed addresses: complaint 1, hard-bounce 3, staff 1" in text

@@ -6,12 +6,16 @@ Proved where it matters: the MAIL FROM the relay (aiosmtpd on loopback) receives
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 from pathlib import Path
 
+import dkim
 import pytest
 from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from smtpserver import SmtpServer
 
 from bhrdigest.cli.main import main
@@ -89,3 +93,20 @@ def test_without_a_bounce_address_the_envelope_sender_is_the_from_address(tmp_pa
         senders = {r.mail_from for r in server.messages}
     assert result.exit_code == 0, result.output
     assert senders == {"updates@example.org"}
+
+
+def test_a_dkim_signed_digest_still_verifies_as_the_relay_receives_it(verp_cli):
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    with SmtpServer() as server:
+        result = verp_cli("send", "--yes", extra_env={
+            "SMTP_URL": f"smtp+plain://127.0.0.1:{server.port}", "BHRDIGEST_SECRET": SECRET,
+            "DKIM_PRIVATE_KEY": pem, "DKIM_SELECTOR": "bhr2026"})
+        received = server.messages[0]
+    assert result.exit_code == 0, result.output
+    assert received.mail_from.startswith("bounces+")
+    # Signed with Return-Path in the message, sent without it: the signature must hold.
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    assert dkim.verify(received.content, dnsfunc=lambda name, timeout=5: record)

@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -38,7 +39,9 @@ from bhrdigest.web.sns import SnsRefused, SnsVerifier
 log = logging.getLogger(__name__)
 
 MAILGUN_MAX_AGE = 300.0  # seconds: Mailgun's own advice for the timestamp check
-_MIN_SECRET = 16  # a shorter path secret would be guessable, and not cut from the request log
+# Long enough not to be guessed, and of the characters the request log cuts out of a path
+# as token-shaped (web/frame.py): a secret in the URL never reaches the log.
+_SECRET_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,}")
 # Postmark's bounce types; the rest (auto-responders, subscription changes, tests) are not failures.
 _POSTMARK_KINDS = {
     "HardBounce": "hard", "BadEmailAddress": "hard", "ManuallyDeactivated": "hard",
@@ -56,9 +59,9 @@ class WebhookKeys:
     mailgun_signing_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if self.postmark_secret is not None and len(self.postmark_secret) < _MIN_SECRET:
-            raise ConfigError(f"POSTMARK_WEBHOOK_SECRET must be at least {_MIN_SECRET} characters: "
-                              "use a long random string (it is the webhook's password)")
+        if self.postmark_secret is not None and not _SECRET_SHAPE.fullmatch(self.postmark_secret):
+            raise ConfigError("POSTMARK_WEBHOOK_SECRET must be at least 16 letters, digits, '-' or '_' "
+                              "(it is the webhook's password): e.g. the output of `openssl rand -hex 24`")
         bad = [arn for arn in self.ses_topic_arns if not arn.startswith("arn:aws")]
         if bad:
             raise ConfigError(f"SES_SNS_TOPIC_ARN: {bad[0]!r} is not a topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")

@@ -24,6 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
+from feedserver import FeedServer, Route, closed_port_url, redirect
 from webserver import FakeClock, LiveServer
 
 from bhrdigest.cli.main import main
@@ -31,7 +32,7 @@ from bhrdigest.config.load import load_config
 from bhrdigest.store.bounces import bounce_counts
 from bhrdigest.store.subscribers import get_suppression
 from bhrdigest.web.app import create_app
-from bhrdigest.web.sns import SnsVerifier
+from bhrdigest.web.sns import SnsRefused, SnsVerifier, fetch_with_httpx
 from bhrdigest.web.webhooks import WebhookKeys, Webhooks
 
 SECRET = "web-test-secret-0123456789abcdef0123456789"
@@ -198,7 +199,7 @@ def test_a_genuine_message_of_someone_elses_topic_changes_nothing(hooks):
     other = "arn:aws:sns:eu-west-1:999999999999:not-ours"
     assert hooks.sns(sns_message("Notification", ses_bounce("Permanent"), topic=other)).status_code == 403
     assert hooks.sns(sns_message("SubscriptionConfirmation", "confirm", topic=other)).status_code == 403
-    assert hooks.reason() is None and SUBSCRIBE_URL not in hooks.aws.fetched
+    assert hooks.reason() is None and hooks.aws.fetched == []  # not even its certificate
 
 
 def test_the_subscription_is_confirmed_only_when_its_signature_verifies(hooks):
@@ -208,6 +209,23 @@ def test_the_subscription_is_confirmed_only_when_its_signature_verifies(hooks):
     genuine = sns_message("SubscriptionConfirmation", "You have chosen to subscribe")
     assert hooks.sns(genuine).status_code == 200
     assert hooks.aws.fetched.count(SUBSCRIBE_URL) == 1
+
+
+async def test_an_expired_signing_certificate_is_refused():
+    verifier = SnsVerifier(FakeAws(), clock=lambda: datetime.now(UTC) + timedelta(days=60))
+    with pytest.raises(SnsRefused, match="not valid now"):
+        await verifier.verify(sns_message("Notification", ses_bounce("Permanent")))
+
+
+async def test_the_production_fetcher_takes_a_200_and_follows_no_redirect():
+    with FeedServer() as server:
+        certificate = server.route("/cert.pem", Route(body=AMAZON_CERT))
+        moved = server.route("/moved.pem", redirect(certificate, 302))
+        assert await fetch_with_httpx(certificate) == AMAZON_CERT
+        with pytest.raises(SnsRefused, match="answered 302"):
+            await fetch_with_httpx(moved)
+        with pytest.raises(SnsRefused, match="cannot fetch"):
+            await fetch_with_httpx(closed_port_url())
 
 
 # --- Postmark -----------------------------------------------------------------------
@@ -235,8 +253,9 @@ def test_postmark_without_the_secret_changes_nothing_and_the_log_shows_no_secret
     wrong = hooks.client.post("/hooks/postmark", json=postmark("HardBounce"), auth=("postmark", "guess" * 8))
     missing = hooks.client.post("/hooks/postmark", json=postmark("HardBounce"))
     in_url = hooks.client.post("/hooks/postmark/not-the-secret-at-all-000", json=postmark("HardBounce"))
+    garbage = hooks.client.post("/hooks/postmark", content=b"\xff not json")  # no secret: 403 before any parsing
     hooks.client.post(f"/hooks/postmark/{POSTMARK_SECRET}", json=postmark("SoftBounce", 8))
-    assert (wrong.status_code, missing.status_code, in_url.status_code) == (403, 403, 403)
+    assert (wrong.status_code, missing.status_code, in_url.status_code, garbage.status_code) == (403, 403, 403, 403)
     assert bounce_counts(hooks.engine) == {"soft": 1} and hooks.reason() is None
     logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("bhrdigest"))
     assert "webhook postmark refused (403)" in logged
@@ -278,6 +297,13 @@ def test_a_forged_stale_or_replayed_mailgun_webhook_changes_nothing(hooks):
 
 
 # --- configuration ------------------------------------------------------------------
+
+
+def test_a_body_that_is_not_the_providers_json_is_a_400(hooks):
+    not_json = hooks.client.post("/hooks/postmark", content=b"<xml/>", auth=("p", POSTMARK_SECRET))
+    a_list = hooks.client.post("/hooks/postmark", json=[1, 2], auth=("p", POSTMARK_SECRET))
+    assert (not_json.status_code, a_list.status_code) == (400, 400)
+    assert bounce_counts(hooks.engine) == {}
 
 
 def test_a_provider_not_configured_has_no_webhook(make_hooks):

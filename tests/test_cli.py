@@ -185,11 +185,11 @@ def test_fetch_sends_conditional_requests_the_second_time(cli, tmp_path):
 
 def test_send_writes_each_digest_to_the_outbox_once(cli):
     cli("fetch")
-    first = cli("send", "--yes")
+    first = cli("send", "--yes", "--outbox", str(cli.tmp / "outbox"))
     assert first.exit_code == 0, first.output
     files = sorted((cli.tmp / "outbox").glob("*.eml"))
     assert len(files) == 3, first.output
-    again = cli("send", "--yes")
+    again = cli("send", "--yes", "--outbox", str(cli.tmp / "outbox"))
     assert again.exit_code == 0, again.output
     assert "nothing to send" in again.output
     assert sorted((cli.tmp / "outbox").glob("*.eml")) == files
@@ -197,7 +197,7 @@ def test_send_writes_each_digest_to_the_outbox_once(cli):
 
 def test_send_asks_before_sending_and_stops_on_no(cli):
     cli("fetch")
-    result = cli("send", input="n\n")
+    result = cli("send", "--outbox", str(cli.tmp / "outbox"), input="n\n")
     assert result.exit_code == 1
     assert "Send 3 digests" in result.output
     assert not list((cli.tmp / "outbox").glob("*.eml"))
@@ -209,7 +209,7 @@ def test_dry_run_renders_files_and_records_nothing(cli, tmp_path):
     result = cli("send", "--dry-run", "--outbox", str(folder))
     assert result.exit_code == 0, result.output
     assert len(list(folder.glob("*.html"))) == 3 and "nothing recorded" in result.output
-    real = cli("send", "--yes")
+    real = cli("send", "--yes", "--outbox", str(tmp_path / "outbox"))
     assert "sent=3" in real.output
 
 
@@ -311,7 +311,26 @@ def test_preview_renders_html_and_text_without_recording(cli, tmp_path):
     assert html.exit_code == 0 and "Cellebrite" in out.read_text(encoding="utf-8")
     assert "<html" in out.read_text(encoding="utf-8").lower()
     assert "Cellebrite" in text.output and "<td" not in text.output
-    assert "sent=3" in cli("send", "--yes").output
+    assert "sent=3" in cli("send", "--yes", "--outbox", str(tmp_path / "outbox")).output
+
+
+def test_each_digest_subject_gives_the_date_and_the_lead_headline(cli, tmp_path):
+    from datetime import UTC, datetime
+
+    cli("fetch")
+    folder = tmp_path / "dry"
+    assert cli("send", "--dry-run", "--outbox", str(folder)).exit_code == 0
+    subjects = {}
+    for path in folder.glob("*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        subjects[str(message["To"].addresses[0].addr_spec)] = str(message["Subject"])
+    today = datetime.now(UTC)
+    head = f"Business & human rights: your weekly update · {today.day} {today:%B} {today.year}: "
+    # Alex follows Cellebrite: its response leads, and the subject says so (and how many follow).
+    assert subjects["alex@example.org"].startswith(head + "Cellebrite's response, and ")
+    assert subjects["alex@example.org"].endswith(" more")
+    assert all(subject.startswith(head) for subject in subjects.values())
+    assert len(set(subjects.values())) == 3  # each reader's own lead
 
 
 def test_db_upgrade_is_idempotent(cli):
@@ -332,6 +351,15 @@ def test_demo_writes_digests_and_says_which_file_to_open(cli, tmp_path):
     assert result.exit_code == 0, result.output
     assert "understood" in result.output and "Open " in result.output
     assert list((tmp_path / "demo").glob("*.eml")) and list((tmp_path / "demo").glob("*.html"))
+
+
+def test_demo_reads_old_sample_feeds_as_news_of_their_week(cli, tmp_path):
+    result = cli("--config", str(ROOT / "subscriptions.yaml"), "demo", "--outbox", str(tmp_path / "demo"))
+    assert "running as of 03 August 2021" in result.output
+    alex = next((tmp_path / "demo").glob("*alex_example.org.html")).read_text()
+    new, _, earlier = alex.partition("Earlier items newly added")
+    assert new.count('class="title"') >= 3, "the 2021 items are this week's news, not a backfill"
+    assert "Cellebrite&#39;s response" in new.split('class="lead-title"')[1][:300]
 
 
 # --- Telegram alerts through the CLI ------------------------------------------------

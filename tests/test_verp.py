@@ -79,7 +79,8 @@ def test_a_dry_run_shows_the_return_path_in_each_eml_file(verp_cli, tmp_path):
 
 
 def test_the_outbox_records_the_return_path_too(verp_cli, tmp_path):
-    assert verp_cli("send", "--yes").exit_code == 0
+    result = verp_cli("send", "--yes", "--outbox", str(tmp_path / "outbox"))
+    assert result.exit_code == 0, result.output
     paths = {email.message_from_bytes(p.read_bytes())["Return-Path"] for p in (tmp_path / "outbox").glob("*.eml")}
     assert paths == {"<bounces+alex=example.org@bounce.example.org>",
                      "<bounces+sam.lee+bhr=example.net@bounce.example.org>"}
@@ -110,3 +111,13 @@ def test_a_dkim_signed_digest_still_verifies_as_the_relay_receives_it(verp_cli):
     # Signed with Return-Path in the message, sent without it: the signature must hold.
     record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
     assert dkim.verify(received.content, dnsfunc=lambda name, timeout=5: record)
+
+
+def test_a_test_send_to_staff_bounces_to_staffs_verp_address_not_the_subscribers(verp_cli):
+    with SmtpServer() as server:
+        result = verp_cli("send", "--only", "alex@example.org", "--to", "me@example.net", extra_env={
+            "SMTP_URL": f"smtp+plain://127.0.0.1:{server.port}", "BHRDIGEST_SECRET": SECRET})
+        senders = [(r.mail_from, r.rcpt_tos) for r in server.messages]
+    assert result.exit_code == 0, result.output
+    # Were the test to bounce, it must never suppress alex.
+    assert senders == [("bounces+me=example.net@bounce.example.org", ("me@example.net",))]

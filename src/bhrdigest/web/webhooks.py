@@ -33,7 +33,7 @@ from starlette.routing import Route
 
 from bhrdigest.errors import ConfigError
 from bhrdigest.store.bounces import record_bounce
-from bhrdigest.web.app import WebContext, client_address, too_many
+from bhrdigest.web.context import WebContext, client_address, too_many
 from bhrdigest.web.sns import SnsRefused, SnsVerifier
 
 log = logging.getLogger(__name__)

@@ -25,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import sqlalchemy as sa
 
@@ -45,7 +46,8 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 FetchOnce = Callable[[], Awaitable[Sequence[str]]]
-CheckBounces = Callable[[], BounceRunSummary]  # blocking (IMAP): run in a thread
+CheckBounces = Callable[[], BounceRunSummary]
+T = TypeVar("T")  # blocking (IMAP): run in a thread
 
 async def run_worker(
     *,
@@ -170,7 +172,7 @@ async def _loop(
         poller.release()
 
 
-async def _fetch(fetch_once, engine: sa.Engine, stop: asyncio.Event, clock) -> int:
+async def _fetch(fetch_once: FetchOnce, engine: sa.Engine, stop: asyncio.Event, clock: Clock) -> int:
     """Fetch once; how many new components were stored."""
     try:
         keys = await _unless_stopped(fetch_once(), stop)
@@ -199,7 +201,7 @@ async def _read_bounces(check_bounces: CheckBounces, life: _Life) -> None:
         life.bounces.add(summary)
 
 
-def _poll_timeout(engine: sa.Engine, next_fetch: float, poll_timeout: float, clock) -> float:
+def _poll_timeout(engine: sa.Engine, next_fetch: float, poll_timeout: float, clock: Clock) -> float:
     timeout = min(poll_timeout, next_fetch - time.monotonic())
     due = store.next_due(engine)
     if due is not None:
@@ -228,7 +230,7 @@ async def _poll(
         await _until(stop, 5.0)
 
 
-async def _unless_stopped(awaitable: Awaitable, stop: asyncio.Event):
+async def _unless_stopped(awaitable: Awaitable[T], stop: asyncio.Event) -> T | None:
     """Await `awaitable`, cancelling it if `stop` is set first (then returns None)."""
     task = asyncio.ensure_future(awaitable)
     stopper = asyncio.ensure_future(stop.wait())

@@ -19,14 +19,14 @@ def alert(app: App, dry_run: bool) -> None:
 
     Example: bhrdigest fetch && bhrdigest alert
     """
-    from bhrdigest.telegram.deliver import run_alerts
+    from bhrdigest.telegram.deliver import AlertRunSummary, run_alerts
 
     config, engine = app.config, app.engine
     sender = None if dry_run else telegram_sender(app)
     if sender is None and not dry_run:
         return
 
-    async def go():
+    async def go() -> AlertRunSummary:
         if sender is None:
             return await run_alerts(engine, None, subscribers=config.subscribers, dry_run=True)
         async with sender:

@@ -29,6 +29,11 @@ class Settings:
     secret: str | None = field(default=None, repr=False)
     user_agent: str | None = None
     ephemeral_disk: bool = False  # DYNO is set: a SQLite file would be wiped at restart
+    bounce_mailbox_url: str | None = field(default=None, repr=False)  # the worker reads it each interval
+    # Bounce webhooks (web/webhooks.py): what authenticates each relay's posts.
+    ses_topic_arns: tuple[str, ...] = ()
+    postmark_webhook_secret: str | None = field(default=None, repr=False)
+    mailgun_webhook_signing_key: str | None = field(default=None, repr=False)
     # Set by `send --workers N` for its senders: its own parsed configuration (digest/senders.py).
     config_snapshot: Path | None = None
 
@@ -45,6 +50,10 @@ class Settings:
             secret=env.get("BHRDIGEST_SECRET") or None,
             user_agent=env.get("BHRDIGEST_USER_AGENT") or None,
             ephemeral_disk=bool(env.get("DYNO")),
+            bounce_mailbox_url=env.get("BOUNCE_MAILBOX_URL") or None,
+            ses_topic_arns=tuple(arn.strip() for arn in env.get("SES_SNS_TOPIC_ARN", "").split(",") if arn.strip()),
+            postmark_webhook_secret=env.get("POSTMARK_WEBHOOK_SECRET") or None,
+            mailgun_webhook_signing_key=env.get("MAILGUN_WEBHOOK_SIGNING_KEY") or None,
             config_snapshot=Path(env["BHRDIGEST_CONFIG_SNAPSHOT"]) if env.get("BHRDIGEST_CONFIG_SNAPSHOT") else None,
         )
 
@@ -57,9 +66,11 @@ class Settings:
         return replace(self, **changes) if changes else self
 
     def secrets(self) -> tuple[str | None, ...]:
-        """Values never to show (redact.py): the token, the signing key, URL passwords."""
-        passwords = (urlsplit(url).password if url else None for url in (self.smtp_url, self.database_url))
-        return (self.telegram_token, self.secret, *passwords)
+        """Values never to show (redact.py): the token, the signing keys, URL passwords."""
+        passwords = (urlsplit(url).password if url else None for url in (self.smtp_url, self.database_url,
+                                                                        self.bounce_mailbox_url))
+        return (self.telegram_token, self.secret, self.postmark_webhook_secret, self.mailgun_webhook_signing_key,
+                *passwords)
 
     def checked_database_url(self) -> str:
         """The database URL, refusing a SQLite file on an ephemeral disk."""

@@ -82,6 +82,8 @@ def cli(tmp_path):
         runner = CliRunner()
         return runner.invoke(main, list(args), env=env | (extra_env or {}), input=input, catch_exceptions=False)
 
+    created = invoke("db", "upgrade")  # no command but `db upgrade` and `demo` creates a database
+    assert created.exit_code == 0, created.output
     invoke.env = env
     invoke.tmp = tmp_path
     return invoke
@@ -383,6 +385,7 @@ def test_worker_fetches_alerts_and_stops_on_sigterm(tmp_path):
             "TELEGRAM_API_URL": api.url,
         }
         env.pop("DYNO", None)
+        assert CliRunner().invoke(main, ["db", "upgrade"], env=env).exit_code == 0
         command = [sys.executable, "-m", "bhrdigest", "worker", "--interval", "0.01"]
         child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:

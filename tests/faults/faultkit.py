@@ -111,6 +111,8 @@ class Bhr:
             "PYTHONUNBUFFERED": "1",
             "PYTHONFAULTHANDLER": "1",
         } | dict(env or {})
+        created = self.invoke("-q", "db", "upgrade")  # no command but `db upgrade` creates a database
+        assert created.exit_code == 0, created.output
 
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "bhrdigest", *args]

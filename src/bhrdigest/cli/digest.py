@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from bhrdigest.cli.app import App, bundled_path, make_composer, pass_app, run
+from bhrdigest.bundled import bundled_path
+from bhrdigest.cli.app import App, make_composer, pass_app, run
 from bhrdigest.errors import ConfigError
 
 
@@ -70,7 +71,7 @@ def demo(app: App, outbox: str | None) -> None:
     config, now = app.config, app.now()
     folder = Path(outbox) if outbox else app.settings.outbox / "demo"
     with tempfile.TemporaryDirectory() as tmp:
-        engine = connect(f"sqlite:///{tmp}/demo.db")
+        engine = connect(f"sqlite:///{tmp}/demo.db", create=True)
         summary = run(fetch_once(engine, config, now=now))
         click.echo(summary.line())
         components = load_components(engine)

@@ -60,7 +60,7 @@ def upgrade(app: App) -> None:
     from bhrdigest.store.db import open_engine
     from bhrdigest.store.db import upgrade as upgrade_schema
 
-    before, after = upgrade_schema(open_engine(app.settings.checked_database_url()))
+    before, after = upgrade_schema(open_engine(app.settings.checked_database_url(), create=True))
     if before == after:
         click.echo(f"database schema is current (version {after})")
     else:

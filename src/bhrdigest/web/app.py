@@ -31,6 +31,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
+from bhrdigest.bundled import bundled_path
 from bhrdigest.config.load import Config
 from bhrdigest.config.preferences import Choices
 from bhrdigest.errors import ConfigError
@@ -140,15 +141,6 @@ def too_many(wait: float) -> Response:
                              headers={"Retry-After": seconds})
 
 
-def bundled_templates() -> Path:
-    """templates/web shipped with the project."""
-    here = Path(__file__).resolve()
-    for base in (here.parents[1] / "_bundled", here.parents[3]):
-        if (base / "templates" / "web" / "preferences.html.j2").exists():
-            return base / "templates" / "web"
-    raise ConfigError("cannot find the bundled templates/web/ folder; reinstall bhrdigest")
-
-
 def create_app(
     config: Config,
     engine: sa.Engine,
@@ -167,7 +159,7 @@ def create_app(
             "BHRDIGEST_SECRET is not set: the web pages check the unsubscribe and preferences "
             "links with it. Set it to the same long random string `send` uses."
         )
-    context = WebContext(config, engine, secret, templates_dir=templates_dir or bundled_templates(),
+    context = WebContext(config, engine, secret, templates_dir=templates_dir or bundled_path("templates/web"),
                          limits=limits, clock=clock, wall_clock=wall_clock)
     unsubscribe_paths = _paths("/u/{token}", config.sender.unsubscribe_url)
     preferences_paths = _paths("/p/{token}", config.sender.preferences_url)

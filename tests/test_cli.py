@@ -119,6 +119,15 @@ def test_check_names_file_line_and_field_and_exits_1_without_traceback(cli, tmp_
     assert "companies" in result.output  # the suggestion for the misspelt key
 
 
+def test_check_names_a_missing_feed_file_and_an_unknown_language(cli, tmp_path):
+    config = write_config(tmp_path, [str(SAMPLE), "samples/latest-news-jp.xml"],
+                          "\n  - email: sakura@example.org\n    companies: [Cellebrite]\n    languages: [jp, en]\n")
+    result = cli("--config", str(config), "check")
+    assert result.exit_code == 1, result.output
+    assert f"{config}:8: feeds[1].url: no such file {tmp_path / 'samples' / 'latest-news-jp.xml'}" in result.output
+    assert "subscribers[0].languages: 'jp' is not a known language code; did you mean 'ja'?" in result.output
+
+
 def test_fetch_stores_the_sample_and_components_json_matches_the_golden_file(cli):
     result = cli("fetch")
     assert result.exit_code == 0, result.output

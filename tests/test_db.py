@@ -69,7 +69,8 @@ def test_an_unreachable_database_is_a_clear_store_error(tmp_path):
 
 def test_a_missing_sqlite_file_is_refused_not_created(tmp_path):
     path = tmp_path / "bhrdigest.db"
-    with pytest.raises(StoreError, match=r"there is no database at .*bhrdigest\.db: create it with `bhrdigest db upgrade`"):
+    refused = r"there is no database at .*bhrdigest\.db: create it with `bhrdigest db upgrade`"
+    with pytest.raises(StoreError, match=refused):
         db.connect(f"sqlite:///{path}")
     with pytest.raises(StoreError, match="bhrdigest db upgrade"):
         db.open_engine(f"sqlite:///{path}")

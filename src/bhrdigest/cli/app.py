@@ -11,12 +11,16 @@ import os
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from bhrdigest.bundled import bundled_path
 from bhrdigest.errors import ConfigError
 from bhrdigest.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 3
 
@@ -38,7 +42,7 @@ class App:
         return load_config(self.settings.config_path)
 
     @cached_property
-    def engine(self):
+    def engine(self) -> Engine:
         from bhrdigest.store.db import connect
 
         self.config  # a bad subscriptions.yaml stops the command before the database is opened

@@ -45,7 +45,7 @@ class App:
     def engine(self) -> Engine:
         from bhrdigest.store.db import connect
 
-        self.config  # a bad subscriptions.yaml stops the command before the database is opened
+        _ = self.config  # a bad subscriptions.yaml stops the command before the database is opened
         return connect(self.settings.checked_database_url())  # never creates one: `db upgrade` does
 
     @cached_property

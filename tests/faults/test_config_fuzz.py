@@ -123,7 +123,7 @@ def test_any_damaged_subscriptions_yaml_gives_exit_1_with_a_located_message_neve
 def test_hostile_yaml_through_a_real_process_is_refused_without_a_traceback(hostile, tmp_path):
     config = write_config(tmp_path, feeds=[], subscribers=subscribers_yaml(1))
     config.write_text(config.read_text(encoding="utf-8") + hostile, encoding="utf-8")
-    bhr = Bhr(tmp_path, config=config)
+    bhr = Bhr(tmp_path, config=config, create_database=False)
     ran = bhr.run("check", timeout=60)
     assert_no_traceback(ran)
     assert ran.returncode == 1 and ran.stderr.startswith("error: ") and str(config) in ran.stderr, ran.describe()

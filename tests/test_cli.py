@@ -325,6 +325,25 @@ def test_preview_renders_html_and_text_without_recording(cli, tmp_path):
     assert "sent=3" in cli("send", "--yes").output
 
 
+def test_each_digest_subject_gives_the_date_and_the_lead_headline(cli, tmp_path):
+    from datetime import UTC, datetime
+
+    cli("fetch")
+    folder = tmp_path / "dry"
+    assert cli("send", "--dry-run", "--outbox", str(folder)).exit_code == 0
+    subjects = {}
+    for path in folder.glob("*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        subjects[str(message["To"].addresses[0].addr_spec)] = str(message["Subject"])
+    today = datetime.now(UTC)
+    head = f"Business & human rights: your weekly update · {today.day} {today:%B} {today.year}: "
+    # Alex follows Cellebrite: its response leads, and the subject says so (and how many follow).
+    assert subjects["alex@example.org"].startswith(head + "Cellebrite's response, and ")
+    assert subjects["alex@example.org"].endswith(" more")
+    assert all(subject.startswith(head) for subject in subjects.values())
+    assert len(set(subjects.values())) == 3  # each reader's own lead
+
+
 def test_db_upgrade_is_idempotent(cli):
     first = cli("db", "upgrade")
     second = cli("db", "upgrade")
@@ -343,6 +362,15 @@ def test_demo_writes_digests_and_says_which_file_to_open(cli, tmp_path):
     assert result.exit_code == 0, result.output
     assert "understood" in result.output and "Open " in result.output
     assert list((tmp_path / "demo").glob("*.eml")) and list((tmp_path / "demo").glob("*.html"))
+
+
+def test_demo_reads_old_sample_feeds_as_news_of_their_week(cli, tmp_path):
+    result = cli("--config", str(ROOT / "subscriptions.yaml"), "demo", "--outbox", str(tmp_path / "demo"))
+    assert "running as of 03 August 2021" in result.output
+    alex = next((tmp_path / "demo").glob("*alex_example.org.html")).read_text()
+    new, _, earlier = alex.partition("Earlier items newly added")
+    assert new.count('class="title"') >= 3, "the 2021 items are this week's news, not a backfill"
+    assert "Cellebrite&#39;s response" in new.split('class="lead-title"')[1][:300]
 
 
 # --- Telegram alerts through the CLI ------------------------------------------------

@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+from databases import PG_SKIP, PG_URL, postgresql_schema
 from fixtures import schema_v1
 
 from bhrdigest.errors import StoreError
 from bhrdigest.store import db, schema
+from bhrdigest.store.components import load_components
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -37,6 +39,27 @@ def test_a_version_1_database_is_upgraded_in_place_keeping_its_data(database_url
         row = conn.execute(sa.select(schema.deliveries)).one()
     assert (row.email, row.status, row.lease_until) == ("alex@example.org", "sent", None)
     assert db.upgrade(old) == (after, after)  # idempotent
+    old.dispose()
+
+
+def test_upgraded_components_link_where_the_site_published_them(database_url):
+    old = db.open_engine(database_url, create=True)
+    url = "https://business-humanrights.org/en/latest-news/cellebrites-response/"
+    with old.begin() as conn:
+        schema_v1.metadata.create_all(conn)
+        conn.execute(sa.insert(schema_v1.schema_version).values(version=1))
+        conn.execute(sa.insert(schema_v1.components).values(
+            key="k", url=url, title="Cellebrite's response", language="en", kind="company_response",
+            content_hash="h", first_seen_at=NOW, updated_at=NOW, excerpt_html="", excerpt_text=""))
+        conn.execute(sa.insert(schema_v1.translations).values(
+            key="k", language="ja", title="セルブライトの回答", url=url.replace("/en/", "/ja/")))
+    db.upgrade(old)
+    (component,) = load_components(old)
+    # The identity form dropped `www.`; the site publishes with it, and readers click that.
+    assert component.url == url
+    assert component.web_url == url.replace("https://", "https://www.")
+    assert component.translations[0].url == url.replace("https://", "https://www.").replace("/en/", "/ja/")
+    assert (component.mentions, component.place_origins, component.first_seen) == ((), (), NOW)
     old.dispose()
 
 
@@ -96,3 +119,63 @@ def test_postgresql_without_psycopg_says_which_extra_to_install(monkeypatch):
     with pytest.raises(StoreError, match=r"pip install 'bhrdigest\[postgres\]'") as error:
         db.open_engine("postgres://digest:hunter2@db.example.org:5432/bhr")
     assert "hunter2" not in str(error.value) and "db.example.org" in str(error.value)
+
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def two_database_urls(request, tmp_path):
+    """Two fresh, empty databases on the same engine."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migrated.db'}", f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    if not PG_URL:
+        pytest.skip(PG_SKIP)
+    with postgresql_schema("migrated") as migrated, postgresql_schema("fresh") as fresh:
+        yield migrated, fresh
+
+
+def shape(engine: sa.Engine) -> dict[str, dict]:
+    """What a database's schema is, as reflected: the parts a migration can get wrong."""
+    inspector = sa.inspect(engine)
+    tables = {}
+    for table in sorted(inspector.get_table_names()):
+        tables[table] = {
+            "columns": {
+                column["name"]: (
+                    column["type"].compile(dialect=engine.dialect),
+                    column["nullable"],
+                    column.get("default"),
+                )
+                for column in inspector.get_columns(table)
+            },
+            "primary key": inspector.get_pk_constraint(table)["constrained_columns"],
+            "indexes": sorted(
+                (index["name"], tuple(index["column_names"]), bool(index["unique"]))
+                for index in inspector.get_indexes(table)
+            ),
+            "unique": sorted(tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)),
+            "foreign keys": sorted(
+                (tuple(fk["constrained_columns"]), fk["referred_table"], tuple(fk["referred_columns"]),
+                 (fk.get("options") or {}).get("ondelete"))
+                for fk in inspector.get_foreign_keys(table)
+            ),
+        }
+    return tables
+
+
+def test_a_database_built_by_the_migrations_equals_one_built_fresh(two_database_urls):
+    migrated_url, fresh_url = two_database_urls
+    migrated = db.open_engine(migrated_url, create=True)
+    with migrated.begin() as conn:
+        schema_v1.metadata.create_all(conn)
+        conn.execute(sa.insert(schema_v1.schema_version).values(version=1))
+    assert db.upgrade(migrated) == (1, db.SCHEMA_VERSION)
+    fresh = db.connect(fresh_url, create=True)
+
+    migrated_shape, fresh_shape = shape(migrated), shape(fresh)
+    migrated.dispose()
+    fresh.dispose()
+
+    assert set(migrated_shape) == set(fresh_shape) == set(schema.metadata.tables)
+    for table, expected in fresh_shape.items():
+        assert migrated_shape[table] == expected, f"table {table} differs after the migrations"

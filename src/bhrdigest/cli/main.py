@@ -11,10 +11,11 @@ from __future__ import annotations
 import click
 
 from bhrdigest import __version__
-from bhrdigest.cli import digest, ingest, ops, send, telegram, web
+from bhrdigest.cli import bounces, digest, ingest, ops, send, telegram, web
 from bhrdigest.cli.app import EXIT_USAGE, App
 from bhrdigest.errors import BhrDigestError
 from bhrdigest.logs import configure_logging
+from bhrdigest.redact import redact_text
 from bhrdigest.settings import Settings
 
 
@@ -25,7 +26,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except BhrDigestError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {redact_text(str(exc))}", err=True)
             ctx.exit(EXIT_USAGE)
 
 
@@ -42,11 +43,12 @@ def main(ctx: click.Context, config: str | None, db: str | None, verbose: int, q
 
     Example: bhrdigest fetch && bhrdigest send --dry-run
     """
-    configure_logging(verbose, quiet=quiet)
-    ctx.obj = App(Settings.from_env().override(config=config, db=db))
+    settings = Settings.from_env().override(config=config, db=db)
+    configure_logging(verbose, quiet=quiet, secrets=settings.secrets())
+    ctx.obj = App(settings)
 
 
 for command in (ingest.fetch, ingest.components, digest.preview, digest.demo, send.send, telegram.alert,
                 telegram.worker, web.web, web.subscribers, web.unsubscribe, ops.check, ops.status, ops.doctor,
-                ops.db):
+                ops.db, bounces.bounces):
     main.add_command(command)

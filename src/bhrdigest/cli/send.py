@@ -25,7 +25,8 @@ def open_sender(app: App, outbox: str | None, *, connections: int, per_second: f
 
     if not app.settings.smtp_url:
         return Outbox(Path(outbox) if outbox else app.settings.outbox), None
-    from bhrdigest.mail.smtp import SmtpSender, parse_smtp_url
+    from bhrdigest.mail.smtp import SmtpSender
+    from bhrdigest.mail.target import parse_smtp_url
 
     target = parse_smtp_url(app.settings.smtp_url)
     sender = SmtpSender(target, connections=connections, per_second=per_second, per_hour=per_hour)

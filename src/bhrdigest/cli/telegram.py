@@ -60,14 +60,15 @@ def worker(app: App, interval: float | None) -> None:
         summary = await fetch_once(engine, config, now=datetime.now(UTC), user_agent=settings.user_agent)
         return summary.new_keys
 
-    async def go():
+    async def go() -> None:
+        # Not started here: the worker starts it once the Bot API answers, fetching meanwhile.
         sender = telegram_sender(app)
-        options = dict(fetch_once=fetch, engine=engine, catalogue=config.catalogue,
-                       subscribers=config.subscribers, interval=minutes * 60)
-        if sender is None:
-            return await run_worker(sender=None, **options)
-        async with sender:
-            return await run_worker(sender=sender, **options)
+        try:
+            return await run_worker(fetch_once=fetch, engine=engine, sender=sender, catalogue=config.catalogue,
+                                    subscribers=config.subscribers, interval=minutes * 60)
+        finally:
+            if sender is not None:
+                await sender.close()
 
     click.echo(f"worker: fetching every {minutes:g} minutes; stop with Ctrl-C or SIGTERM", err=True)
     run(go())

@@ -13,6 +13,8 @@ Decisions an operator may want to know (CONTRACT.md has the file's shape):
   `Subscriber.places`, canonicalised. Extra regions come from the top-level `regions:`.
 - Subscriber emails are stored lower-cased; duplicates are found case-insensitively.
 - `digest` and `worker` are optional; `digest.subject` defaults to DEFAULT_SUBJECT.
+- `worker.max_items_per_feed` (default 1,000) caps what one fetch stores of one feed, the
+  newest first: a feed of 60,000 items is a mistake or an attack, not news to store whole.
 - `sender.list_id` defaults to "weekly.bhrdigest.<domain of sender.from>"; unsubscribe
   tokens are signed with it, so a config should set it explicitly and keep it.
 - A feed is `{url: ...}` or a bare string; a path is made absolute against the YAML's folder.
@@ -43,6 +45,7 @@ from bhrdigest.ingest.tagging.topics import all_topic_names, lookup_topic
 from bhrdigest.model import Catalogue, Company, Subscriber
 
 DEFAULT_SUBJECT = "Business & human rights: your weekly update"
+DEFAULT_MAX_ITEMS_PER_FEED = 1000
 ENV_VAR = "BHRDIGEST_CONFIG"
 
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
@@ -52,7 +55,7 @@ _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 _ADDRESS_FORBIDDEN = set('<>()[]\\,;:"')
 
 _TOP_KEYS = ("sender", "digest", "feeds", "companies", "topics", "regions", "subscribers", "worker")
-_SENDER_KEYS = ("from", "unsubscribe_url", "unsubscribe_mailto", "list_id", "preferences_url")
+_SENDER_KEYS = ("from", "unsubscribe_url", "unsubscribe_mailto", "list_id", "preferences_url", "bounce_address")
 _DIGEST_KEYS = ("subject", "max_items", "period_days")
 _SUBSCRIBER_KEYS = ("email", "name", "languages", "companies", "regions", "countries", "topics", "match", "telegram")
 
@@ -64,6 +67,7 @@ class Sender:
     unsubscribe_mailto: str | None  # bare address, no "mailto:"
     list_id: str = "weekly.bhrdigest"  # RFC 2919 id, without angle brackets
     preferences_url: str | None = None  # https URL containing "{token}" (the `web` preferences page)
+    bounce_address: str | None = None  # VERP base of the envelope sender: bounces+alex=example.org@this.domain
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,7 @@ class Config:
     catalogue: Catalogue
     subscribers: tuple[Subscriber, ...]
     worker_interval_minutes: int = 15
+    max_items_per_feed: int = DEFAULT_MAX_ITEMS_PER_FEED
 
 
 def config_path_from_env(option: str | None) -> Path:
@@ -128,8 +133,9 @@ def _build_config(path: Path, root: yaml.MappingNode, r: Reader, *, check_files:
     catalogue = Catalogue(companies=companies, topics=topics, regions=regions)
     resolver = _InterestResolver(r, CompanyIndex(companies), topics, regions)
     subscribers = _read_subscribers(top.get("subscribers"), r, resolver)
-    worker = r.mapping(top.get("worker"), "worker", ("interval_minutes",))
+    worker = r.mapping(top.get("worker"), "worker", ("interval_minutes", "max_items_per_feed"))
     interval = r.integer(worker.get("interval_minutes"), "worker.interval_minutes", 1, 7 * 24 * 60)
+    max_items = r.integer(worker.get("max_items_per_feed"), "worker.max_items_per_feed", 1, 100_000)
     return Config(
         path=path.absolute(),
         sender=sender,
@@ -138,6 +144,7 @@ def _build_config(path: Path, root: yaml.MappingNode, r: Reader, *, check_files:
         catalogue=catalogue,
         subscribers=subscribers,
         worker_interval_minutes=15 if interval is None else interval,
+        max_items_per_feed=DEFAULT_MAX_ITEMS_PER_FEED if max_items is None else max_items,
     )
 
 
@@ -187,7 +194,12 @@ def _read_sender(node: yaml.Node | None, r: Reader, root: yaml.Node) -> Sender:
     preferences = r.text(m.get("preferences_url"), "sender.preferences_url")
     if preferences is not None and (reason := _unsubscribe_url_problem(preferences, "/p/{token}")):
         r.add(m["preferences_url"], "sender.preferences_url", reason)
-    return Sender(from_addr or "", url, mailto, list_id or _default_list_id(domain), preferences)
+    bounce = r.text(m.get("bounce_address"), "sender.bounce_address", header=True)
+    if bounce is not None and (reason := address_problem(bounce) or ("+" in bounce and "must not contain '+'") or None):
+        r.add(m["bounce_address"], "sender.bounce_address", f"{bounce!r} {reason}")
+        bounce = None
+    return Sender(from_addr or "", url, mailto, list_id or _default_list_id(domain), preferences,
+                  bounce.lower() if bounce else None)
 
 
 def _read_from(node: yaml.Node | None, r: Reader, parent: yaml.Node) -> tuple[str | None, str]:

@@ -26,13 +26,15 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 import httpx
 
 from bhrdigest import __version__
 from bhrdigest.errors import FeedError
+from bhrdigest.model import FeedState
+from bhrdigest.redact import display_url, redact_text
 
 __all__ = ["DEFAULT_USER_AGENT", "FeedState", "FetchResult", "fetch_feeds", "next_backoff", "record_failure"]
 
@@ -47,20 +49,6 @@ _CHUNK = 64 * 1024
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 Outcome = Literal["ok", "not_modified", "skipped", "failed"]
-
-
-@dataclass(frozen=True, slots=True)
-class FeedState:
-    """What we remember per feed between runs."""
-
-    url: str  # as configured: an http(s) URL, or an absolute file path / file:// URL
-    fetch_url: str | None = None  # after a permanent redirect (301/308), fetch this next time
-    etag: str | None = None
-    last_modified: str | None = None
-    error_count: int = 0
-    last_error: str | None = None
-    next_check_at: datetime | None = None  # back-off: skip until then
-    broken_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +116,6 @@ async def fetch_feeds(
 
     A feed still backing off (`next_check_at` after `now`) is "skipped" unless `force`.
     """
-    now = _aware(now)
     timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout)
     headers = {"User-Agent": user_agent or DEFAULT_USER_AGENT, "Accept": _ACCEPT, "Accept-Encoding": "gzip, deflate"}
     limits = httpx.Limits(max_connections=total, max_keepalive_connections=total)
@@ -167,8 +154,8 @@ class _Run:
 
     async def fetch_one(self, state: FeedState) -> FetchResult:
         started = time.monotonic()
-        if not self.force and state.next_check_at and _aware(state.next_check_at) > self.now:
-            log.debug("feed %s skipped: backing off until %s", _redact(state.url), state.next_check_at)
+        if not self.force and state.next_check_at and state.next_check_at > self.now:
+            log.debug("feed %s skipped: backing off until %s", display_url(state.url), state.next_check_at)
             return FetchResult(url=state.url, outcome="skipped", state=state)
         local = not _is_http(state.url)
         try:
@@ -176,7 +163,7 @@ class _Run:
         except _Failure as exc:
             result = _failed(state, str(exc), self.now, status=exc.status, retry_after=exc.retry_after, back_off=not local)
         except Exception as exc:  # noqa: BLE001 - one feed's surprise must not stop the others
-            log.debug("feed %s: unexpected error", _redact(state.url), exc_info=True)
+            log.debug("feed %s: unexpected error", display_url(state.url), exc_info=True)
             result = _failed(state, f"unexpected error: {type(exc).__name__}: {exc}", self.now, back_off=not local)
         else:
             result = _succeeded(state, got)
@@ -319,7 +306,7 @@ def _parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
             return None
-        delay = _aware(when) - now
+        delay = _http_date_in_utc(when) - now
     return min(max(delay, timedelta(0)), MAX_RETRY_AFTER)
 
 
@@ -468,6 +455,7 @@ def _failed(
     back_off: bool = True,
 ) -> FetchResult:
     count = state.error_count + 1
+    error = redact_text(error)  # it is stored and shown: a URL in it may carry a password
     if retry_after is not None:
         next_check_at: datetime | None = now + retry_after
     elif back_off:
@@ -497,7 +485,7 @@ def record_failure(state: FeedState, error: str, *, now: datetime) -> FeedState:
 
 def _log_transition(old: FeedState, result: FetchResult) -> None:
     """Say loudly when a feed breaks or recovers, quietly otherwise."""
-    url = _redact(old.url)
+    url = display_url(old.url)
     if result.outcome == "failed":
         if old.error_count == 0:
             log.warning("feed %s broke: %s", url, result.error)
@@ -514,8 +502,8 @@ def _is_http(url: str) -> bool:
     return url.lower().startswith(("http://", "https://"))
 
 
-def _aware(moment: datetime) -> datetime:
-    """Naive datetimes (SQLite returns them) are UTC."""
+def _http_date_in_utc(moment: datetime) -> datetime:
+    """HTTP dates are GMT; parsedate_to_datetime leaves one written with -0000 naive."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
@@ -529,9 +517,3 @@ def _default_port(scheme: str) -> int:
     return 443 if scheme == "https" else 80
 
 
-def _redact(url: str) -> str:
-    """Drop user:password@ from a URL before it reaches a log line."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from bhrdigest.errors import BhrDigestError
+from bhrdigest.redact import display_url, redact_text
 from bhrdigest.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,10 +36,10 @@ class Check:
     detail: str  # what is right, or what is wrong and what to do
 
     def line(self) -> str:
-        return f"{self.status.upper():<5} {self.name}: {self.detail}"
+        return redact_text(f"{self.status.upper():<5} {self.name}: {self.detail}")
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return {key: redact_text(value) for key, value in asdict(self).items()}
 
 
 async def run_checks(settings: Settings, *, timeout: float = 10.0) -> list[Check]:
@@ -57,7 +58,7 @@ async def _guarded(name: str, check: Callable[[], Awaitable[Check]]) -> Check:
         return await check()
     except BhrDigestError as exc:
         return Check(name, FAIL, str(exc))
-    except Exception as exc:  # noqa: BLE001 -- a doctor reports what it finds, whatever it is
+    except Exception as exc:
         log.debug("%s check failed", name, exc_info=True)
         return Check(name, FAIL, f"unexpected error: {exc!r}")
 
@@ -124,7 +125,8 @@ async def _smtp(settings: Settings, config, timeout: float) -> list[Check]:
 
 
 async def _smtp_session(smtp_url: str, timeout: float) -> Check:
-    from bhrdigest.mail.smtp import SmtpSender, parse_smtp_url
+    from bhrdigest.mail.smtp import SmtpSender
+    from bhrdigest.mail.target import parse_smtp_url
 
     target = parse_smtp_url(smtp_url)
     sender = SmtpSender(target, connections=1, timeout=timeout, retries=0)
@@ -156,11 +158,11 @@ async def _feeds(config, settings: Settings, timeout: float) -> list[Check]:
     try:
         results = await fetch_feeds([FeedState(feed.url) for feed in config.feeds], now=datetime.now(UTC),
                                     connect_timeout=timeout, read_timeout=timeout, force=True, **options)
-    except Exception as exc:  # noqa: BLE001 -- reported like any other finding
+    except Exception as exc:
         return [Check("feeds", FAIL, f"cannot fetch the feeds: {exc}")]
     checks = []
     for result in results:
-        name = f"feed {result.url}"
+        name = f"feed {display_url(result.url)}"
         if result.outcome == "failed" or result.body is None:
             checks.append(Check(name, FAIL, result.error or "no answer"))
             continue

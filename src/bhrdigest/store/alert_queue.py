@@ -8,6 +8,7 @@ the table, and every write is INSERT … ON CONFLICT DO NOTHING.
        ^                 │  ├─429 / network──> pending (next_attempt_at later)
        │                 │  ├─400──> failed          (that message only)
        └──lease expired──┘  └─403──> gone            (and the chat is gone)
+    pending ──more than a pass tells one chat──> summarised  (counted in "…and N more")
 
 A row goes `sending` before the API call, with `next_attempt_at` set to the end of a
 short lease. A `sending` row whose lease has expired was in flight when a process died:
@@ -24,19 +25,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
-from bhrdigest.model import Kind, Subscriber
+from bhrdigest.model import Alert, Kind, Subscriber
+from bhrdigest.store.bot_api import read_state, write_state
 from bhrdigest.store.schema import (
     alerts,
-    bot_state,
     chat_companies,
     chats,
     component_tags,
     components,
 )
 from bhrdigest.store.sql import chunked, insert_ignore
-from bhrdigest.telegram.format import Alert
 
 OFFSET_NAME = "telegram_update_offset"
 
@@ -66,6 +65,7 @@ class ChatAlerts:
 
     chat_id: int
     alerts: tuple[QueuedAlert, ...]
+    more: int = 0  # further alerts due for the chat, past `per_chat`
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +73,6 @@ class ChatState:
     chat_id: int
     status: str | None  # active | stopped | gone, None for a chat we never saw
     companies: tuple[tuple[str, str], ...]  # (company, source yaml|bot), sorted
-
-
-def utc(moment: datetime) -> datetime:
-    """Always write UTC: SQLite compares the stored text, not the instant."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 # --- chats from subscriptions.yaml ---------------------------------------------------
@@ -90,7 +85,6 @@ def sync_yaml_chats(engine: sa.Engine, subscribers: Iterable[Subscriber], now: d
     deleted; a chat's own status (stopped by /stop, gone after a block) is kept.
     Returns how many chats the YAML names.
     """
-    now = utc(now)
     wanted: dict[int, set[str]] = defaultdict(set)
     for subscriber in subscribers:
         if subscriber.telegram is not None:
@@ -139,7 +133,7 @@ def queue_alerts(engine: sa.Engine, keys: Sequence[str], *, now: datetime | None
 
 def queue_alerts_conn(conn: sa.Connection, keys: Sequence[str], *, now: datetime | None = None) -> int:
     """`queue_alerts` inside the caller's transaction (the one that stored the keys)."""
-    now = utc(now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
     matched: dict[tuple[int, str], list[str]] = defaultdict(list)
     for part in chunked(sorted(set(keys))):
         for chat_id, key, company in conn.execute(_matches().where(components.c.key.in_(part))):
@@ -153,10 +147,10 @@ def queue_alerts_since(engine: sa.Engine, since: datetime, *, now: datetime | No
     A sweep at worker start: components stored by a fetch that died before its
     keys were queued still reach their chats; those already queued are skipped.
     """
-    now = utc(now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
     matched: dict[tuple[int, str], list[str]] = defaultdict(list)
     with engine.begin() as conn:
-        for chat_id, key, company in conn.execute(_matches().where(components.c.first_seen_at >= utc(since))):
+        for chat_id, key, company in conn.execute(_matches().where(components.c.first_seen_at >= since)):
             matched[(chat_id, key)].append(company)
         return _insert_alerts(conn, matched, now)
 
@@ -165,7 +159,8 @@ def _matches() -> sa.Select:
     return (
         sa.select(chat_companies.c.chat_id, components.c.key, chat_companies.c.company)
         .select_from(components)
-        .join(component_tags, sa.and_(component_tags.c.key == components.c.key, component_tags.c.facet == "company"))
+        .join(component_tags, sa.and_(component_tags.c.key == components.c.key,
+                                      component_tags.c.facet.in_(("company", "mention"))))  # a mention is named too
         .join(chat_companies, chat_companies.c.company == component_tags.c.name)
         .join(chats, chats.c.chat_id == chat_companies.c.chat_id)
         .where(
@@ -197,32 +192,45 @@ def _insert_alerts(conn: sa.Connection, matched: dict[tuple[int, str], list[str]
 
 
 def due_alerts(
-    engine: sa.Engine, now: datetime, limit: int = 1000, *, exclude_chats: Collection[int] = ()
+    engine: sa.Engine,
+    now: datetime,
+    limit: int = 1000,
+    *,
+    exclude_chats: Collection[int] = (),
+    per_chat: int | None = None,
 ) -> list[ChatAlerts]:
     """Alerts due at `now` for active chats, grouped by chat, oldest first.
 
     Includes `sending` rows whose lease has expired (see the module docstring).
     `exclude_chats`: chats the caller has in hand already, so that `limit` goes to others.
+    `per_chat`: at most this many a chat; `ChatAlerts.more` counts the rest.
     """
-    now = utc(now)
-    query = (
+    where = [chats.c.status == "active", alerts.c.status.in_(("pending", "sending")), alerts.c.next_attempt_at <= now]
+    if exclude_chats:
+        where.append(alerts.c.chat_id.not_in(sorted(exclude_chats)))
+    ranked = (
         sa.select(
             alerts.c.chat_id, alerts.c.key, alerts.c.companies, alerts.c.attempts,
-            components.c.title, components.c.url, components.c.kind,
-            components.c.author, components.c.excerpt_text,
+            sa.func.row_number()
+            .over(partition_by=alerts.c.chat_id, order_by=(alerts.c.created_at, alerts.c.key))
+            .label("n"),
+            sa.func.count().over(partition_by=alerts.c.chat_id).label("due"),
         )
         .join(chats, chats.c.chat_id == alerts.c.chat_id)
-        .join(components, components.c.key == alerts.c.key)
-        .where(
-            chats.c.status == "active",
-            alerts.c.status.in_(("pending", "sending")),
-            alerts.c.next_attempt_at <= now,
+        .where(*where)
+        .subquery()
+    )
+    query = (
+        sa.select(
+            ranked.c.chat_id, ranked.c.key, ranked.c.companies, ranked.c.attempts, ranked.c.due,
+            components.c.title, sa.func.coalesce(components.c.link, components.c.url).label("url"),  # as published
+            components.c.kind, components.c.author, components.c.excerpt_text,
         )
-        .order_by(alerts.c.chat_id, alerts.c.created_at, alerts.c.key)
+        .join(components, components.c.key == ranked.c.key)
+        .where(ranked.c.n <= (per_chat or limit))
+        .order_by(ranked.c.chat_id, ranked.c.n)
         .limit(limit)
     )
-    if exclude_chats:
-        query = query.where(alerts.c.chat_id.not_in(sorted(exclude_chats)))
     with engine.connect() as conn:
         rows = conn.execute(query).all()
         places = _places(conn, sorted({r.key for r in rows}))
@@ -239,7 +247,14 @@ def due_alerts(
             excerpt=r.excerpt_text or "",
         )
         grouped[r.chat_id].append(QueuedAlert(alert, r.attempts))
-    return [ChatAlerts(chat_id, tuple(items)) for chat_id, items in grouped.items()]
+    due = {r.chat_id: r.due for r in rows}
+    return [ChatAlerts(chat_id, tuple(items), _more(due[chat_id], len(items), per_chat))
+            for chat_id, items in grouped.items()]
+
+
+def _more(due: int, read: int, per_chat: int | None) -> int:
+    # Only a chat read up to its cap has "more": one cut by `limit` is read on.
+    return due - read if per_chat is not None and read == per_chat else 0
 
 
 def _kind(value: str) -> Kind:
@@ -279,12 +294,12 @@ def mark_sending(engine: sa.Engine, chat_id: int, keys: Sequence[str], now: date
     claimable = sa.and_(
         _alert_rows(chat_id, keys),
         alerts.c.status.in_(("pending", "sending")),
-        alerts.c.next_attempt_at <= utc(now),
+        alerts.c.next_attempt_at <= now,
     )
     claim = (
         sa.update(alerts)
         .where(claimable)
-        .values(status="sending", attempts=alerts.c.attempts + 1, next_attempt_at=utc(lease_until))
+        .values(status="sending", attempts=alerts.c.attempts + 1, next_attempt_at=lease_until)
     )
     wanted = len(set(keys))
     with engine.connect() as conn, conn.begin() as transaction:
@@ -302,7 +317,7 @@ def mark_sending(engine: sa.Engine, chat_id: int, keys: Sequence[str], now: date
 def mark_sent(engine: sa.Engine, chat_id: int, keys: Sequence[str], now: datetime) -> None:
     with engine.begin() as conn:
         conn.execute(
-            sa.update(alerts).where(_alert_rows(chat_id, keys)).values(status="sent", sent_at=utc(now), error=None)
+            sa.update(alerts).where(_alert_rows(chat_id, keys)).values(status="sent", sent_at=now, error=None)
         )
 
 
@@ -320,11 +335,21 @@ def mark_retry(
     `refund_attempt` for a flood wait (429) or a send never tried: neither says
     the message is undeliverable, so neither counts toward giving up.
     """
-    values: dict = {"status": "pending", "next_attempt_at": utc(retry_at), "error": error[:500]}
+    values: dict = {"status": "pending", "next_attempt_at": retry_at, "error": error[:500]}
     if refund_attempt:
         values["attempts"] = sa.case((alerts.c.status == "sending", alerts.c.attempts - 1), else_=alerts.c.attempts)
     with engine.begin() as conn:
         conn.execute(sa.update(alerts).where(_alert_rows(chat_id, keys)).values(values))
+
+
+def mark_summarised(engine: sa.Engine, chat_id: int, due_by: datetime) -> int:
+    """The chat's other alerts due by `due_by` were told as "…and N more": not sent one by one."""
+    with engine.begin() as conn:
+        return conn.execute(
+            sa.update(alerts)
+            .where(alerts.c.chat_id == chat_id, alerts.c.status == "pending", alerts.c.next_attempt_at <= due_by)
+            .values(status="summarised", error=None)
+        ).rowcount
 
 
 def mark_failed(engine: sa.Engine, chat_id: int, keys: Sequence[str], error: str) -> None:
@@ -339,7 +364,7 @@ def mark_gone(engine: sa.Engine, chat_id: int, now: datetime, error: str) -> int
     (/start after unblocking) makes it active again.
     """
     with engine.begin() as conn:
-        conn.execute(sa.update(chats).where(chats.c.chat_id == chat_id).values(status="gone", updated_at=utc(now)))
+        conn.execute(sa.update(chats).where(chats.c.chat_id == chat_id).values(status="gone", updated_at=now))
         return _close_queue(conn, chat_id, "gone", error)
 
 
@@ -358,7 +383,7 @@ def expire_alerts(engine: sa.Engine, before: datetime) -> int:
     with engine.begin() as conn:
         result = conn.execute(
             sa.update(alerts)
-            .where(alerts.c.status.in_(("pending", "sending")), alerts.c.created_at < utc(before))
+            .where(alerts.c.status.in_(("pending", "sending")), alerts.c.created_at < before)
             .values(status="failed", error="expired: not delivered in time to be an instant alert")
         )
     return result.rowcount or 0
@@ -380,8 +405,7 @@ def next_due(engine: sa.Engine) -> datetime | None:
         .where(chats.c.status == "active", alerts.c.status.in_(("pending", "sending")))
     )
     with engine.connect() as conn:
-        value = conn.execute(query).scalar()
-    return utc(value) if value is not None else None
+        return conn.execute(query).scalar()
 
 
 # --- bot commands -----------------------------------------------------------------------
@@ -400,7 +424,6 @@ def chat_state(engine: sa.Engine, chat_id: int) -> ChatState:
 
 def start_chat(engine: sa.Engine, chat_id: int, now: datetime) -> str | None:
     """Make the chat active (new, stopped or gone alike); returns its status before."""
-    now = utc(now)
     with engine.begin() as conn:
         before = conn.execute(sa.select(chats.c.status).where(chats.c.chat_id == chat_id)).scalar()
         if before is None:
@@ -414,7 +437,6 @@ def track_company(
     engine: sa.Engine, chat_id: int, company: str, now: datetime, *, max_companies: int = 200
 ) -> TrackResult:
     """Track `company` (a canonical name) from `now` on; the chat becomes active."""
-    now = utc(now)
     start_chat(engine, chat_id, now)
     with engine.begin() as conn:
         source = conn.execute(sa.select(chat_companies.c.source).where(_row(chat_id, company))).scalar()
@@ -447,7 +469,6 @@ def stop_chat(engine: sa.Engine, chat_id: int, now: datetime) -> int:
     Companies from subscriptions.yaml stay configured but silent until /start.
     Returns how many queued alerts were dropped.
     """
-    now = utc(now)
     with engine.begin() as conn:
         _insert_chats(conn, [chat_id], now)
         conn.execute(sa.update(chats).where(chats.c.chat_id == chat_id).values(status="stopped", updated_at=now))
@@ -460,14 +481,10 @@ def stop_chat(engine: sa.Engine, chat_id: int, now: datetime) -> int:
 
 
 def get_update_offset(engine: sa.Engine) -> int | None:
-    with engine.connect() as conn:
-        value = conn.execute(sa.select(bot_state.c.value).where(bot_state.c.name == OFFSET_NAME)).scalar()
+    value = read_state(engine, OFFSET_NAME)
     return int(value) if value is not None else None
 
 
 def set_update_offset(engine: sa.Engine, offset: int) -> None:
     """Remember the next update to ask for: a handled update is never handled again."""
-    with engine.begin() as conn:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(bot_state).values(name=OFFSET_NAME, value=str(offset))
-        conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"value": str(offset)}))
+    write_state(engine, OFFSET_NAME, str(offset))

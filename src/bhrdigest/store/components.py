@@ -12,12 +12,12 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
-from bhrdigest.ingest.fetch import FeedState
-from bhrdigest.model import Component, Kind, Translation
+from bhrdigest.model import Component, FeedState, Kind, PlaceOrigin, Translation
 from bhrdigest.store.schema import (
     component_feeds,
     component_tags,
@@ -26,9 +26,9 @@ from bhrdigest.store.schema import (
     translations,
 )
 from bhrdigest.store.sql import chunked, insert_ignore, store_errors
+from bhrdigest.store.types import UtcDateTime
 
-FACETS = ("company", "country", "region", "topic")
-
+FACETS = ("company", "mention", "country", "region", "topic")
 
 
 _store_errors = store_errors("the component store")
@@ -63,6 +63,8 @@ def content_hash(component: Component) -> str:
         "|".join(component.countries),
         "|".join(component.topics),
     ]
+    if component.mentions:  # only then: components without mentions keep the hash they had
+        parts.append("|".join(component.mentions))
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
@@ -139,6 +141,9 @@ def _row(component: Component, digest: str) -> dict:
         "excerpt_text": component.excerpt_text,
         "kind": component.kind.value,
         "content_hash": digest,
+        "link": component.link or None,
+        "mention_line": component.mention_line or None,
+        "place_origins": [[o.place, o.named, o.where] for o in component.place_origins],
     }
 
 
@@ -146,7 +151,7 @@ def _as_translation(component: Component) -> Translation:
     return Translation(
         language=component.language,
         title=component.title,
-        url=component.url,
+        url=component.web_url,
         author=component.author,
         excerpt_text=component.excerpt_text,
     )
@@ -163,7 +168,7 @@ def _replace_tags(conn: sa.Connection, component: Component) -> None:
 
 
 def _facet_values(component: Component) -> tuple[tuple[str, ...], ...]:
-    return (component.companies, component.countries, component.regions, component.topics)
+    return (component.companies, component.mentions, component.countries, component.regions, component.topics)
 
 
 def _save_translations(conn: sa.Connection, key: str, items: Iterable[Translation]) -> None:
@@ -194,7 +199,8 @@ def load_components(
         query = query.where(components.c.first_seen_at < seen_before)
     with engine.connect() as conn:
         if keys is not None:
-            rows = [row for part in chunked(list(keys)) for row in conn.execute(query.where(components.c.key.in_(part)))]
+            parts = chunked(list(keys))
+            rows = [row for part in parts for row in conn.execute(query.where(components.c.key.in_(part)))]
         else:
             rows = list(conn.execute(query))
         wanted = [row.key for row in rows]
@@ -223,13 +229,13 @@ def _load_translations(conn: sa.Connection, keys: list[str]) -> dict[str, list[T
     return found
 
 
-def _component(row, tags: dict[str, list[str]], extra: list[Translation]) -> Component:
+def _component(row: sa.Row[Any], tags: dict[str, list[str]], extra: list[Translation]) -> Component:
     return Component(
         key=row.key,
         url=row.url,
         title=row.title,
         language=row.language,
-        published=_utc(row.published),
+        published=row.published,
         author=row.author,
         source_title=row.source_title,
         source_date=row.source_date,
@@ -242,14 +248,12 @@ def _component(row, tags: dict[str, list[str]], extra: list[Translation]) -> Com
         topics=tuple(tags["topic"]),
         translations=tuple(t for t in extra if t.language != row.language),
         guid=row.guid,
+        link=row.link or "",
+        mentions=tuple(tags["mention"]),
+        mention_line=row.mention_line or "",
+        place_origins=tuple(PlaceOrigin(*origin) for origin in row.place_origins or ()),
+        first_seen=row.first_seen_at,
     )
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes; everything we store is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 # --- feed state -------------------------------------------------------------
@@ -258,7 +262,8 @@ def _utc(value: datetime | None) -> datetime | None:
 def load_feed_states(engine: sa.Engine, urls: Iterable[str]) -> dict[str, FeedState]:
     urls = list(urls)
     with engine.connect() as conn:
-        rows = {row.url: row for part in chunked(urls) for row in conn.execute(sa.select(feeds).where(feeds.c.url.in_(part)))}
+        query = sa.select(feeds)
+        rows = {row.url: row for part in chunked(urls) for row in conn.execute(query.where(feeds.c.url.in_(part)))}
     return {url: _feed_state(url, rows.get(url)) for url in urls}
 
 
@@ -272,8 +277,8 @@ def _feed_state(url: str, row) -> FeedState:
         last_modified=row.last_modified,
         error_count=row.error_count,
         last_error=row.last_error,
-        next_check_at=_utc(row.next_check_at),
-        broken_since=_utc(row.broken_since),
+        next_check_at=row.next_check_at,
+        broken_since=row.broken_since,
     )
 
 
@@ -309,7 +314,7 @@ def save_feed_state(
         insert_ignore(conn, feeds, [{"url": state.url, "error_count": 0, "component_count": 0}])
         if ok:
             values["last_ok_at"] = now
-            values["first_ok_at"] = sa.func.coalesce(feeds.c.first_ok_at, now)
+            values["first_ok_at"] = sa.func.coalesce(feeds.c.first_ok_at, sa.literal(now, UtcDateTime()))
             values["component_count"] = feeds.c.component_count + stored
         conn.execute(sa.update(feeds).where(feeds.c.url == state.url).values(values))
 

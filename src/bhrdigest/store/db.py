@@ -16,18 +16,18 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from bhrdigest.errors import StoreError
+from bhrdigest.errors import ConfigError, StoreError
 from bhrdigest.store import schema
 from bhrdigest.store.schema import metadata, schema_version
 
 log = logging.getLogger(__name__)
 
 CREATE_HINT = "create it with `bhrdigest db upgrade`, or set DATABASE_URL (or --db) to the database you use"
-
 
 def _v2_send_batches_and_web(conn: sa.Connection) -> None:
     """Several senders share a run (batch leases); web preferences and suppressions."""
@@ -42,9 +42,30 @@ def _timestamp(conn: sa.Connection) -> str:
     return "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
 
 
+def _v3_bounces(conn: sa.Connection) -> None:
+    """Bounces and complaints read from the bounce mailbox."""
+    schema.bounces.create(conn)
+
+
+def _v4_published_links_mentions_and_place_origins(conn: sa.Connection) -> None:
+    """Readers' links go to the URL the site published; why a component has a place;
+    the `[Also referred to …]` line. Older rows' place reasons name the place alone; their
+    links get back the `www.` the site publishes with (the identity form dropped it)."""
+    for column in ("link TEXT", "mention_line TEXT", "place_origins JSON"):  # JSON: SQLite and PostgreSQL
+        conn.execute(sa.text(f"ALTER TABLE components ADD COLUMN {column}"))
+    site, published = "https://business-humanrights.org/", "https://www.business-humanrights.org/"
+    for table, column in (("components", "link"), ("translations", "url")):
+        conn.execute(
+            sa.text(f"UPDATE {table} SET {column} = :published || substr(url, :cut) WHERE url LIKE :site"),
+            {"published": published, "cut": len(site) + 1, "site": site + "%"},
+        )
+
+
 # version -> the step that takes a database from version-1 to it
 MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
     2: _v2_send_batches_and_web,
+    3: _v3_bounces,
+    4: _v4_published_links_mentions_and_place_origins,
 }
 SCHEMA_VERSION = max(MIGRATIONS, default=1)
 
@@ -57,11 +78,35 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def check_url(url: str) -> None:
+    """Refuse a URL whose host part cannot be read as written, without showing it.
+
+    An unencoded @, :, / or # in the password moves where the host seems to start: the
+    driver then reports a piece of the password as the host name, in plain text.
+    """
+    try:
+        parts = urlsplit(url)
+        userinfo = parts.netloc.rpartition("@")[0]
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        reason = "its host or port cannot be read"
+    else:
+        if "@" not in userinfo:
+            return
+        reason = "it has more than one @ before the host"
+    raise ConfigError(
+        f"the database URL (DATABASE_URL or --db) cannot be used: {reason}. "
+        "If the password contains @ : / ? # or %, percent-encode the password "
+        "(@ is %40, : is %3A, / is %2F, ? is %3F, # is %23, % is %25)"
+    )
+
+
 def open_engine(url: str, *, create: bool = False) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout.
 
     A SQLite file that does not exist is refused unless `create` (SQLite would create it empty).
     """
+    check_url(url)
     url = normalise_url(url)
     if not create:
         _require_sqlite_file(url)
@@ -76,7 +121,7 @@ def open_engine(url: str, *, create: bool = False) -> Engine:
             raise StoreError(f"DATABASE_URL {_redact(url)} is PostgreSQL, which needs the psycopg driver: "
                              "pip install 'bhrdigest[postgres]'") from exc
         raise StoreError(f"cannot use database URL {_redact(url)}: {exc}") from exc
-    except sa.exc.ArgumentError as exc:
+    except (sa.exc.ArgumentError, ValueError) as exc:
         raise StoreError(f"cannot use database URL {_redact(url)}: {exc}") from exc
     return engine
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -27,7 +27,7 @@ from bhrdigest.store.sql import insert_ignore
 
 log = logging.getLogger(__name__)
 
-REASONS = ("one-click", "web", "staff")
+REASONS = ("one-click", "web", "staff", "hard-bounce", "complaint", "soft-bounces")
 _FACETS = ("companies", "places", "topics", "languages")
 
 
@@ -123,7 +123,7 @@ def _preferences(row) -> Preferences:
         topics=names(row.topics),
         languages=names(row.languages),
         paused=bool(row.paused),
-        updated_at=_utc(row.updated_at),
+        updated_at=row.updated_at,
     )
 
 
@@ -168,7 +168,7 @@ def load_suppressions(engine: sa.Engine) -> dict[str, Suppression]:
 
 
 def _suppression(row) -> Suppression:
-    return Suppression(row.email, row.reason, _utc(row.created_at))
+    return Suppression(row.email, row.reason, row.created_at)
 
 
 # --- the merged view -----------------------------------------------------------
@@ -215,12 +215,6 @@ def subscriber_views(
         for email in sorted(set(suppressed) - listed):
             views.append(SubscriberView(email, "unsubscribed", False, None, (), None, suppressed[email]))
     return views
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _iso(moment: datetime | None) -> str | None:

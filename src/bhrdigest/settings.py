@@ -14,14 +14,14 @@ from urllib.parse import urlsplit
 
 from bhrdigest.errors import ConfigError
 
-DEFAULT_DATABASE_URL = "sqlite:///bhrdigest.db"
+DEFAULT_DATABASE_FILE = "bhrdigest.db"  # beside the config file, whatever folder a command runs from
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org"
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     config_path: Path = Path("subscriptions.yaml")
-    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)
+    database_url: str | None = field(default=None, repr=False)  # None: DEFAULT_DATABASE_FILE
     smtp_url: str | None = field(default=None, repr=False)
     outbox: Path = Path("outbox")
     telegram_token: str | None = field(default=None, repr=False)
@@ -42,7 +42,7 @@ class Settings:
         env = os.environ if env is None else env
         return cls(
             config_path=Path(env.get("BHRDIGEST_CONFIG") or "subscriptions.yaml"),
-            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            database_url=env.get("DATABASE_URL") or None,
             smtp_url=env.get("SMTP_URL") or None,
             outbox=Path(env.get("BHRDIGEST_OUTBOX") or "outbox"),
             telegram_token=env.get("TELEGRAM_BOT_TOKEN") or None,
@@ -73,11 +73,16 @@ class Settings:
                 *passwords)
 
     def checked_database_url(self) -> str:
-        """The database URL, refusing a SQLite file on an ephemeral disk."""
-        if self.ephemeral_disk and self.database_url.startswith("sqlite"):
+        """The database URL, refusing a SQLite file on an ephemeral disk.
+
+        Unset, it is bhrdigest.db beside the config file: staff running a command from another
+        folder with --config must reach the same database, not a new empty one where they stand.
+        """
+        url = self.database_url or f"sqlite:///{self.config_path.absolute().parent / DEFAULT_DATABASE_FILE}"
+        if self.ephemeral_disk and url.startswith("sqlite"):
             raise ConfigError(
                 "DATABASE_URL is a SQLite file but this platform's disk is ephemeral (DYNO is set): "
                 "the record of sent digests would be wiped at every restart. "
                 "Attach PostgreSQL and set DATABASE_URL to it."
             )
-        return self.database_url
+        return url

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Match, Route
 
+from bhrdigest.bundled import bundled_path
 from bhrdigest.config.load import Config
 from bhrdigest.errors import ConfigError
 from bhrdigest.web import pages
@@ -33,15 +34,6 @@ from bhrdigest.web.webhooks import Webhooks
 
 MAX_BODY = 64 * 1024  # a preferences form is a few KB; anything bigger is not a person
 DEFAULT_LIMITS = Limits()
-
-
-def bundled_templates() -> Path:
-    """templates/web shipped with the project."""
-    here = Path(__file__).resolve()
-    for base in (here.parents[1] / "_bundled", here.parents[3]):
-        if (base / "templates" / "web" / "preferences.html.j2").exists():
-            return base / "templates" / "web"
-    raise ConfigError("cannot find the bundled templates/web/ folder; reinstall bhrdigest")
 
 
 def create_app(
@@ -63,7 +55,7 @@ def create_app(
             "BHRDIGEST_SECRET is not set: the web pages check the unsubscribe and preferences "
             "links with it. Set it to the same long random string `send` uses."
         )
-    context = WebContext(config, engine, secret, templates_dir=templates_dir or bundled_templates(),
+    context = WebContext(config, engine, secret, templates_dir=templates_dir or bundled_path("templates/web"),
                          limits=limits, clock=clock, wall_clock=wall_clock)
     unsubscribe_paths = _paths("/u/{token}", config.sender.unsubscribe_url)
     preferences_paths = _paths("/p/{token}", config.sender.preferences_url)

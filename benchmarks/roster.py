@@ -38,8 +38,8 @@ def roster(world: World, count: int, *, repeat: int) -> list[Row]:
         write_config(tmp / "in-db.yaml", world, [], [])
         _write_csv(tmp / "readers.csv", subscribers)
         catalogue = load_config(tmp / "in-db.yaml").catalogue
-        in_db = connect(f"sqlite:///{tmp / 'in-db.db'}")
-        in_yaml = connect(f"sqlite:///{tmp / 'in-yaml.db'}")
+        in_db = connect(f"sqlite:///{tmp / 'in-db.db'}", create=True)
+        in_yaml = connect(f"sqlite:///{tmp / 'in-yaml.db'}", create=True)
         try:
             first = _timed(lambda: _import(in_db, tmp / "readers.csv", Choices(catalogue)))
             again = _timed(lambda: _import(in_db, tmp / "readers.csv", Choices(catalogue)))

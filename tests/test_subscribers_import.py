@@ -54,6 +54,7 @@ def cli(database_url, tmp_path):
         return CliRunner().invoke(main, list(args), env=env, input=input, catch_exceptions=False)
 
     invoke.tmp = tmp_path
+    assert invoke("db", "upgrade").exit_code == 0  # a database is never created silently
     return invoke
 
 
@@ -70,10 +71,11 @@ def test_dry_run_reports_new_invalid_with_line_and_suggestion_and_writes_nothing
     result = cli("subscribers", "import", str(IMPORTS / "ours.csv"), "--dry-run")
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "new: 2" in out and "invalid: 3" in out
+    assert "new: 2" in out and "invalid: 4" in out
     assert "line 4: cy@example.org: unknown company 'Celebrite': did you mean 'Cellebrite'?" in out
     assert "line 5: dee@example.org: match must be 'any' or 'all', not 'sometimes'" in out
     assert "line 6: eve@example.org: unknown place 'Atlantis'" in out
+    assert "line 7: fay@example.org: 'xx' is not a known language code" in out
     assert "dry run: nothing written" in out
     assert set(listed(cli)) == {"alex@example.org"}
 

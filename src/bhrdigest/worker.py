@@ -10,6 +10,9 @@ dies, another takes the lock on its next pass. On SQLite, run one worker.
 
 The worker outlives the Bot API: while it does not answer (telegram/health.py), fetching
 goes on, alerts wait in the queue, and `status` shows since when the API is down.
+
+With a bounce mailbox (BOUNCE_MAILBOX_URL), each interval also reads it (`bhrdigest
+bounces`, ops/bounces.py); a mailbox that fails is logged and read again next interval.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import sqlalchemy as sa
 
@@ -30,6 +34,7 @@ from bhrdigest.errors import (
     DeliveryError,
 )
 from bhrdigest.model import Catalogue, Subscriber
+from bhrdigest.ops.bounces import BounceRunSummary
 from bhrdigest.store import alert_queue as store
 from bhrdigest.store.locks import BOT_POLLER, HeldLock
 from bhrdigest.telegram.bot import COMMANDS, CompanyDirectory, poll_bot_once
@@ -41,6 +46,8 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 FetchOnce = Callable[[], Awaitable[Sequence[str]]]
+CheckBounces = Callable[[], BounceRunSummary]
+T = TypeVar("T")  # blocking (IMAP): run in a thread
 
 async def run_worker(
     *,
@@ -56,6 +63,7 @@ async def run_worker(
     lease: float = 60.0,
     clock: Callable[[], datetime] = utcnow,
     api_backoff: float = 5.0,
+    check_bounces: CheckBounces | None = None,
 ) -> None:
     """Fetch every `interval` seconds, queue and deliver alerts, answer the bot.
 
@@ -64,18 +72,20 @@ async def run_worker(
     Returns when `stop_event` is set — by SIGTERM or SIGINT when none is given —
     after the messages in flight, within a few seconds. `sender` need not be started:
     the worker starts it when the Bot API first answers (`api_backoff`: the first wait
-    before asking again while it does not).
+    before asking again while it does not). `check_bounces`, when given, reads the bounce
+    mailbox after each fetch.
     """
     own_signals = stop_event is None
     stop = stop_event or asyncio.Event()
     if own_signals:
         _install_signals(stop)
-    life = _Life(started=time.monotonic())
+    life = _Life(started=time.monotonic(), bounces=None if check_bounces is None else BounceRunSummary())
     try:
         companies = companies or _company_index(catalogue)
         _prepare(engine, sender, subscribers, interval, clock)
         link = None if sender is None else BotApiLink(engine, sender, clock, commands=COMMANDS, backoff=api_backoff)
-        await _loop(fetch_once, engine, link, companies, interval, stop, poll_timeout, lease, clock, life)
+        await _loop(fetch_once, engine, link, companies, interval, stop, poll_timeout, lease, clock, life,
+                    check_bounces)
     finally:
         if own_signals:
             _remove_signals()
@@ -90,10 +100,17 @@ class _Life:
     fetches: int = 0
     new: int = 0
     alerts: AlertRunSummary = field(default_factory=AlertRunSummary)
+    bounces: BounceRunSummary | None = None  # None: no bounce mailbox configured
+    mailbox_failures: int = 0
 
     def line(self) -> str:
         minutes = (time.monotonic() - self.started) / 60
-        return f"after {minutes:.1f} min: fetches={self.fetches} new={self.new} {self.alerts.line()}"
+        line = f"after {minutes:.1f} min: fetches={self.fetches} new={self.new} {self.alerts.line()}"
+        if self.bounces is not None:
+            b = self.bounces
+            line += (f"; bounces hard={b.kinds['hard']} soft={b.kinds['soft']} complaints={b.kinds['complaint']} "
+                     f"unknown={b.kinds['unknown']} suppressed={b.suppressed} mailbox_failures={self.mailbox_failures}")
+        return line
 
 
 def _prepare(
@@ -125,6 +142,7 @@ async def _loop(
     lease: float,
     clock: Clock,
     life: _Life,
+    check_bounces: CheckBounces | None,
 ) -> None:
     # Telegram lets one client long-poll a bot (a second gets 409 Conflict): with several
     # workers, the one holding this lock answers the bot; all of them fetch and alert.
@@ -136,6 +154,8 @@ async def _loop(
                 next_fetch = time.monotonic() + interval
                 life.fetches += 1
                 life.new += await _fetch(fetch_once, engine, stop, clock)
+                if check_bounces is not None:
+                    await _read_bounces(check_bounces, life)
             if link is None or not await link.ready():  # no token, or the Bot API does not answer
                 wait = next_fetch - time.monotonic()
                 await _until(stop, max(0.0, wait if link is None else min(wait, link.wait())))
@@ -152,7 +172,7 @@ async def _loop(
         poller.release()
 
 
-async def _fetch(fetch_once, engine: sa.Engine, stop: asyncio.Event, clock) -> int:
+async def _fetch(fetch_once: FetchOnce, engine: sa.Engine, stop: asyncio.Event, clock: Clock) -> int:
     """Fetch once; how many new components were stored."""
     try:
         keys = await _unless_stopped(fetch_once(), stop)
@@ -167,7 +187,21 @@ async def _fetch(fetch_once, engine: sa.Engine, stop: asyncio.Event, clock) -> i
     return len(keys or ())
 
 
-def _poll_timeout(engine: sa.Engine, next_fetch: float, poll_timeout: float, clock) -> float:
+async def _read_bounces(check_bounces: CheckBounces, life: _Life) -> None:
+    """Read the bounce mailbox once; a mailbox that fails is tried again next interval."""
+    try:
+        summary = await asyncio.to_thread(check_bounces)
+    except sa.exc.SQLAlchemyError:
+        raise  # the database, not the mailbox: as for a fetch
+    except Exception as exc:  # a mailbox down, a refused login: the worker goes on
+        life.mailbox_failures += 1
+        log.warning("bounce mailbox failed, trying again next interval: %s", exc)
+        return
+    if life.bounces is not None:
+        life.bounces.add(summary)
+
+
+def _poll_timeout(engine: sa.Engine, next_fetch: float, poll_timeout: float, clock: Clock) -> float:
     timeout = min(poll_timeout, next_fetch - time.monotonic())
     due = store.next_due(engine)
     if due is not None:
@@ -196,7 +230,7 @@ async def _poll(
         await _until(stop, 5.0)
 
 
-async def _unless_stopped(awaitable: Awaitable, stop: asyncio.Event):
+async def _unless_stopped(awaitable: Awaitable[T], stop: asyncio.Event) -> T | None:
     """Await `awaitable`, cancelling it if `stop` is set first (then returns None)."""
     task = asyncio.ensure_future(awaitable)
     stopper = asyncio.ensure_future(stop.wait())

@@ -11,11 +11,16 @@ import os
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from bhrdigest.bundled import bundled_path
 from bhrdigest.errors import ConfigError
 from bhrdigest.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 3
 
@@ -37,11 +42,11 @@ class App:
         return load_config(self.settings.config_path)
 
     @cached_property
-    def engine(self):
+    def engine(self) -> Engine:
         from bhrdigest.store.db import connect
 
-        self.config  # a bad subscriptions.yaml stops the command before any database is created
-        return connect(self.settings.checked_database_url())
+        _ = self.config  # a bad subscriptions.yaml stops the command before the database is opened
+        return connect(self.settings.checked_database_url())  # never creates one: `db upgrade` does
 
     @cached_property
     def started(self) -> datetime:
@@ -63,15 +68,6 @@ def template_dir(config) -> Path:
     """templates/ beside subscriptions.yaml when staff keep their own, else the bundled ones."""
     local = config.path.parent / "templates"
     return local if (local / "digest.html.j2").exists() else bundled_path("templates")
-
-
-def bundled_path(name: str) -> Path:
-    """A folder shipped with the project (templates, samples)."""
-    here = Path(__file__).resolve()
-    for base in (here.parents[1] / "_bundled", here.parents[3]):
-        if (base / name).exists():
-            return base / name
-    raise ConfigError(f"cannot find the bundled {name}/ folder; reinstall bhrdigest")
 
 
 def make_composer(app: App, *, require_secret: bool):

@@ -18,7 +18,7 @@ from bhrdigest.digest.build import RenderedDigest, build_digest
 from bhrdigest.digest.mailhtml import premailer_inline
 from bhrdigest.digest.match import Match, Matcher, Reason
 from bhrdigest.digest.message import build_message
-from bhrdigest.digest.render import DigestRenderer, _entries
+from bhrdigest.digest.render import DigestRenderer, Mailbox, _entries
 from bhrdigest.ingest.parse import parse_feed
 from bhrdigest.ingest.tagging import Tagger
 from bhrdigest.model import Component, Entry, Subscriber
@@ -211,7 +211,9 @@ def rendering(matches, subscribers: Sequence[Subscriber], *, sample: int, premai
     built = [_build(s, found, total, max_items) for s, found, total in digests]
     env = _bare_environment()
     bare = env.from_string(renderer.inlined_source)
-    views = [renderer._view(d, _entries(d), 0, url, None) for d in built]
+    # Each view with the globals its language gives the templates (gettext, lang, dir).
+    views = [(renderer._view(d, _entries(d), 0, chrome, url, None, Mailbox()), chrome.template_globals())
+             for d in built for chrome in [renderer.chrome(d.subscriber.languages)]]  # fmt: skip
     rendered: list[RenderedDigest] = []
 
     def ours() -> None:
@@ -221,13 +223,13 @@ def rendering(matches, subscribers: Sequence[Subscriber], *, sample: int, premai
     text = env.get_template("digest.txt.j2")
 
     def baseline() -> None:  # the same two templates from a ready view: Jinja alone
-        for view in views:
-            bare.render(digest=view)
-            text.render(digest=view)
+        for view, chrome in views:
+            bare.render(digest=view, **chrome)
+            text.render(digest=view, **chrome)
 
     def baseline_html() -> None:
-        for view in views:
-            bare.render(digest=view)
+        for view, chrome in views:
+            bare.render(digest=view, **chrome)
 
     started = time.perf_counter()
     ours()  # the first pass: every item rendered for the first time (a run's first digests)
@@ -243,9 +245,9 @@ def rendering(matches, subscribers: Sequence[Subscriber], *, sample: int, premai
             renderer.render(_build(s, found, total, max_items), unsubscribe_url=url, preferences_url=None)
 
     def premailer_each() -> None:  # what CSS inlining per email costs: render, inline, render the text
-        for view in views[:premailer_sample]:
-            premailer_inline(raw_html.render(digest=view), css)
-            text.render(digest=view)
+        for view, chrome in views[:premailer_sample]:
+            premailer_inline(raw_html.render(digest=view, **chrome), css)
+            text.render(digest=view, **chrome)
 
     mine_few, premailer_time = paired(ours_few, premailer_each, 2)
     n = len(digests)
@@ -300,14 +302,17 @@ def _build(subscriber, found, total, max_items):
 
 def _bare_environment() -> jinja2.Environment:
     """The Jinja settings DigestRenderer uses, and nothing of ours."""
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2", "html"), default_for_string=True),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.newstyle_gettext = True  # type: ignore[attr-defined]  # as DigestRenderer: {% trans %} as _()
+    return env
 
 
 def _messages(rendered: Sequence[RenderedDigest], digests) -> list[bytes]:

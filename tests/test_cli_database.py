@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 from test_cli import SAMPLE, SECRET, write_config
 
@@ -52,6 +53,25 @@ def test_the_default_database_is_beside_the_config_file_not_where_the_command_ru
     assert listed.exit_code == 0 and len(listed.stdout.splitlines()) >= 3, listed.output  # what fetch stored
     assert (config.parent / "bhrdigest.db").is_file()
     assert not (elsewhere / "bhrdigest.db").exists()
+
+
+def test_db_upgrade_names_the_database_it_created_and_later_finds_current(elsewhere: Path):
+    database = elsewhere.parent / "site" / "bhrdigest.db"
+    created = bhrdigest("--config", "../site/subscriptions.yaml", "db", "upgrade")
+    again = bhrdigest("--config", "../site/subscriptions.yaml", "db", "upgrade")
+    assert created.exit_code == 0 and f"database {database}: schema created at version" in created.output
+    assert again.exit_code == 0 and f"database {database}: schema is current" in again.output
+
+
+def test_db_upgrade_names_a_database_url_without_its_password(elsewhere: Path, database_url: str):
+    url = sa.engine.make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        pytest.skip("a SQLite file has no password; the test above names it")
+    with_password = url.set(password="hunter2").render_as_string(hide_password=False)
+    result = bhrdigest("--config", "../site/subscriptions.yaml", "db", "upgrade", env={"DATABASE_URL": with_password})
+    assert result.exit_code == 0, result.output
+    assert f"@{url.host}:{url.port}/{url.database}" in result.output and "schema created" in result.output
+    assert "hunter2" not in result.output
 
 
 def test_bhrdigest_config_env_puts_the_default_database_beside_it_too(elsewhere: Path):

@@ -57,7 +57,10 @@ def status(app: App, as_json: bool, runs: bool) -> None:
 
 @click.group()
 def db() -> None:
-    """Database schema commands."""
+    """Database schema commands.
+
+    Example: bhrdigest --config /srv/digest/subscriptions.yaml db upgrade
+    """
 
 
 @db.command()
@@ -67,14 +70,17 @@ def upgrade(app: App) -> None:
 
     Example: DATABASE_URL=postgres://… bhrdigest db upgrade
     """
-    from bhrdigest.store.db import open_engine
+    from bhrdigest.store.db import describe, open_engine
     from bhrdigest.store.db import upgrade as upgrade_schema
 
-    before, after = upgrade_schema(open_engine(app.settings.checked_database_url(), create=True))
+    engine = open_engine(app.settings.checked_database_url(), create=True)
+    before, after = upgrade_schema(engine)
+    # Name the database: run from another folder, staff must see which file every command will use.
     if before == after:
-        click.echo(f"database schema is current (version {after})")
+        click.echo(f"database {describe(engine)}: schema is current (version {after})")
     else:
-        click.echo(f"database schema {'created' if before is None else f'upgraded from {before}'} at version {after}")
+        done = "created" if before is None else f"upgraded from {before}"
+        click.echo(f"database {describe(engine)}: schema {done} at version {after}")
 
 
 @click.command()

@@ -13,6 +13,7 @@ step is never edited: a new change is a new step.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:  # sqlite3'
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def describe(engine: Engine) -> str:
+    """Where `engine` points, for people: a SQLite file's absolute path, otherwise the URL without its password."""
+    if engine.dialect.name == "sqlite" and engine.url.database and engine.url.database != ":memory:":
+        return os.path.abspath(engine.url.database)  # also folds the `..` of a relative --config
+    return _redact(str(engine.url))
 
 
 def _redact(url: str) -> str:

@@ -83,6 +83,14 @@ def test_dry_run_reports_new_invalid_with_line_and_suggestion_and_writes_nothing
 def test_import_asks_first_and_a_no_writes_nothing(cli):
     refused = cli("subscribers", "import", str(IMPORTS / "ours.csv"), input="n\n")
     assert refused.exit_code == 1 and "Write 2 new and 0 updated subscribers to the database?" in refused.output
+    assert "not imported; nothing was changed" in refused.output and "Aborted" not in refused.output
+    assert set(listed(cli)) == {"alex@example.org"}
+
+
+def test_import_with_no_answer_at_all_says_to_run_it_in_a_terminal_or_pass_yes(cli):
+    refused = cli("subscribers", "import", str(IMPORTS / "ours.csv"), input="")  # a script, stdin closed
+    assert refused.exit_code == 1, refused.output
+    assert "nobody said yes" in refused.output and "--yes" in refused.output and "Aborted" not in refused.output
     assert set(listed(cli)) == {"alex@example.org"}
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -58,6 +59,17 @@ class App:
 
 
 pass_app = click.make_pass_decorator(App)
+
+
+def ask(question: str, *, command: str) -> bool:
+    """y/N on standard input; no answer at all (closed or empty input) is refused, not taken as yes or no."""
+    click.echo(f"{question} [y/N]: ", nl=False)
+    answer = sys.stdin.readline()
+    if not answer:
+        click.echo()
+        raise ConfigError(f"no answer: standard input is closed or empty, so nobody said yes. Run `bhrdigest "
+                          f"{command}` in a terminal, or pass --yes to go ahead without asking.")  # fmt: skip
+    return answer.strip().lower() in ("y", "yes")
 
 
 def run(coro):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bhrdigest.cli.app import EXIT_PARTIAL, App, pass_app
+from bhrdigest.cli.app import EXIT_PARTIAL, EXIT_USAGE, App, ask, pass_app
 from bhrdigest.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -122,8 +122,9 @@ def import_(app: App, file: Path, dry_run: bool, yes: bool) -> None:
         click.echo("nothing to change: the database already has every valid row as given")
     else:
         question = f"Write {len(plan.new)} new and {len(plan.changed)} updated subscribers to the database?"
-        if not yes and not click.confirm(question):
-            raise click.Abort()
+        if not yes and not ask(question, command="subscribers import FILE"):
+            click.echo("not imported; nothing was changed", err=True)
+            sys.exit(EXIT_USAGE)
         inserted = write_roster(engine, new=plan.new, changed=[s for s, _ in plan.changed], source="import",
                                 now=app.now())
         click.echo(f"imported: {inserted} new, {len(plan.changed)} updated")

@@ -245,6 +245,15 @@ def test_export_carries_everyone_with_source_and_suppression_and_reimports_uncha
     assert [p["email"] for p in as_json] == ["alex@example.org", "ana@example.org", "ben@example.org"]
 
 
+def test_export_to_a_json_file_writes_json_unless_told_otherwise(cli, tmp_path):
+    cli("subscribers", "import", str(IMPORTS / "ours.csv"), "--yes")
+    assert cli("subscribers", "export", "-o", str(tmp_path / "everyone.json")).exit_code == 0
+    assert cli("subscribers", "export", "--format", "csv", "-o", str(tmp_path / "odd.json")).exit_code == 0
+    people = json.loads((tmp_path / "everyone.json").read_text(encoding="utf-8"))
+    assert {"alex@example.org", "ana@example.org"} <= {p["email"] for p in people}
+    assert (tmp_path / "odd.json").read_text(encoding="utf-8").startswith("email,name,")
+
+
 # --- the store ------------------------------------------------------------------------------
 
 

@@ -100,6 +100,24 @@ def test_an_explicit_missing_database_url_is_refused_as_well(elsewhere: Path):
     assert not missing.exists()
 
 
+@pytest.mark.parametrize(("url", "says"), [
+    ("bhrdigest.db", "is not a URL: write a SQLite file, sqlite:///PATH"),
+    ("digest:hunter2@db.example.org/bhr", "is not a URL"),
+    ("mysql://digest:hunter2@db.example.org/bhr", "is for 'mysql', which bhrdigest does not support"),
+])
+def test_a_database_url_of_the_wrong_shape_says_what_to_write(elsewhere: Path, url: str, says: str):
+    result = bhrdigest("--config", "../site/subscriptions.yaml", "status", env={"DATABASE_URL": url})
+    assert result.exit_code == 1, result.output
+    assert says in result.output and "postgresql://USER@HOST:PORT/DATABASE" in result.output
+    assert "hunter2" not in result.output and "Traceback" not in result.output
+
+
+def test_a_bare_file_name_as_database_url_gets_the_sqlite_url_to_write(elsewhere: Path):
+    result = bhrdigest("--config", "../site/subscriptions.yaml", "status", env={"DATABASE_URL": "bhrdigest.db"})
+    assert f"(here: sqlite:///{elsewhere / 'bhrdigest.db'})" in result.output
+    assert not (elsewhere / "bhrdigest.db").exists()
+
+
 def test_postgresql_without_psycopg_says_pip_install_the_extra(elsewhere: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(sys.modules, "psycopg", None)  # as if psycopg were not installed
     result = bhrdigest("--config", "../site/subscriptions.yaml", "status",

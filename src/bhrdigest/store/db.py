@@ -114,6 +114,7 @@ def open_engine(url: str, *, create: bool = False) -> Engine:
     A SQLite file that does not exist is refused unless `create` (SQLite would create it empty).
     """
     check_url(url)
+    require_supported(url)
     url = normalise_url(url)
     if not create:
         _require_sqlite_file(url)
@@ -131,6 +132,22 @@ def open_engine(url: str, *, create: bool = False) -> Engine:
     except (sa.exc.ArgumentError, ValueError) as exc:
         raise StoreError(f"cannot use database URL {_redact(url)}: {exc}") from exc
     return engine
+
+
+SUPPORTED = ("a SQLite file, sqlite:///PATH (four slashes before an absolute path), or PostgreSQL, "
+             "postgresql://USER@HOST:PORT/DATABASE (a password goes after USER: percent-encoded)")
+
+
+def require_supported(url: str) -> None:
+    """Refuse a bare path or another database with what to write instead (SQLAlchemy would only name a driver)."""
+    scheme, sep, _ = url.partition("://")
+    if not sep:
+        hint = f" (here: sqlite:///{os.path.abspath(url)})" if url.endswith((".db", ".sqlite", ".sqlite3")) else ""
+        raise ConfigError(f"the database URL (DATABASE_URL or --db) is not a URL: write {SUPPORTED}{hint}")
+    backend = scheme.partition("+")[0]
+    if backend not in ("sqlite", "postgres", "postgresql"):
+        raise ConfigError(f"the database URL (DATABASE_URL or --db) is for {backend!r}, which bhrdigest does not "
+                          f"support: use {SUPPORTED}")  # fmt: skip
 
 
 def _require_sqlite_file(url: str) -> None:

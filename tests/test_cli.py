@@ -326,6 +326,19 @@ def test_preview_renders_html_and_text_without_recording(cli, tmp_path):
     assert "sent=3" in cli("send", "--yes", "--outbox", str(tmp_path / "outbox")).output
 
 
+def test_preview_of_an_unsubscribed_reader_says_how_and_when_as_send_only_does(cli):
+    from datetime import UTC, datetime
+
+    cli("fetch")
+    assert cli("unsubscribe", "alex@example.org").exit_code == 0
+    preview = cli("preview", "alex@example.org")
+    test = cli("send", "--only", "alex@example.org")
+    today = f"{datetime.now(UTC):%Y-%m-%d}"
+    assert preview.exit_code == 0 and "<html" not in preview.output.lower()  # nothing rendered
+    assert f"alex@example.org unsubscribed on {today} (by staff)" in preview.output
+    assert f"alex@example.org unsubscribed on {today} (by staff)" in test.output
+
+
 def test_each_digest_subject_gives_the_date_and_the_lead_headline(cli, tmp_path):
     from datetime import UTC, datetime
 

@@ -152,6 +152,15 @@ def test_components_json_carries_the_contract_fields(cli):
     assert kinds["Sun Corporation did not respond"] == "company_non_response"
 
 
+@pytest.mark.parametrize("args", [("nosuch",), ("--bogus", "status"), ("send", "--bogus"), ("send", "--workers", "0"),
+                                  ("preview",), ("db", "nosuch"), ("subscribers", "export", "--format", "xml")],
+                         ids=" ".join)
+def test_a_usage_mistake_exits_1_as_the_readme_says_not_clicks_2(cli, args):
+    result = cli(*args)
+    assert result.exit_code == 1, result.output
+    assert "Error:" in result.output and "Traceback" not in result.output
+
+
 def test_a_second_fetch_finds_nothing_new(cli):
     cli("fetch")
     result = cli("fetch")
@@ -164,7 +173,7 @@ def test_components_since_filters_by_first_seen(cli):
     assert cli("components", "--since", "2000-01-01").output.count("\n") >= 5
     assert cli("components", "--since", "2999-01-01").output == ""
     bad = cli("components", "--since", "last week")
-    assert bad.exit_code == 2 and "2026-11-21" in bad.output
+    assert bad.exit_code == 1 and "2026-11-21" in bad.output  # a usage error: 1, as the README says
 
 
 def test_one_failing_feed_exits_3_and_the_others_are_stored(cli, tmp_path):

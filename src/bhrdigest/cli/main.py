@@ -21,6 +21,12 @@ from bhrdigest.redact import redact_text
 from bhrdigest.settings import Settings
 
 
+class UsageMistake(click.UsageError):
+    """click's usage error, same message and hint, with the README's exit code."""
+
+    exit_code = EXIT_USAGE
+
+
 class Group(click.Group):
     """Turns our errors into a clear message and exit 1: no traceback for a user error.
 
@@ -33,15 +39,13 @@ class Group(click.Group):
         try:
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as exc:  # the options before the command
-            exc.exit_code = EXIT_USAGE
-            raise
+            raise UsageMistake(exc.format_message(), exc.ctx) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:  # the command's own arguments and options
-            exc.exit_code = EXIT_USAGE
-            raise
+            raise UsageMistake(exc.format_message(), exc.ctx) from None
         except BhrDigestError as exc:
             click.echo(f"error: {redact_text(str(exc))}", err=True)
             ctx.exit(EXIT_USAGE)

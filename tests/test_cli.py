@@ -348,6 +348,15 @@ def test_preview_of_an_unsubscribed_reader_says_how_and_when_as_send_only_does(c
     assert f"alex@example.org unsubscribed on {today} (by staff)" in test.output
 
 
+def test_unsubscribing_a_mistyped_address_says_it_is_no_subscriber_and_names_the_near_miss(cli):
+    typo = cli("unsubscribe", "alex@exmaple.org")
+    stranger = cli("unsubscribe", "zed@elsewhere.example")
+    assert typo.exit_code == 0 and stranger.exit_code == 0  # recorded: it stays unsubscribed if added later
+    assert "alex@exmaple.org is neither in" in typo.output and "did you mean 'alex@example.org'?" in typo.output
+    assert "zed@elsewhere.example is neither in" in stranger.output and "did you mean" not in stranger.output
+    assert cli("subscribers", "--json").output.count('"status": "active"') == 3  # Alex still gets digests
+
+
 def test_each_digest_subject_gives_the_date_and_the_lead_headline(cli, tmp_path):
     from datetime import UTC, datetime
 

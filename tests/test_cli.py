@@ -177,6 +177,8 @@ def test_components_since_filters_by_first_seen(cli):
 
 
 def test_one_failing_feed_exits_3_and_the_others_are_stored(cli, tmp_path):
+    from datetime import datetime
+
     with FeedServer() as server:
         rss = {"Content-Type": "application/rss+xml"}
         good = server.route("/good.xml", Route(body=SAMPLE.read_bytes(), headers=rss))
@@ -191,6 +193,9 @@ def test_one_failing_feed_exits_3_and_the_others_are_stored(cli, tmp_path):
     health = {feed["url"]: feed["health"] for feed in report["feeds"]}
     assert health == {good: "ok", broken: "broken"}
     assert report["components"] == 5
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", report["now"])  # ISO 8601, for scripts
+    broken_since = next(feed["broken_since"] for feed in report["feeds"] if feed["url"] == broken)
+    assert "T" in broken_since and datetime.fromisoformat(broken_since).tzinfo is not None
 
 
 def test_fetch_sends_conditional_requests_the_second_time(cli, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from datetime import date
 
 import click
 
@@ -52,7 +53,13 @@ def status(app: App, as_json: bool, runs: bool) -> None:
     from bhrdigest.ops.status import collect_status, format_status
 
     report = collect_status(app.engine, app.config, now=app.now(), history=runs)
-    click.echo(json.dumps(report, ensure_ascii=False, indent=2, default=str) if as_json else format_status(report))
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2, default=_json_value) if as_json
+               else format_status(report))
+
+
+def _json_value(value: object) -> str:
+    """Times as ISO 8601 with the T, as `components --json` and `subscribers --json` write them."""
+    return value.isoformat() if isinstance(value, date) else str(value)
 
 
 @click.group()

@@ -241,7 +241,9 @@ def report_summary(app: App, summary: RunSummary) -> None:
 
     for failure in summary.failures:
         click.echo(f"failed: {failure}", err=True)
-    if summary.interrupted:
+    if summary.interrupted and summary.finished:  # stopped as the last digests went: nothing is left to finish
+        click.echo("interrupted: every digest of the run already has an outcome (below)", err=True)
+    elif summary.interrupted:
         click.echo("interrupted: the digests not yet sent stay queued; run `bhrdigest send` again to finish "
                    "the run", err=True)
     if summary.unknown and summary.run_id is not None:

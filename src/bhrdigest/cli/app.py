@@ -40,7 +40,7 @@ class App:
     def engine(self):
         from bhrdigest.store.db import connect
 
-        self.config  # a bad subscriptions.yaml stops the command before any database is created
+        self.config  # noqa: B018 - a bad subscriptions.yaml stops the command before any database is created
         return connect(self.settings.checked_database_url())
 
     @cached_property

@@ -134,7 +134,7 @@ class Reader:
             items = self.sequence(node, field)
             paths = [f"{field}[{i}]" for i in range(len(items))]
         result = []
-        for item, item_field in zip(items, paths):
+        for item, item_field in zip(items, paths, strict=True):
             value = self.text(item, item_field, header=header, required=True)
             if value is not None:
                 result.append((value, item))

@@ -477,7 +477,9 @@ def write_atomically(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def render_previews(composer: DigestComposer, digests: Iterable[PlannedDigest], folder: Path) -> list[tuple[str, Path, int, int]]:
+def render_previews(
+    composer: DigestComposer, digests: Iterable[PlannedDigest], folder: Path
+) -> list[tuple[str, Path, int, int]]:
     """--dry-run: every digest to folder/<address>.html and .eml; (email, path, items, size) each."""
     folder.mkdir(parents=True, exist_ok=True)
     report = []

@@ -357,7 +357,7 @@ class SmtpSender:
             except PermanentDeliveryError as exc:
                 log.warning("message %s refused: %s", message_id, exc)
                 return SendResult(message_id, "gone", str(exc), attempts)
-            except Exception as exc:  # noqa: BLE001 -- one recipient's bug must not stop the run
+            except Exception as exc:  # one recipient's bug must not stop the run
                 log.exception("message %s: unexpected error", message_id)
                 return SendResult(message_id, "failed", self._scrub(f"unexpected error: {exc!r}"), attempts)
             log.debug("message %s sent after %d attempt(s)", message_id, attempts)
@@ -671,7 +671,8 @@ async def send_many(
             for _ in range(concurrency):
                 group.create_task(worker())
     except BaseExceptionGroup as failed:
-        raise failed.exceptions[0]  # callers catch our errors, not exception groups
+        # Callers catch our errors, not exception groups; no `from`: the error keeps its own cause.
+        raise failed.exceptions[0]  # noqa: B904
     finally:
         await source.aclose()  # closes the caller's generator when we stopped early
     if down():

@@ -57,7 +57,7 @@ async def _guarded(name: str, check: Callable[[], Awaitable[Check]]) -> Check:
         return await check()
     except BhrDigestError as exc:
         return Check(name, FAIL, str(exc))
-    except Exception as exc:  # noqa: BLE001 -- a doctor reports what it finds, whatever it is
+    except Exception as exc:  # a doctor reports what it finds, whatever it is
         log.debug("%s check failed", name, exc_info=True)
         return Check(name, FAIL, f"unexpected error: {exc!r}")
 

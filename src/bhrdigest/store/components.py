@@ -194,7 +194,9 @@ def load_components(
         query = query.where(components.c.first_seen_at < seen_before)
     with engine.connect() as conn:
         if keys is not None:
-            rows = [row for part in chunked(list(keys)) for row in conn.execute(query.where(components.c.key.in_(part)))]
+            rows = [
+                row for part in chunked(list(keys)) for row in conn.execute(query.where(components.c.key.in_(part)))
+            ]
         else:
             rows = list(conn.execute(query))
         wanted = [row.key for row in rows]
@@ -258,7 +260,11 @@ def _utc(value: datetime | None) -> datetime | None:
 def load_feed_states(engine: sa.Engine, urls: Iterable[str]) -> dict[str, FeedState]:
     urls = list(urls)
     with engine.connect() as conn:
-        rows = {row.url: row for part in chunked(urls) for row in conn.execute(sa.select(feeds).where(feeds.c.url.in_(part)))}
+        rows = {
+            row.url: row
+            for part in chunked(urls)
+            for row in conn.execute(sa.select(feeds).where(feeds.c.url.in_(part)))
+        }
     return {url: _feed_state(url, rows.get(url)) for url in urls}
 
 

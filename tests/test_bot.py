@@ -39,7 +39,9 @@ def api() -> Iterator[FakeBotAPI]:
 
 
 def say(engine, text, chat_id=CHAT, *, chat_type="private", now=NOW):
-    reply = handle_command(text, chat_id, engine=engine, companies=CATALOGUE, now=now, bot_username="bhr_test_bot", chat_type=chat_type)
+    reply = handle_command(
+        text, chat_id, engine=engine, companies=CATALOGUE, now=now, bot_username="bhr_test_bot", chat_type=chat_type
+    )
     if reply is not None:
         parse_html(reply)  # every reply must be valid Telegram HTML
     return reply

@@ -134,7 +134,10 @@ async def test_fifty_digests_travel_over_four_reused_connections_intact(server):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=60) | st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b".", b"..", b"x", b" "]), max_size=30).map(b"".join))
+@given(
+    st.binary(max_size=60)
+    | st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b".", b"..", b"x", b" "]), max_size=30).map(b"".join)
+)
 def test_the_quick_checks_before_aiosmtplibs_expressions_change_no_byte(message):
     """Line endings and dot-stuffing skip aiosmtplib's regular expressions when there is
     nothing to change: whatever the message, the bytes must be what those expressions give."""

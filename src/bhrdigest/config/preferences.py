@@ -28,6 +28,8 @@ OFFERED_LANGUAGES: dict[str, str] = {
     "ru": "Русский", "uk": "Українська", "ar": "العربية", "zh": "中文", "ja": "日本語", "ko": "한국어",
 }  # fmt: skip
 MAX_PER_FACET = 500  # more would be a script, not a person; keeps a row small
+# A name as typed -> the catalogue's name for it (or a close one), None when there is none.
+Lookup = Callable[[str], str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +111,7 @@ class Choices:
     def keep_known(self, preferences: Preferences) -> Preferences:
         """The same preferences without names the catalogue no longer has."""
 
-        def known(names: tuple[str, ...] | None, resolve) -> tuple[str, ...] | None:
+        def known(names: tuple[str, ...] | None, resolve: Lookup) -> tuple[str, ...] | None:
             if names is None:
                 return None
             return _unique(filter(None, map(resolve, names)))
@@ -122,7 +124,9 @@ class Choices:
         )
 
     @staticmethod
-    def _resolve(names, resolve, what: str, problems: list[str], suggest) -> tuple[str, ...]:
+    def _resolve(
+        names: Iterable[str], resolve: Lookup, what: str, problems: list[str], suggest: Lookup
+    ) -> tuple[str, ...]:
         canonical = []
         for name in names:
             name = name.strip()
@@ -142,7 +146,7 @@ class Choices:
         return close[0] if close else None
 
     @staticmethod
-    def _suggest(choices: Sequence[str]):
+    def _suggest(choices: Sequence[str]) -> Lookup:
         folded = {choice.casefold(): choice for choice in choices}
 
         def suggest(name: str) -> str | None:

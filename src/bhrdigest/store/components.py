@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -96,7 +97,15 @@ def _existing(conn: sa.Connection, keys: list[str]) -> dict[str, tuple[str, str]
     return found
 
 
-def _save_one(conn, component: Component, known, totals: _Totals, *, now, alertable) -> None:
+def _save_one(
+    conn: sa.Connection,
+    component: Component,
+    known: tuple[str, str] | None,
+    totals: _Totals,
+    *,
+    now: datetime,
+    alertable: bool,
+) -> None:
     digest = content_hash(component)
     if known is None:
         row = _row(component, digest) | {"first_seen_at": now, "updated_at": now, "alertable": alertable}
@@ -225,7 +234,7 @@ def _load_translations(conn: sa.Connection, keys: list[str]) -> dict[str, list[T
     return found
 
 
-def _component(row, tags: dict[str, list[str]], extra: list[Translation]) -> Component:
+def _component(row: sa.Row[Any], tags: dict[str, list[str]], extra: list[Translation]) -> Component:
     return Component(
         key=row.key,
         url=row.url,
@@ -268,7 +277,7 @@ def load_feed_states(engine: sa.Engine, urls: Iterable[str]) -> dict[str, FeedSt
     return {url: _feed_state(url, rows.get(url)) for url in urls}
 
 
-def _feed_state(url: str, row) -> FeedState:
+def _feed_state(url: str, row: sa.Row[Any] | None) -> FeedState:
     if row is None:
         return FeedState(url=url)
     return FeedState(
@@ -300,7 +309,7 @@ def save_feed_state(
     ok: bool,
     stored: int = 0,
 ) -> None:
-    values = {
+    values: dict[str, Any] = {
         "fetch_url": state.fetch_url,
         "etag": state.etag,
         "last_modified": state.last_modified,

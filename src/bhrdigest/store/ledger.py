@@ -38,7 +38,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -92,7 +92,9 @@ def open_run(bind: Bind, *, now: datetime, first_period_days: int = 7) -> Digest
         start = _from_db(latest.period_end) if latest is not None else now - timedelta(days=first_period_days)
         end = max(now, start)  # a clock set back must not make a negative period
         values = {"started_at": now, "period_start": start, "period_end": end}
-        run_id = conn.execute(sa.insert(digest_runs).values(**values)).inserted_primary_key[0]
+        inserted = conn.execute(sa.insert(digest_runs).values(**values)).inserted_primary_key
+        assert inserted is not None  # one row inserted, so one key
+        run_id = inserted[0]
     log.info("digest run %s: %s to %s", run_id, start, end)
     return DigestRun(run_id, start, end, resumed=False, started_at=now)
 
@@ -294,7 +296,7 @@ def claim(
 # The two statements run around every message, built once: constructing them per call
 # cost as much CPU as executing them (measured with 10,000 digests).
 _THIS_ROW = (deliveries.c.run_id == sa.bindparam("b_run")) & (deliveries.c.email == sa.bindparam("b_email"))
-_CLAIMED = {
+_CLAIMED: dict[str, Any] = {
     "status": PENDING,
     "message_id": sa.bindparam("b_message_id"),
     "item_count": sa.bindparam("b_items"),

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -24,6 +25,9 @@ from bhrdigest.model import Catalogue, Subscriber
 from bhrdigest.store.schema import subscriber_preferences as prefs_table
 from bhrdigest.store.schema import suppressions as suppressions_table
 from bhrdigest.store.sql import insert_ignore
+
+if TYPE_CHECKING:
+    from bhrdigest.config.load import Config
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +107,7 @@ def set_paused(engine: sa.Engine, email: str, paused: bool, *, now: datetime) ->
     _upsert(engine, email, {"paused": paused}, now)
 
 
-def _upsert(engine: sa.Engine, email: str, values: dict, now: datetime) -> None:
+def _upsert(engine: sa.Engine, email: str, values: dict[str, Any], now: datetime) -> None:
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     changes = {**values, "updated_at": now}
     stmt = dialect.insert(prefs_table).values(email=email.lower(), **{"paused": False, **changes})
@@ -112,8 +116,8 @@ def _upsert(engine: sa.Engine, email: str, values: dict, now: datetime) -> None:
         conn.execute(stmt)
 
 
-def _preferences(row) -> Preferences:
-    def names(value) -> tuple[str, ...] | None:
+def _preferences(row: sa.Row[Any]) -> Preferences:
+    def names(value: Sequence[object] | None) -> tuple[str, ...] | None:
         return None if value is None else tuple(str(v) for v in value)
 
     return Preferences(
@@ -167,8 +171,10 @@ def load_suppressions(engine: sa.Engine) -> dict[str, Suppression]:
         return {row.email: _suppression(row) for row in conn.execute(sa.select(suppressions_table))}
 
 
-def _suppression(row) -> Suppression:
-    return Suppression(row.email, row.reason, _utc(row.created_at))
+def _suppression(row: sa.Row[Any]) -> Suppression:
+    created_at = _utc(row.created_at)
+    assert created_at is not None  # a NOT NULL column
+    return Suppression(row.email, row.reason, created_at)
 
 
 # --- the merged view -----------------------------------------------------------
@@ -227,6 +233,6 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def effective_config(engine: sa.Engine, config):
+def effective_config(engine: sa.Engine, config: Config) -> Config:
     """`config` (a Config) with its subscribers as `send` must see them: see `effective_subscribers`."""
     return replace(config, subscribers=tuple(effective_subscribers(engine, config.subscribers, config.catalogue)))

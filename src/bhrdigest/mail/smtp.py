@@ -32,10 +32,10 @@ import socket
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import Protocol
+from typing import Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
@@ -93,7 +93,7 @@ def use_quick_checks(on: bool) -> None:
                                                                                  _AIOSMTPLIB_PERIOD)  # fmt: skip
     aiosmtplib.protocol.normalize_message_line_endings = line_endings
     aiosmtplib.smtp.normalize_message_line_endings = line_endings
-    aiosmtplib.protocol.PERIOD_REGEX = period
+    aiosmtplib.protocol.PERIOD_REGEX = period  # type: ignore[assignment]  # duck-typed: only `.sub` is called
 
 
 use_quick_checks(True)
@@ -593,7 +593,10 @@ def _message(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _find(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+_E = TypeVar("_E", bound=BaseException)
+
+
+def _find(exc: BaseException, kind: type[_E]) -> _E | None:
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, kind):
@@ -697,7 +700,7 @@ def _stopping(stop: asyncio.Event | None) -> bool:
 
 async def _as_async_iterator(
     messages: AsyncIterable[EmailMessage] | Iterable[EmailMessage],
-) -> AsyncIterator[EmailMessage]:
+) -> AsyncGenerator[EmailMessage, None]:
     if isinstance(messages, AsyncIterable):
         async for message in messages:
             yield message

@@ -18,7 +18,7 @@ import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC
+from datetime import UTC, date
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -30,7 +30,7 @@ from bhrdigest.digest.mailhtml import STYLESHEET, inline_template, premailer_inl
 from bhrdigest.digest.match import COMPANY, Match
 from bhrdigest.digest.templating import RenderingEnvironment
 from bhrdigest.errors import ConfigError, Problem
-from bhrdigest.model import Component, Kind, Subscriber
+from bhrdigest.model import Component, Kind, Subscriber, Translation
 
 log = logging.getLogger(__name__)
 
@@ -474,7 +474,7 @@ def _message_size(html: str, text: str) -> int:
     return messages.encoded_size(html) + messages.encoded_size(text) + messages.HEADER_ALLOWANCE
 
 
-def _choose_translation(component: Component, languages: Sequence[str]):
+def _choose_translation(component: Component, languages: Sequence[str]) -> Translation | None:
     """None: show the original; else the Translation to show instead."""
     by_language = {t.language: t for t in component.translations}
     for language in languages:
@@ -489,7 +489,7 @@ def _web_link(url: str, fallback: str) -> str:
     return url if url.lower().startswith(("https://", "http://")) else fallback
 
 
-def _format_date(value) -> str | None:
+def _format_date(value: date | None) -> str | None:
     if value is None:
         return None
     return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"

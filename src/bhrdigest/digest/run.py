@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 import sqlalchemy as sa
 
@@ -223,7 +223,7 @@ class DigestComposer:
     def preferences_url(self, email: str) -> str | None:
         return self._signed_url(self.config.sender.preferences_url, make_preferences_token, email)
 
-    def _signed_url(self, template: str | None, make, email: str) -> str | None:
+    def _signed_url(self, template: str | None, make: Callable[[str, str, str], str], email: str) -> str | None:
         if not template or not self.secret:
             return None
         return template.replace("{token}", make(self.secret, email, self.config.sender.list_id))
@@ -460,7 +460,8 @@ class Outbox:
         try:
             write_atomically(path, data)
             if self.html_copies and (html := message.get_body(("html",))) is not None:
-                write_atomically(path.with_suffix(".html"), html.get_payload(decode=True))
+                # A text part's payload decodes to bytes (only a multipart's would not).
+                write_atomically(path.with_suffix(".html"), cast(bytes, html.get_payload(decode=True)))
         except OSError as exc:
             return SendResult(message_id, "failed", f"cannot write {path}: {exc.strerror}", 1)
         self.written.append((recipient, path, len(data)))

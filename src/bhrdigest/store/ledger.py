@@ -61,10 +61,15 @@ Bind = Engine | Connection
 class SendOutcome(Protocol):
     """What `mark` needs of a delivery result (mail.smtp.SendResult fits)."""
 
-    message_id: str
-    status: str
-    error: str | None
-    attempts: int
+    # Read-only, so a frozen dataclass such as SendResult fits.
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def attempts(self) -> int: ...
 
 
 _store_errors = store_errors("the digest ledger")

@@ -97,7 +97,7 @@ class WebContext:
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.wall_clock(), UTC)
 
-    def page(self, template: str, /, *, status: int = 200, **context) -> HTMLResponse:
+    def page(self, template: str, /, *, status: int = 200, **context: object) -> HTMLResponse:
         html = self.templates.get_template(template).render(css=self.css, **context)
         return HTMLResponse(html, status_code=status, headers={"Content-Security-Policy": self.policy})
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
+from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
@@ -93,13 +93,14 @@ def _preferences_link(web: WebContext, email: str) -> str | None:
     return web.link("p", email) if email in web.subscribers else None
 
 
-async def read_form(request: Request) -> FormData:
-    """The posted form; a body we cannot parse reads as an empty form."""
+async def read_form(request: Request) -> ImmutableMultiDict[str, str]:
+    """The posted form's fields (no files: max_files=0); a body we cannot parse reads as an empty form."""
     try:
-        return await request.form(max_files=0, max_fields=MAX_FIELDS, max_part_size=MAX_ADD_TEXT * 4)
+        form = await request.form(max_files=0, max_fields=MAX_FIELDS, max_part_size=MAX_ADD_TEXT * 4)
     except Exception as exc:  # noqa: BLE001 - multipart errors have no common base we can rely on
         log.info("unreadable form body: %s", type(exc).__name__)
-        return FormData()
+        return ImmutableMultiDict()
+    return ImmutableMultiDict([(name, value) for name, value in form.multi_items() if isinstance(value, str)])
 
 
 # --- preferences ------------------------------------------------------------------
@@ -154,7 +155,7 @@ def _same_origin(request: Request) -> bool:
     return origin != "null" and origin.split("://", 1)[-1].rstrip("/").lower() == host.lower()
 
 
-async def _save(web: WebContext, subscriber: Subscriber, form: FormData) -> Response:
+async def _save(web: WebContext, subscriber: Subscriber, form: ImmutableMultiDict[str, str]) -> Response:
     choices = web.choices
     add_companies = (form.get("add_companies") or "")[:MAX_ADD_TEXT]
     add_places = (form.get("add_places") or "")[:MAX_ADD_TEXT]
@@ -194,7 +195,7 @@ def _unless_same(chosen: Sequence[str], in_yaml: Sequence[str]) -> tuple[str, ..
 async def _show(web: WebContext, subscriber: Subscriber, *, notice: str | None = None,
                 selection: Selection | None = None, status: int = 200,
                 typed: dict[str, str] | None = None) -> Response:
-    def load():
+    def load() -> tuple[Preferences | None, store.Suppression | None]:
         return (store.get_preferences(web.engine, subscriber.email),
                 store.get_suppression(web.engine, subscriber.email))
 

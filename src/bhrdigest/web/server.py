@@ -9,12 +9,14 @@ the rate limits count it under.
 from __future__ import annotations
 
 import signal
+from types import FrameType
 
 import uvicorn
+from starlette.types import ASGIApp
 
 
 def build_server(
-    app,
+    app: ASGIApp,
     *,
     host: str = "0.0.0.0",
     port: int = 8000,
@@ -46,7 +48,7 @@ def serve_until_stopped(server: uvicorn.Server) -> None:
     the handlers set here turn that into a normal exit, as the worker's is.
     """
 
-    def stop(_signum, _frame) -> None:
+    def stop(_signum: int, _frame: FrameType | None) -> None:
         raise SystemExit(0)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}

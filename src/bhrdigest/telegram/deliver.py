@@ -144,9 +144,18 @@ async def run_alerts_once(
     def ready_at(chat_id: int) -> float:
         return time.monotonic() + sender.delay(chat_id)
 
-    hand = ChatsInHand(read, ready_at, low=_chats_to_rotate(sender), max_reads=max_reads)
+    hand: ChatsInHand[_ChatJob] = ChatsInHand(read, ready_at, low=_chats_to_rotate(sender), max_reads=max_reads)
     await _deliver(run, hand, stop_event)
-    return AlertRunSummary(chats=len(hand.chats_read), pending=_pending(engine), **run.counts)
+    counts = run.counts
+    return AlertRunSummary(
+        chats=len(hand.chats_read),
+        messages=counts["messages"],
+        sent=counts["sent"],
+        retried=counts["retried"],
+        failed=counts["failed"],
+        gone=counts["gone"],
+        pending=_pending(engine),
+    )
 
 
 def _chats_to_rotate(sender: TelegramSender) -> int:

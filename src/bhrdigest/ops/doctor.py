@@ -19,9 +19,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from bhrdigest.errors import BhrDigestError
 from bhrdigest.settings import Settings
+
+if TYPE_CHECKING:  # the checks import these themselves: a broken import is one failed check
+    import sqlalchemy as sa
+
+    from bhrdigest.config.load import Config
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +68,7 @@ async def _guarded(name: str, check: Callable[[], Awaitable[Check]]) -> Check:
         return Check(name, FAIL, f"unexpected error: {exc!r}")
 
 
-def _configuration(settings: Settings):
+def _configuration(settings: Settings) -> tuple[Config | None, list[Check]]:
     from bhrdigest.config.load import load_config
 
     try:
@@ -98,7 +104,7 @@ def _database(settings: Settings) -> Check:
     return Check("database", OK, f"{kind}, schema version {version}")
 
 
-def _database_kind(engine) -> str:
+def _database_kind(engine: sa.Engine) -> str:
     import sqlalchemy as sa
 
     if engine.dialect.name != "postgresql":
@@ -108,12 +114,13 @@ def _database_kind(engine) -> str:
     return f"PostgreSQL {version} at {engine.url.host or 'localhost'}"
 
 
-async def _smtp(settings: Settings, config, timeout: float) -> list[Check]:
-    if not settings.smtp_url:
+async def _smtp(settings: Settings, config: Config | None, timeout: float) -> list[Check]:
+    smtp_url = settings.smtp_url
+    if not smtp_url:
         where = settings.outbox
         return [Check("smtp", WARN, f"SMTP_URL is not set: `send` writes digests as .eml files to {where}/ "
                                     "instead of mailing them")]  # fmt: skip
-    checks = [await _guarded("smtp", lambda: _smtp_session(settings.smtp_url, timeout))]
+    checks = [await _guarded("smtp", lambda: _smtp_session(smtp_url, timeout))]
     if config is not None and config.sender.unsubscribe_url and not settings.secret:
         checks.append(Check("secret", FAIL, "BHRDIGEST_SECRET is not set: `send` over SMTP refuses to run without "
                                             "it (it signs the one-click unsubscribe links). Set it to a long "
@@ -148,14 +155,14 @@ async def _telegram(settings: Settings, timeout: float) -> Check:
     return Check("telegram", OK, f"the Bot API accepts the token: this is @{username}")
 
 
-async def _feeds(config, settings: Settings, timeout: float) -> list[Check]:
-    from bhrdigest.ingest.fetch import FeedState, fetch_feeds
+async def _feeds(config: Config, settings: Settings, timeout: float) -> list[Check]:
+    from bhrdigest.ingest.fetch import DEFAULT_USER_AGENT, FeedState, fetch_feeds
     from bhrdigest.ingest.parse import parse_feed
 
-    options = {"user_agent": settings.user_agent} if settings.user_agent else {}
     try:
         results = await fetch_feeds([FeedState(feed.url) for feed in config.feeds], now=datetime.now(UTC),
-                                    connect_timeout=timeout, read_timeout=timeout, force=True, **options)
+                                    user_agent=settings.user_agent or DEFAULT_USER_AGENT,
+                                    connect_timeout=timeout, read_timeout=timeout, force=True)
     except Exception as exc:  # noqa: BLE001 -- reported like any other finding
         return [Check("feeds", FAIL, f"cannot fetch the feeds: {exc}")]
     checks = []

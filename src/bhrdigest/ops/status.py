@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -10,8 +11,11 @@ from bhrdigest.store import alert_queue as alert_store
 from bhrdigest.store import components as component_store
 from bhrdigest.store import ledger
 
+if TYPE_CHECKING:
+    from bhrdigest.config.load import Config
 
-def collect_status(engine: sa.Engine, config, *, now: datetime) -> dict:
+
+def collect_status(engine: sa.Engine, config: Config, *, now: datetime) -> dict:
     configured = {feed.url for feed in config.feeds}
     feeds = []
     for row in component_store.feed_rows(engine):

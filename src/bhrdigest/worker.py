@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import sqlalchemy as sa
 
@@ -36,9 +37,14 @@ from bhrdigest.telegram.deliver import AlertRunSummary, run_alerts_once, utcnow
 
 log = logging.getLogger(__name__)
 
+Clock = Callable[[], datetime]
+FetchOnce = Callable[[], Awaitable[Sequence[str]]]  # stores what it fetched; the new keys
+_T = TypeVar("_T")
+
+
 async def run_worker(
     *,
-    fetch_once: Callable[[], Awaitable[Sequence[str]]],
+    fetch_once: FetchOnce,
     engine: sa.Engine,
     sender: TelegramSender | None,
     catalogue: Catalogue | None = None,
@@ -48,7 +54,7 @@ async def run_worker(
     subscribers: Sequence[Subscriber] | None = None,
     poll_timeout: float = 10.0,
     lease: float = 60.0,
-    clock: Callable[[], datetime] = utcnow,
+    clock: Clock = utcnow,
 ) -> None:
     """Fetch every `interval` seconds, queue and deliver alerts, answer the bot.
 
@@ -63,13 +69,38 @@ async def run_worker(
         _install_signals(stop)
     life = _Life(started=time.monotonic())
     try:
-        companies = companies or _company_index(catalogue)
+        setup = _Setup(
+            fetch_once=fetch_once,
+            engine=engine,
+            sender=sender,
+            companies=companies or _company_index(catalogue),
+            interval=interval,
+            stop=stop,
+            poll_timeout=poll_timeout,
+            lease=lease,
+            clock=clock,
+        )
         await _prepare(engine, sender, subscribers, interval, clock)
-        await _loop(fetch_once, engine, sender, companies, interval, stop, poll_timeout, lease, clock, life)
+        await _loop(setup, life)
     finally:
         if own_signals:
             _remove_signals()
         log.info("worker stopped %s", life.line())
+
+
+@dataclass(frozen=True, slots=True)
+class _Setup:
+    """What the loop works with, fixed for the worker's life (see run_worker)."""
+
+    fetch_once: FetchOnce
+    engine: sa.Engine
+    sender: TelegramSender | None
+    companies: CompanyDirectory
+    interval: float
+    stop: asyncio.Event
+    poll_timeout: float
+    lease: float
+    clock: Clock
 
 
 @dataclass(slots=True)
@@ -87,7 +118,11 @@ class _Life:
 
 
 async def _prepare(
-    engine: sa.Engine, sender: TelegramSender | None, subscribers: Sequence[Subscriber] | None, interval: float, clock
+    engine: sa.Engine,
+    sender: TelegramSender | None,
+    subscribers: Sequence[Subscriber] | None,
+    interval: float,
+    clock: Clock,
 ) -> None:
     now = clock()
     if subscribers is not None:
@@ -105,7 +140,8 @@ async def _prepare(
         log.warning("could not set up the bot's commands (will poll anyway): %s", exc)
 
 
-async def _loop(fetch_once, engine, sender, companies, interval, stop, poll_timeout, lease, clock, life) -> None:
+async def _loop(setup: _Setup, life: _Life) -> None:
+    engine, sender, stop, clock = setup.engine, setup.sender, setup.stop, setup.clock
     # Telegram lets one client long-poll a bot (a second gets 409 Conflict): with several
     # workers, the one holding this lock answers the bot; all of them fetch and alert.
     poller = HeldLock(engine, BOT_POLLER, name="Telegram bot poller")
@@ -113,25 +149,27 @@ async def _loop(fetch_once, engine, sender, companies, interval, stop, poll_time
     try:
         while not stop.is_set():
             if time.monotonic() >= next_fetch:
-                next_fetch = time.monotonic() + interval
+                next_fetch = time.monotonic() + setup.interval
                 life.fetches += 1
-                life.new += await _fetch(fetch_once, engine, stop, clock)
+                life.new += await _fetch(setup.fetch_once, engine, stop, clock)
             if sender is None:
                 await _until(stop, max(0.0, next_fetch - time.monotonic()))
                 continue
             started = time.monotonic()
             # One read of alerts a pass (~200 messages, ~7 s): the bot is answered between passes.
-            summary = await run_alerts_once(engine, sender, now=clock(), stop_event=stop, lease=lease, max_reads=1)
+            summary = await run_alerts_once(
+                engine, sender, now=clock(), stop_event=stop, lease=setup.lease, max_reads=1
+            )
             life.alerts += summary
             if summary.messages or summary.retried or summary.failed or summary.gone:
                 log.info(summary.line(time.monotonic() - started))
-            timeout = _poll_timeout(engine, next_fetch, poll_timeout, clock)
-            await _poll(engine, sender, companies, stop, timeout, clock, poller)
+            timeout = _poll_timeout(engine, next_fetch, setup.poll_timeout, clock)
+            await _poll(engine, sender, setup.companies, stop, timeout, clock, poller)
     finally:
         poller.release()
 
 
-async def _fetch(fetch_once, engine: sa.Engine, stop: asyncio.Event, clock) -> int:
+async def _fetch(fetch_once: FetchOnce, engine: sa.Engine, stop: asyncio.Event, clock: Clock) -> int:
     """Fetch once; how many new components were stored."""
     try:
         keys = await _unless_stopped(fetch_once(), stop)
@@ -146,7 +184,7 @@ async def _fetch(fetch_once, engine: sa.Engine, stop: asyncio.Event, clock) -> i
     return len(keys or ())
 
 
-def _poll_timeout(engine: sa.Engine, next_fetch: float, poll_timeout: float, clock) -> float:
+def _poll_timeout(engine: sa.Engine, next_fetch: float, poll_timeout: float, clock: Clock) -> float:
     timeout = min(poll_timeout, next_fetch - time.monotonic())
     due = store.next_due(engine)
     if due is not None:
@@ -154,7 +192,15 @@ def _poll_timeout(engine: sa.Engine, next_fetch: float, poll_timeout: float, clo
     return max(0.0, timeout)
 
 
-async def _poll(engine, sender, companies, stop: asyncio.Event, timeout: float, clock, poller: HeldLock) -> None:
+async def _poll(
+    engine: sa.Engine,
+    sender: TelegramSender,
+    companies: CompanyDirectory,
+    stop: asyncio.Event,
+    timeout: float,
+    clock: Clock,
+    poller: HeldLock,
+) -> None:
     if not poller.acquire():
         await _until(stop, timeout)  # another worker answers the bot; this one fetches and alerts
         return
@@ -165,7 +211,7 @@ async def _poll(engine, sender, companies, stop: asyncio.Event, timeout: float, 
         await _until(stop, 5.0)
 
 
-async def _unless_stopped(awaitable: Awaitable, stop: asyncio.Event):
+async def _unless_stopped(awaitable: Awaitable[_T], stop: asyncio.Event) -> _T | None:
     """Await `awaitable`, cancelling it if `stop` is set first (then returns None)."""
     task = asyncio.ensure_future(awaitable)
     stopper = asyncio.ensure_future(stop.wait())

@@ -8,14 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from bhrdigest.errors import ConfigError
 from bhrdigest.settings import Settings
+
+if TYPE_CHECKING:  # imported on first use, so `--help` stays instant
+    import sqlalchemy as sa
+
+    from bhrdigest.config.load import Config
+    from bhrdigest.digest.run import DigestComposer
+    from bhrdigest.telegram.client import TelegramSender
+
+_T = TypeVar("_T")
 
 EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 3
 
@@ -27,7 +38,7 @@ class App:
         self.settings = settings
 
     @cached_property
-    def config(self):
+    def config(self) -> Config:
         from bhrdigest.config.load import load_config
 
         if self.settings.config_snapshot is not None:  # a sender started by `send --workers N`
@@ -37,7 +48,7 @@ class App:
         return load_config(self.settings.config_path)
 
     @cached_property
-    def engine(self):
+    def engine(self) -> sa.Engine:
         from bhrdigest.store.db import connect
 
         self.config  # noqa: B018 - a bad subscriptions.yaml stops the command before any database is created
@@ -55,11 +66,11 @@ class App:
 pass_app = click.make_pass_decorator(App)
 
 
-def run(coro):
+def run(coro: Coroutine[Any, Any, _T]) -> _T:
     return asyncio.run(coro)
 
 
-def template_dir(config) -> Path:
+def template_dir(config: Config) -> Path:
     """templates/ beside subscriptions.yaml when staff keep their own, else the bundled ones."""
     local = config.path.parent / "templates"
     return local if (local / "digest.html.j2").exists() else bundled_path("templates")
@@ -74,7 +85,7 @@ def bundled_path(name: str) -> Path:
     raise ConfigError(f"cannot find the bundled {name}/ folder; reinstall bhrdigest")
 
 
-def make_composer(app: App, *, require_secret: bool):
+def make_composer(app: App, *, require_secret: bool) -> DigestComposer:
     from bhrdigest.digest.run import DigestComposer
 
     secret = app.settings.secret
@@ -93,7 +104,7 @@ def make_composer(app: App, *, require_secret: bool):
                           signer=signer)
 
 
-def telegram_sender(app: App):
+def telegram_sender(app: App) -> TelegramSender | None:
     """The Bot API client, or None (with a clear warning) when no token is set."""
     if not app.settings.telegram_token:
         click.echo("warning: TELEGRAM_BOT_TOKEN is not set: Telegram alerts are skipped "

@@ -86,12 +86,12 @@ def demo(app: App, outbox: str | None) -> None:
         plan = sending.plan_run(engine, config.subscribers, period_start=run_.period_start,
                                 period_end=run_.period_end, max_items=config.digest.max_items)
         composer = make_composer(app, require_secret=False)
-        outbox = sending.Outbox(folder, html_copies=True)
-        result = run(sending.deliver_run(engine, run_, plan, composer, outbox))
+        files = sending.Outbox(folder, html_copies=True)  # `outbox` is the option's folder name
+        result = run(sending.deliver_run(engine, run_, plan, composer, files))
         engine.dispose()
     click.echo(f"\n{result.line()}")
-    for email, path, size in outbox.written:
+    for email, path, size in files.written:
         click.echo(f"  {email:<36} {size / 1024:6.1f} KB  {path.with_suffix('.html')}")
-    if outbox.written:
-        first = outbox.written[0][1].with_suffix(".html")
+    if files.written:
+        first = files.written[0][1].with_suffix(".html")
         click.echo(f"\nOpen {first} in a browser, or the .eml files beside it in a mail client.")

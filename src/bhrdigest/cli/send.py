@@ -12,15 +12,28 @@ import contextlib
 import json
 import signal
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from bhrdigest.cli.app import EXIT_PARTIAL, App, make_composer, pass_app, run
 from bhrdigest.errors import ConfigError, TransientDeliveryError
 
+if TYPE_CHECKING:  # imported on first use, so `--help` stays instant
+    import sqlalchemy as sa
 
-def open_sender(app: App, outbox: str | None, *, connections: int, per_second: float | None, per_hour: int | None):
+    from bhrdigest.digest.run import Batching, DigestComposer, Outbox, Plan, RunSummary
+    from bhrdigest.digest.senders import SenderLimits
+    from bhrdigest.mail.smtp import SendResult, SmtpSender, SmtpTarget
+
+    Fleet = tuple[int, Callable[[int], list[str]]]  # sender processes, and the command of each
+
+
+def open_sender(
+    app: App, outbox: str | None, *, connections: int, per_second: float | None, per_hour: int | None
+) -> tuple[Outbox | SmtpSender, SmtpTarget | None]:
     from bhrdigest.digest.run import Outbox
 
     if not app.settings.smtp_url:
@@ -32,7 +45,7 @@ def open_sender(app: App, outbox: str | None, *, connections: int, per_second: f
     return sender, target
 
 
-def describe_plan(plan) -> str:
+def describe_plan(plan: Plan) -> str:
     return (
         f"period {plan.period_start:%Y-%m-%d %H:%M} to {plan.period_end:%Y-%m-%d %H:%M} UTC: "
         f"{plan.component_count} new components; {len(plan.recipients)} digests to send "
@@ -108,7 +121,10 @@ def send(ctx: click.Context, app: App, dry_run: bool, only: tuple[str, ...], out
         return
     composer = make_composer(app, require_secret=bool(app.settings.smtp_url))
     sender, target = open_sender(app, outbox, connections=connections, per_second=rate, per_hour=hourly_limit)
-    where = f"{target.host}:{target.port}" if target else f"the outbox {sender.folder}"
+    if isinstance(sender, sending.Outbox):
+        where = f"the outbox {sender.folder}"
+    else:
+        where = f"{sender.target.host}:{sender.target.port}"
     if not plan.recipients and not resend_unknown:
         click.echo("nothing to send")
     if not yes and plan.recipients and not click.confirm(f"Send {len(plan.recipients)} digests via {where}?"):
@@ -135,7 +151,7 @@ class RelayLost(Exception):
     """The relay became unusable after the run had begun (exit 3, not 1)."""
 
 
-def report_summary(summary) -> None:
+def report_summary(summary: RunSummary) -> None:
     for failure in summary.failures:
         click.echo(f"failed: {failure}", err=True)
     if summary.interrupted:
@@ -149,8 +165,9 @@ def report_summary(summary) -> None:
         sys.exit(EXIT_PARTIAL)
 
 
-async def deliver(app, engine, plan, composer, sender, target, resend_unknown: bool, connections: int, *,
-                  batching=None, fleet=None):
+async def deliver(app: App, engine: sa.Engine, plan: Plan, composer: DigestComposer, sender: Outbox | SmtpSender,
+                  target: SmtpTarget | None, resend_unknown: bool, connections: int, *,
+                  batching: Batching | None = None, fleet: Fleet | None = None) -> RunSummary:
     """Open (or resume) the run, queue its recipients, then send: here, or in `fleet` processes."""
     from bhrdigest.digest import run as sending
     from bhrdigest.store import ledger
@@ -185,7 +202,7 @@ async def deliver(app, engine, plan, composer, sender, target, resend_unknown: b
 
 
 @contextlib.contextmanager
-def stopping_on_signals(stop: asyncio.Event):
+def stopping_on_signals(stop: asyncio.Event) -> Iterator[None]:
     """Ctrl-C or SIGTERM: finish the messages in flight, record them, then stop; twice: at once."""
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)
@@ -209,7 +226,9 @@ def stopping_on_signals(stop: asyncio.Event):
             loop.remove_signal_handler(each)
 
 
-async def send_in_processes(app, engine, run_id: int, fleet, progress, stop: asyncio.Event):
+async def send_in_processes(
+    app: App, engine: sa.Engine, run_id: int, fleet: Fleet, progress: Callable[[int], None], stop: asyncio.Event
+) -> RunSummary:
     from bhrdigest.digest.senders import child_environment, config_snapshot, run_workers
 
     workers, command = fleet
@@ -219,7 +238,7 @@ async def send_in_processes(app, engine, run_id: int, fleet, progress, stop: asy
                                  progress=progress, stop=stop)  # fmt: skip
 
 
-def send_as_worker(app: App, run_id: int | None, outbox: str | None, limits, batching) -> None:
+def send_as_worker(app: App, run_id: int | None, outbox: str | None, limits: SenderLimits, batching: Batching) -> None:
     """`send --worker-only`: one more sender of an unfinished run; a JSON summary on stdout."""
     from bhrdigest.digest import run as sending
     from bhrdigest.store import ledger
@@ -233,7 +252,7 @@ def send_as_worker(app: App, run_id: int | None, outbox: str | None, limits, bat
     sender, target = open_sender(app, outbox, connections=limits.connections, per_second=limits.per_second,
                                  per_hour=limits.per_hour)
 
-    async def go():
+    async def go() -> RunSummary:
         if target is not None:
             await sender.check()
         stop = asyncio.Event()
@@ -251,7 +270,8 @@ def send_as_worker(app: App, run_id: int | None, outbox: str | None, limits, bat
         sys.exit(EXIT_PARTIAL)
 
 
-def send_tests(app: App, emails, outbox, **limits) -> None:
+def send_tests(app: App, emails: Iterable[str], outbox: str | None, *, connections: int, per_second: float | None,
+               per_hour: int | None) -> None:
     from bhrdigest.digest import run as sending
     config, engine = app.config, app.engine
     wanted = {email.lower() for email in emails}
@@ -263,9 +283,9 @@ def send_tests(app: App, emails, outbox, **limits) -> None:
     plan = sending.plan_run(engine, subscribers, period_start=start, period_end=end,
                             max_items=config.digest.max_items)
     composer = make_composer(app, require_secret=bool(app.settings.smtp_url))
-    sender, target = open_sender(app, outbox, **limits)
+    sender, target = open_sender(app, outbox, connections=connections, per_second=per_second, per_hour=per_hour)
 
-    async def go():
+    async def go() -> list[SendResult]:
         if target is not None:
             await sender.check()
         try:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
 
 from bhrdigest.cli.app import EXIT_PARTIAL, App, pass_app, run, telegram_sender
+
+if TYPE_CHECKING:
+    from bhrdigest.telegram.client import TelegramSender
+    from bhrdigest.telegram.deliver import AlertRunSummary
 
 
 @click.command()
@@ -25,7 +30,7 @@ def alert(app: App, dry_run: bool) -> None:
     if sender is None and not dry_run:
         return
 
-    async def go():
+    async def go() -> AlertRunSummary:
         if sender is None:
             return await run_alerts(engine, None, subscribers=config.subscribers, dry_run=True)
         async with sender:
@@ -60,14 +65,16 @@ def worker(app: App, interval: float | None) -> None:
         summary = await fetch_once(engine, config, now=datetime.now(UTC), user_agent=settings.user_agent)
         return summary.new_keys
 
-    async def go():
+    async def go() -> None:
         sender = telegram_sender(app)
-        options = dict(fetch_once=fetch, engine=engine, catalogue=config.catalogue,
-                       subscribers=config.subscribers, interval=minutes * 60)
         if sender is None:
-            return await run_worker(sender=None, **options)
+            return await work(None)
         async with sender:
-            return await run_worker(sender=sender, **options)
+            return await work(sender)
+
+    async def work(sender: TelegramSender | None) -> None:
+        await run_worker(fetch_once=fetch, engine=engine, sender=sender, catalogue=config.catalogue,
+                         subscribers=config.subscribers, interval=minutes * 60)
 
     click.echo(f"worker: fetching every {minutes:g} minutes; stop with Ctrl-C or SIGTERM", err=True)
     run(go())

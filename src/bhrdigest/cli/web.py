@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from typing import TYPE_CHECKING
 
 import click
 
 from bhrdigest.cli.app import App, pass_app
 from bhrdigest.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bhrdigest.store.subscribers import SubscriberView
 
 
 @click.command()
@@ -72,12 +76,13 @@ def subscribers(app: App, as_json: bool) -> None:
     )
 
 
-def _details(view) -> str:
+def _details(view: SubscriberView) -> str:
     if view.suppression is not None:
         s = view.suppression
         where = "" if view.in_yaml else "; not in subscriptions.yaml"
         return f"since {s.created_at:%Y-%m-%d} ({s.reason}){where}"
     subscriber = view.subscriber
+    assert subscriber is not None  # only an unsubscribed address can be missing from the YAML
     facets = [("companies", subscriber.companies), ("places", subscriber.places), ("topics", subscriber.topics),
               ("languages", subscriber.languages)]
     text = "; ".join(f"{name}: {', '.join(values)}" for name, values in facets if values)

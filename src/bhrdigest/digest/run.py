@@ -444,13 +444,19 @@ class Outbox:
     `html_copies`: also write each message's HTML part beside it, to open in a browser.
     """
 
-    down = None
+    down: str | None = None  # a folder never becomes unusable the way a relay does
 
     def __init__(self, folder: Path, *, html_copies: bool = False):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.html_copies = html_copies
         self.written: list[tuple[str, Path, int]] = []  # (recipient, .eml path, size)
+
+    async def check(self) -> None:
+        """Nothing to check before sending: the folder was made on opening (as SmtpSender's)."""
+
+    async def aclose(self) -> None:
+        """Nothing to close: each file is written whole (as SmtpSender's)."""
 
     async def send(self, message: EmailMessage) -> SendResult:
         message_id = str(message.get("Message-ID", "")).strip()

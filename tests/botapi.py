@@ -239,6 +239,8 @@ class FakeBotAPI:
         self.clock = clock
         self.limits = _Limits(per_chat_interval, global_per_second, group_per_minute)
         self.blocked: set[int] = set()
+        # (chat, user) -> "creator" | "administrator" for getChatMember; anyone else is a "member"
+        self.member_status: dict[tuple[int, int], str] = {}
         self.messages: list[SentMessage] = []
         self.refusals: list[tuple[str, int | None, int, str]] = []  # method, chat, status, description
         self.calls: list[str] = []
@@ -253,6 +255,8 @@ class FakeBotAPI:
         self._closing = False
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        # A status (e.g. 502): every request gets a proxy's HTML error page quoting its URL.
+        self.error_page: int | None = None
 
     # --- lifecycle ---
     def __enter__(self) -> FakeBotAPI:
@@ -294,8 +298,12 @@ class FakeBotAPI:
         with self._lock:
             self._scripted.setdefault(chat_id, deque()).append(_Refusal(status, description, retry_after))
 
-    def add_update(self, chat_id: int, text: str, *, chat_type: str | None = None) -> int:
-        """A user writes `text` to the bot in `chat_id`; returns the update id."""
+    def add_update(
+        self, chat_id: int, text: str, *, chat_type: str | None = None, user_id: int | None = None,
+        anonymous_admin: bool = False,
+    ) -> int:
+        """User `user_id` (default: the chat's own id) writes `text` to the bot in `chat_id`;
+        `anonymous_admin`: a group administrator writes as the group. Returns the update id."""
         with self._lock:
             update_id = self._next_update
             self._next_update += 1
@@ -304,9 +312,13 @@ class FakeBotAPI:
                 "message_id": 10_000 + update_id,
                 "date": int(time.time()),
                 "chat": {"id": chat_id, "type": chat_type, "first_name": "Tester"},
-                "from": {"id": abs(chat_id), "is_bot": False, "first_name": "Tester"},
+                "from": {"id": user_id or abs(chat_id), "is_bot": False, "first_name": "Tester"},
                 "text": text,
             }
+            if anonymous_admin:  # what Telegram sends: the group itself as sender, a placeholder bot as from
+                message["from"] = {"id": 1087968824, "is_bot": True, "first_name": "Group",
+                                   "username": "GroupAnonymousBot"}
+                message["sender_chat"] = {"id": chat_id, "type": chat_type, "title": "A group"}
             if text.startswith("/"):
                 command = text.split()[0] if text.split() else text
                 message["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_length(command)}]
@@ -404,6 +416,19 @@ class FakeBotAPI:
             "text": parsed.text,
         }
 
+    def _m_getChatMember(self, params: dict) -> dict:
+        chat_id, user_id = _int(params.get("chat_id"), "chat_id"), _int(params.get("user_id"), "user_id")
+        status = self.member_status.get((chat_id, user_id), "member")
+        member: dict = {"status": status, "user": {"id": user_id, "is_bot": False, "first_name": "Tester"}}
+        if status == "creator":
+            member["is_anonymous"] = False
+        elif status == "administrator":
+            rights = ("can_be_edited", "is_anonymous", "can_manage_chat", "can_delete_messages",
+                      "can_manage_video_chats", "can_restrict_members", "can_promote_members", "can_change_info",
+                      "can_invite_users", "can_post_stories", "can_edit_stories", "can_delete_stories")
+            member |= dict.fromkeys(rights, False)
+        return member
+
     def _m_getUpdates(self, params: dict) -> list[dict]:
         offset = int(params.get("offset") or 0)
         timeout = float(params.get("timeout") or 0)
@@ -453,6 +478,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer({k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()})
 
     def _answer(self, params: dict) -> None:
+        if self.fake.error_page is not None:
+            return self._send_page(self.fake.error_page)
         parts = urlsplit(self.path).path.strip("/").split("/")
         if len(parts) != 2 or parts[0] != f"bot{self.fake.token}":
             return self._send(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
@@ -468,11 +495,15 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(refusal.status, payload)
         self._send(200, {"ok": True, "result": result})
 
-    def _send(self, status: int, payload: dict) -> None:
-        body = json.dumps(payload).encode()
+    def _send_page(self, status: int) -> None:
+        page = f"<html><body><h1>{status} Bad Gateway</h1><p>upstream failed for POST {self.path}</p></body></html>"
+        self._send(status, page.encode(), "text/html")
+
+    def _send(self, status: int, payload: dict | bytes, kind: str = "application/json") -> None:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +13,7 @@ from botapi import TOKEN, FakeBotAPI, database, parse_html, store_component
 from bhrdigest.ingest.tagging.companies import CompanyIndex
 from bhrdigest.model import Company, Subscriber
 from bhrdigest.store import alert_queue as store
-from bhrdigest.telegram.bot import MAX_NAME, handle_command, poll_bot_once
+from bhrdigest.telegram.bot import MAX_COMMANDS_PER_POLL, MAX_NAME, handle_command, poll_bot_once
 from bhrdigest.telegram.client import Pacing, TelegramSender
 
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
@@ -173,7 +175,7 @@ def test_group_commands_for_another_bot_are_ignored(engine):
     assert tracked(engine, -100) == (("HSBC", "bot"),)
 
 
-async def test_commands_arrive_by_long_polling_and_each_gets_one_reply(engine, api):
+async def test_commands_arrive_by_long_polling_and_each_is_answered_once(engine, api):
     api.add_update(CHAT, "/start")
     api.add_update(CHAT, "/track HSBC")
     api.add_update(CHAT, "/list")
@@ -182,11 +184,9 @@ async def test_commands_arrive_by_long_polling_and_each_gets_one_reply(engine, a
         first = await poll_bot_once(engine, sender, CATALOGUE, timeout=0)
         second = await poll_bot_once(engine, sender, CATALOGUE, timeout=0)
 
-    replies = api.texts(CHAT)
+    [reply] = api.texts(CHAT)  # one chat's commands of one poll: answered in one message, in order
     assert (first, second) == (3, 0)
-    assert len(replies) == 3
-    assert "Tracking HSBC" in replies[1]
-    assert "• HSBC" in replies[2]
+    assert reply.index("This bot sends") < reply.index("Tracking HSBC") < reply.index("• HSBC")
     assert store.get_update_offset(engine) == 4
 
 
@@ -215,3 +215,60 @@ async def test_a_short_flood_wait_delays_a_reply_instead_of_losing_it(engine, ap
 
     assert len(api.texts(CHAT)) == 1
     assert "tracks no company yet" in api.texts(CHAT)[0]
+
+
+async def test_forty_commands_from_one_chat_get_one_reply_and_do_not_hold_up_another_chat(engine):
+    # Telegram's own limits and our real pacing: one message a second to a chat.
+    with FakeBotAPI() as api:
+        for n in range(40):
+            api.add_update(CHAT, f"/track Zzyzx {n}")
+        api.add_update(CHAT + 1, "/list")
+        async with TelegramSender(TOKEN, api.url) as sender:
+            started = time.monotonic()
+            await asyncio.wait_for(poll_bot_once(engine, sender, CATALOGUE, timeout=0), 10)
+            took = time.monotonic() - started
+
+        flood, other = api.texts(CHAT), api.texts(CHAT + 1)
+    assert took < 3, took
+    assert len(other) == 1 and "tracks no company yet" in other[0]
+    assert len(flood) == 1  # the answered commands share one message
+    assert flood[0].count("No company called") == MAX_COMMANDS_PER_POLL
+    assert f"ignored the other {40 - MAX_COMMANDS_PER_POLL}" in flood[0]
+    assert store.get_update_offset(engine) == 42  # the ignored ones are not asked for again
+
+
+GROUP = -100123
+
+
+async def test_in_a_group_only_administrators_change_what_it_tracks(engine, api):
+    api.member_status[(GROUP, 7)] = "administrator"
+    api.member_status[(GROUP, 8)] = "creator"
+    member = 9
+    for text, user in [("/track HSBC", member), ("/list", member), ("/track HSBC", 7), ("/track Shell", 8),
+                       ("/stop", member), ("/untrack Shell", member)]:
+        api.add_update(GROUP, text, chat_type="supergroup", user_id=user)
+    api.add_update(GROUP, "/track Cellebrite", chat_type="supergroup", anonymous_admin=True)
+
+    async with TelegramSender(TOKEN, api.url, pacing=FAST) as sender:
+        await poll_bot_once(engine, sender, CATALOGUE, timeout=0)
+
+    assert tracked(engine, GROUP) == (("Cellebrite", "bot"), ("HSBC", "bot"), ("Shell", "bot"))
+    assert store.chat_state(engine, GROUP).status == "active"
+    [reply] = api.texts(GROUP)
+    assert reply.count("Only this group's administrators") == 3
+    assert "tracks no company yet" in reply  # anyone may /list
+    assert api.calls.count("getChatMember") == 3  # the member's status is asked once, then cached
+
+
+async def test_a_list_longer_than_one_message_arrives_whole_in_several(engine, api):
+    names = [f"Company number {n:03} with a name long enough to fill a message" for n in range(150)]
+    for name in names:
+        store.track_company(engine, CHAT, name, NOW, max_companies=200)
+    api.add_update(CHAT, "/list")
+
+    async with TelegramSender(TOKEN, api.url, pacing=FAST) as sender:
+        await poll_bot_once(engine, sender, CATALOGUE, timeout=0)
+
+    texts = api.texts(CHAT)
+    assert len(texts) == 3 and api.refusals == []  # Telegram takes 4096 characters a message
+    assert all(f"• {name}" in "\n".join(texts) for name in names)

@@ -387,6 +387,24 @@ def test_line_break_in_a_name_is_refused(tmp_path, fragment):
     assert "line break" in problem.message
 
 
+@pytest.mark.parametrize(
+    "name", ["=?utf-8?b?RXZlIDxldmVAZXZpbC5leGFtcGxlPg==?=", "Sam =?ISO-8859-1?Q?Eve_<eve@evil.example>?="]
+)
+def test_an_encoded_word_in_a_name_is_refused_so_it_cannot_decode_into_another_address(tmp_path, name):
+    # "=?utf-8?b?…?=" decodes to "Eve <eve@evil.example>": a second address in the To: header.
+    text = with_subscriber(f'  - email: sam@example.org\n    name: "{name}"\n    companies: [HSBC]\n')
+    problem = only_problem(tmp_path, text)
+    assert (problem.line, problem.field) == (line_of(text, "name:"), "subscribers[1].name")
+    assert "RFC 2047 encoded word" in problem.message
+
+
+def test_an_encoded_word_in_the_sender_name_is_refused(tmp_path):
+    text = BASE.replace('from: "', 'from: "=?utf-8?q?Eve?= ', 1)
+    assert text != BASE
+    problem = only_problem(tmp_path, text)
+    assert (problem.line, problem.field) == (line_of(text, "from:"), "sender.from")
+
+
 def test_line_break_in_the_subject_is_refused(tmp_path):
     text = BASE + 'digest:\n  subject: "Weekly\\nBcc: all@example.net"\n'
     problem = only_problem(tmp_path, text)

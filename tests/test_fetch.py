@@ -320,5 +320,5 @@ async def test_password_in_a_feed_url_stays_out_of_the_log(server, caplog):
     result = await fetch_one(FeedState(url))
 
     assert result.outcome == "failed"
-    assert "feed http://127.0.0.1" in caplog.text
+    assert "feed http://staff:***@127.0.0.1" in caplog.text  # redact.display_url, as everywhere
     assert "s3cret" not in caplog.text

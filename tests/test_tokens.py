@@ -77,3 +77,10 @@ def test_malformed_tokens_are_refused_not_raised(garbage):
 def test_empty_secret_is_a_configuration_error_naming_the_variable():
     with pytest.raises(ConfigError, match="BHRDIGEST_SECRET"):
         make_token("", "alex@example.org", LIST_ID)
+
+
+@pytest.mark.parametrize("junk", [" ", "\t", "\n", "\r\n"])
+def test_a_token_with_whitespace_around_it_is_refused_not_stripped(junk):
+    token = make_token(SECRET, "alex@example.org", LIST_ID)
+    assert read_token(SECRET, token + junk, LIST_ID) is None
+    assert read_token(SECRET, junk + token, LIST_ID) is None

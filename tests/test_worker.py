@@ -11,17 +11,20 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
 from botapi import TOKEN, FakeBotAPI, database, store_component
 
 from bhrdigest.model import Catalogue, Company, Subscriber
+from bhrdigest.ops.status import collect_status, format_status
 from bhrdigest.store import alert_queue as store
+from bhrdigest.store import bot_api
 from bhrdigest.store.db import connect
 from bhrdigest.store.schema import alerts as alerts_table
 from bhrdigest.telegram.client import CONNECTIONS, Pacing, TelegramSender
-from bhrdigest.telegram.deliver import MAX_ATTEMPTS, run_alerts, run_alerts_once
+from bhrdigest.telegram.deliver import MAX_ALERTS_PER_CHAT, MAX_ATTEMPTS, run_alerts, run_alerts_once
 from bhrdigest.worker import run_worker
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
@@ -156,7 +159,7 @@ async def test_hostile_titles_and_a_long_excerpt_arrive_intact_and_valid(engine,
     assert api.refusals == []
 
 
-async def test_forty_alerts_for_one_chat_in_one_fetch_come_as_few_messages(engine, api, sender):
+async def test_a_burst_of_forty_alerts_tells_the_first_ten_and_the_rest_as_and_n_more(engine, api, sender):
     store.track_company(engine, 7, "HSBC", T0)
     keys = [f"c{i:02}" for i in range(40)]
     for key in keys:
@@ -164,13 +167,21 @@ async def test_forty_alerts_for_one_chat_in_one_fetch_come_as_few_messages(engin
     store.queue_alerts(engine, keys, now=LATER)
 
     summary = await run_alerts_once(engine, sender, now=LATER)
+    store_component(engine, "after", companies=("HSBC",), first_seen_at=LATER, title="After the burst")
+    store.queue_alerts(engine, ["after"], now=LATER)
+    await run_alerts_once(engine, sender, now=LATER)
 
     texts = api.texts(7)
-    assert len(texts) in range(2, 6)
-    assert sum(t.count("Component c") for t in texts) == 40
-    assert all(f"Component {k}" in "".join(texts) for k in keys)
-    assert set(statuses(engine).values()) == {"sent"}
-    assert summary.sent == 40
+    told = keys[:MAX_ALERTS_PER_CHAT]
+    assert len(texts) in range(2, 5)  # not forty messages, nor the ten that forty would take
+    assert texts[0].startswith("40 new items on companies you track")
+    assert sum(t.count("Component c") for t in texts) == len(told)
+    assert all(f"Component {k}" in "".join(texts) for k in told)
+    assert "…and 30 more items on companies you track" in texts[-2]
+    assert "After the burst" in texts[-1]  # the summarised ones hold nothing back
+    final = statuses(engine)
+    assert [final[(7, k)] for k in keys] == ["sent"] * len(told) + ["summarised"] * 30
+    assert (summary.sent, summary.summarised) == (len(told), 30)
     assert api.refusals == []
 
 
@@ -185,11 +196,11 @@ def queue_backlog(engine, chats, keys):
 
 
 async def test_alerts_to_many_chats_keep_the_rate_against_a_distant_api_without_a_429_and_arrive_once(engine):
-    # 40 chats x 12 alerts (two messages each), read 30 alerts at a time, against a Bot API
+    # 40 chats x 10 alerts (two messages each), read 30 alerts at a time, against a Bot API
     # that takes 100 ms to answer: one message at a time could not pass 10 a second.
     pacing = Pacing(per_chat_interval=0.2, global_per_second=50, group_per_minute=0)
     chats = range(100, 140)
-    keys = queue_backlog(engine, chats, [f"r{i:02}" for i in range(12)])
+    keys = queue_backlog(engine, chats, [f"r{i:02}" for i in range(MAX_ALERTS_PER_CHAT)])
 
     # The server's limits are looser than our pacing by more than any timing noise here.
     with FakeBotAPI(per_chat_interval=0.1, global_per_second=60, latency=0.1) as api:
@@ -212,15 +223,15 @@ async def test_alerts_to_many_chats_keep_the_rate_against_a_distant_api_without_
 async def test_passes_of_one_read_leave_waiting_chats_due_and_send_every_alert_once(engine, api, sender):
     # The worker's passes (one read each, the bot answered in between) over a backlog.
     chats = range(1, 9)
-    keys = queue_backlog(engine, chats, [f"p{i:02}" for i in range(12)])
+    keys = queue_backlog(engine, chats, [f"p{i:02}" for i in range(MAX_ALERTS_PER_CHAT)])
 
-    first = await run_alerts_once(engine, sender, now=LATER, limit=24, max_reads=1)
+    first = await run_alerts_once(engine, sender, now=LATER, limit=2 * MAX_ALERTS_PER_CHAT, max_reads=1)
     with engine.connect() as conn:
         first_two = sa.and_(alerts_table.c.chat_id.in_([1, 2]), alerts_table.c.status == "pending")
         left = conn.execute(sa.select(alerts_table).where(first_two)).all()
     passes = 1
     while _pending(engine) and passes < 50:
-        await run_alerts_once(engine, sender, now=LATER, limit=24, max_reads=1)
+        await run_alerts_once(engine, sender, now=LATER, limit=2 * MAX_ALERTS_PER_CHAT, max_reads=1)
         passes += 1
 
     # Two chats read, their first messages sent, their second ones not waited for…
@@ -456,6 +467,78 @@ async def test_worker_start_queues_components_a_dead_fetch_left_unqueued(engine,
     await asyncio.wait_for(task, timeout=10)
 
     assert statuses(engine) == {(7, "orphan"): "sent"}
+
+
+async def test_a_chat_flooding_the_bot_does_not_hold_back_a_due_alert(engine):
+    store.track_company(engine, 7, "HSBC", T0)
+    with FakeBotAPI() as api:  # Telegram's limits: one message a second to a chat
+        for n in range(40):
+            api.add_update(9, f"/track Zzyzx {n}")
+        stop = asyncio.Event()
+        store_component(engine, "due", companies=("HSBC",), first_seen_at=datetime.now(UTC), title="Due now")
+        store.queue_alerts(engine, ["due"], now=datetime.now(UTC))
+        # Due a second from now: while the bot answers the flood, not before.
+        store.mark_retry(engine, 7, ["due"], datetime.now(UTC) + timedelta(seconds=1), "due in a second")
+
+        async def fetch_once():
+            return []
+
+        async with TelegramSender(TOKEN, api.url) as sender:  # our real pacing
+            started = time.monotonic()
+            task = asyncio.create_task(run_worker(
+                fetch_once=fetch_once, engine=engine, sender=sender, catalogue=Catalogue((Company("HSBC"),)),
+                interval=600, stop_event=stop, poll_timeout=0.1,
+            ))
+            await wait_for(lambda: api.texts(7) and api.texts(9), seconds=20)
+            took = time.monotonic() - started
+            await asyncio.sleep(1.5)  # room for any further replies to the flood
+            stop.set()
+            await asyncio.wait_for(task, timeout=10)
+
+    assert took < 5, took  # not the ~43 s of forty paced replies
+    assert "Due now" in api.texts(7)[0]
+    assert len(api.texts(9)) == 1
+
+
+async def test_worker_outlives_a_bot_api_outage_fetching_on_and_alerting_once_it_answers(engine, caplog):
+    store.track_company(engine, 7, "HSBC", T0)
+    fetched: list[int] = []
+
+    async def fetch_once():
+        fetched.append(1)
+        if len(fetched) == 2:
+            store_component(engine, "o1", companies=("HSBC",), first_seen_at=datetime.now(UTC), title="Mid-outage")
+            return ["o1"]
+        return []
+
+    with FakeBotAPI() as api:
+        api.error_page = 502  # a proxy in front of the Bot API answers with an error page
+        sender = TelegramSender(TOKEN, api.url, pacing=PACING)  # not started: the worker starts it
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_worker(
+            fetch_once=fetch_once, engine=engine, sender=sender, catalogue=Catalogue((Company("HSBC"),)),
+            interval=0.1, stop_event=stop, poll_timeout=0.1, api_backoff=0.2,
+        ))
+        await wait_for(lambda: len(fetched) >= 5)
+        during = bot_api.health(engine)
+        queued = alert_row(engine, 7, "o1")
+        no_config = SimpleNamespace(feeds=(), subscribers=())
+        report = format_status(collect_status(engine, no_config, now=datetime.now(UTC)))
+        assert not task.done()  # the worker did not die with the API
+
+        api.error_page = None
+        await wait_for(lambda: api.texts(7))
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+        await sender.close()
+
+    assert during.state == "down" and "Bad Gateway (502)" in (during.last_error or "")
+    assert "telegram bot api: DOWN since" in report and "Bad Gateway (502)" in report
+    assert (queued.status, queued.attempts) == ("pending", 0)  # it waited; no attempt was spent on it
+    assert "Mid-outage" in api.texts(7)[0]
+    assert bot_api.health(engine).state == "up"
+    assert caplog.text.count("does not answer") == 1  # said once when it went down, not at every try
+    assert "answers again" in caplog.text
 
 
 # --- killed mid-queue and restarted (a real process) --------------------------------------

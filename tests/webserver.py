@@ -1,7 +1,7 @@
 """The web app served for real by uvicorn on loopback, in a thread, for tests.
 
     server = LiveServer()               # port reserved now: configs can name it
-    with server.serve(app):             # uvicorn, as `bhrdigest web` runs it
+    with server.serve(app):             # uvicorn, as `bhrdigest web` runs it (options: build_server's)
         httpx.get(server.url + "/healthz")
     LiveServer(tls=make_test_tls(dir))  # https, for URLs that must be https (RFC 8058)
 """
@@ -44,13 +44,15 @@ class LiveServer:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @contextlib.contextmanager
-    def serve(self, app):
+    def serve(self, app, **options):
+        """`options`: more of build_server's keywords (header_timeout)."""
         server = build_server(
             app,
             host="127.0.0.1",
             port=self.port,
             ssl_certfile=str(self.tls.cert_file) if self.tls else None,
             ssl_keyfile=str(self.tls.key_file) if self.tls else None,
+            **options,
         )
         thread = threading.Thread(target=server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         thread.start()

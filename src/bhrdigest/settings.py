@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bhrdigest.errors import ConfigError
 
@@ -54,6 +55,11 @@ class Settings:
         if db:
             changes["database_url"] = db
         return replace(self, **changes) if changes else self
+
+    def secrets(self) -> tuple[str | None, ...]:
+        """Values never to show (redact.py): the token, the signing key, URL passwords."""
+        passwords = (urlsplit(url).password if url else None for url in (self.smtp_url, self.database_url))
+        return (self.telegram_token, self.secret, *passwords)
 
     def checked_database_url(self) -> str:
         """The database URL, refusing a SQLite file on an ephemeral disk."""

@@ -61,7 +61,8 @@ def _make(secret: str, email: str, list_id: str, purpose: bytes) -> str:
 
 
 def _read(secret: str, token: str, list_id: str, purpose: bytes) -> str | None:
-    payload, dot, mac_part = token.strip().rpartition(".")
+    # No strip(): a token with anything around it is not the token we sent.
+    payload, dot, mac_part = token.rpartition(".")
     if not dot or not payload or not mac_part:
         return None
     try:

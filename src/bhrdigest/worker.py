@@ -7,6 +7,9 @@ Several workers may run against one PostgreSQL database: each fetches and sends 
 (an alert's claim is all-or-nothing, so no two send it), and the one holding the bot
 poller lock (store/locks.py) is the only one that long-polls Telegram. When it stops or
 dies, another takes the lock on its next pass. On SQLite, run one worker.
+
+The worker outlives the Bot API: while it does not answer (telegram/health.py), fetching
+goes on, alerts wait in the queue, and `status` shows since when the API is down.
 """
 
 from __future__ import annotations
@@ -26,14 +29,14 @@ import sqlalchemy as sa
 from bhrdigest.errors import (
     ConfigError,
     DeliveryError,
-    TransientDeliveryError,
 )
 from bhrdigest.model import Catalogue, Subscriber
 from bhrdigest.store import alert_queue as store
 from bhrdigest.store.locks import BOT_POLLER, HeldLock
 from bhrdigest.telegram.bot import COMMANDS, CompanyDirectory, poll_bot_once
-from bhrdigest.telegram.client import TelegramSender
+from bhrdigest.telegram.client import BotApiDownError, TelegramSender
 from bhrdigest.telegram.deliver import AlertRunSummary, run_alerts_once, utcnow
+from bhrdigest.telegram.health import BotApiLink
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +58,16 @@ async def run_worker(
     poll_timeout: float = 10.0,
     lease: float = 60.0,
     clock: Clock = utcnow,
+    api_backoff: float = 5.0,
 ) -> None:
     """Fetch every `interval` seconds, queue and deliver alerts, answer the bot.
 
     `fetch_once` stores what it fetched and returns the newly stored keys; this loop
     queues their alerts (queueing is idempotent, so the fetch may queue them too).
     Returns when `stop_event` is set — by SIGTERM or SIGINT when none is given —
-    after the messages in flight, within a few seconds.
+    after the messages in flight, within a few seconds. `sender` need not be started:
+    the worker starts it when the Bot API first answers (`api_backoff`: the first wait
+    before asking again while it does not).
     """
     own_signals = stop_event is None
     stop = stop_event or asyncio.Event()
@@ -69,18 +75,20 @@ async def run_worker(
         _install_signals(stop)
     life = _Life(started=time.monotonic())
     try:
+        companies = companies or _company_index(catalogue)
+        _prepare(engine, sender, subscribers, interval, clock)
+        link = None if sender is None else BotApiLink(engine, sender, clock, commands=COMMANDS, backoff=api_backoff)
         setup = _Setup(
             fetch_once=fetch_once,
             engine=engine,
-            sender=sender,
-            companies=companies or _company_index(catalogue),
+            link=link,
+            companies=companies,
             interval=interval,
             stop=stop,
             poll_timeout=poll_timeout,
             lease=lease,
             clock=clock,
         )
-        await _prepare(engine, sender, subscribers, interval, clock)
         await _loop(setup, life)
     finally:
         if own_signals:
@@ -94,7 +102,7 @@ class _Setup:
 
     fetch_once: FetchOnce
     engine: sa.Engine
-    sender: TelegramSender | None
+    link: BotApiLink | None  # None: no token, fetching only
     companies: CompanyDirectory
     interval: float
     stop: asyncio.Event
@@ -117,7 +125,7 @@ class _Life:
         return f"after {minutes:.1f} min: fetches={self.fetches} new={self.new} {self.alerts.line()}"
 
 
-async def _prepare(
+def _prepare(
     engine: sa.Engine,
     sender: TelegramSender | None,
     subscribers: Sequence[Subscriber] | None,
@@ -133,15 +141,10 @@ async def _prepare(
         log.info("queued %d alerts left unqueued by an earlier run", swept)
     if sender is None:
         log.warning("TELEGRAM_BOT_TOKEN is not set: fetching only; alerts stay queued and the bot does not answer")
-        return
-    try:
-        await sender.prepare_polling(COMMANDS)
-    except TransientDeliveryError as exc:
-        log.warning("could not set up the bot's commands (will poll anyway): %s", exc)
 
 
 async def _loop(setup: _Setup, life: _Life) -> None:
-    engine, sender, stop, clock = setup.engine, setup.sender, setup.stop, setup.clock
+    engine, link, stop, clock = setup.engine, setup.link, setup.stop, setup.clock
     # Telegram lets one client long-poll a bot (a second gets 409 Conflict): with several
     # workers, the one holding this lock answers the bot; all of them fetch and alert.
     poller = HeldLock(engine, BOT_POLLER, name="Telegram bot poller")
@@ -152,19 +155,20 @@ async def _loop(setup: _Setup, life: _Life) -> None:
                 next_fetch = time.monotonic() + setup.interval
                 life.fetches += 1
                 life.new += await _fetch(setup.fetch_once, engine, stop, clock)
-            if sender is None:
-                await _until(stop, max(0.0, next_fetch - time.monotonic()))
+            if link is None or not await link.ready():  # no token, or the Bot API does not answer
+                wait = next_fetch - time.monotonic()
+                await _until(stop, max(0.0, wait if link is None else min(wait, link.wait())))
                 continue
             started = time.monotonic()
             # One read of alerts a pass (~200 messages, ~7 s): the bot is answered between passes.
             summary = await run_alerts_once(
-                engine, sender, now=clock(), stop_event=stop, lease=setup.lease, max_reads=1
+                engine, link.sender, now=clock(), stop_event=stop, lease=setup.lease, max_reads=1
             )
             life.alerts += summary
             if summary.messages or summary.retried or summary.failed or summary.gone:
                 log.info(summary.line(time.monotonic() - started))
             timeout = _poll_timeout(engine, next_fetch, setup.poll_timeout, clock)
-            await _poll(engine, sender, setup.companies, stop, timeout, clock, poller)
+            await _poll(engine, link, setup.companies, stop, timeout, clock, poller)
     finally:
         poller.release()
 
@@ -194,7 +198,7 @@ def _poll_timeout(engine: sa.Engine, next_fetch: float, poll_timeout: float, clo
 
 async def _poll(
     engine: sa.Engine,
-    sender: TelegramSender,
+    link: BotApiLink,
     companies: CompanyDirectory,
     stop: asyncio.Event,
     timeout: float,
@@ -205,7 +209,9 @@ async def _poll(
         await _until(stop, timeout)  # another worker answers the bot; this one fetches and alerts
         return
     try:
-        await _unless_stopped(poll_bot_once(engine, sender, companies, timeout=timeout, clock=clock), stop)
+        await _unless_stopped(poll_bot_once(engine, link.sender, companies, timeout=timeout, clock=clock), stop)
+    except BotApiDownError as exc:
+        link.failed(exc)  # the loop waits for it to answer again, fetching meanwhile
     except DeliveryError as exc:
         log.warning("bot polling failed, trying again shortly: %s", exc)
         await _until(stop, 5.0)

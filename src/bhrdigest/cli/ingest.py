@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, time
 import click
 
 from bhrdigest.cli.app import EXIT_PARTIAL, App, pass_app, run
+from bhrdigest.redact import display_url
 
 
 @click.command()
@@ -25,7 +26,7 @@ def fetch(app: App, force: bool) -> None:
                              force=force))
     for feed in summary.feeds:
         if feed.outcome == "failed":
-            click.echo(f"failed: {feed.url}: {feed.error}", err=True)
+            click.echo(f"failed: {display_url(feed.url)}: {feed.error}", err=True)
     click.echo(summary.line())
     if summary.failed:
         sys.exit(EXIT_PARTIAL)

@@ -17,6 +17,7 @@ from bhrdigest.cli import digest, ingest, ops, send, telegram, web
 from bhrdigest.cli.app import EXIT_USAGE, App
 from bhrdigest.errors import BhrDigestError
 from bhrdigest.logs import configure_logging
+from bhrdigest.redact import redact_text
 from bhrdigest.settings import Settings
 
 
@@ -27,7 +28,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except BhrDigestError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {redact_text(str(exc))}", err=True)
             ctx.exit(EXIT_USAGE)
 
 
@@ -44,8 +45,9 @@ def main(ctx: click.Context, config: str | None, db: str | None, verbose: int, q
 
     Example: bhrdigest fetch && bhrdigest send --dry-run
     """
-    configure_logging(verbose, quiet=quiet)
-    ctx.obj = App(Settings.from_env().override(config=config, db=db))
+    settings = Settings.from_env().override(config=config, db=db)
+    configure_logging(verbose, quiet=quiet, secrets=settings.secrets())
+    ctx.obj = App(settings)
 
 
 for command in (ingest.fetch, ingest.components, digest.preview, digest.demo, send.send, telegram.alert,

@@ -11,7 +11,6 @@ import click
 from bhrdigest.cli.app import EXIT_PARTIAL, App, pass_app, run, telegram_sender
 
 if TYPE_CHECKING:
-    from bhrdigest.telegram.client import TelegramSender
     from bhrdigest.telegram.deliver import AlertRunSummary
 
 
@@ -66,15 +65,14 @@ def worker(app: App, interval: float | None) -> None:
         return summary.new_keys
 
     async def go() -> None:
+        # Not started here: the worker starts it once the Bot API answers, fetching meanwhile.
         sender = telegram_sender(app)
-        if sender is None:
-            return await work(None)
-        async with sender:
-            return await work(sender)
-
-    async def work(sender: TelegramSender | None) -> None:
-        await run_worker(fetch_once=fetch, engine=engine, sender=sender, catalogue=config.catalogue,
-                         subscribers=config.subscribers, interval=minutes * 60)
+        try:
+            return await run_worker(fetch_once=fetch, engine=engine, sender=sender, catalogue=config.catalogue,
+                                    subscribers=config.subscribers, interval=minutes * 60)
+        finally:
+            if sender is not None:
+                await sender.close()
 
     click.echo(f"worker: fetching every {minutes:g} minutes; stop with Ctrl-C or SIGTERM", err=True)
     run(go())

@@ -6,6 +6,7 @@ Assembled into the command line by cli/main.py.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from typing import TYPE_CHECKING
 
@@ -22,18 +23,23 @@ if TYPE_CHECKING:
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
 @click.option("--port", type=int, default=8000, show_default=True, envvar="PORT",
               help="Port to listen on [env PORT, set by the platform].")
-@click.option("--forwarded-allow-ips", envvar="FORWARDED_ALLOW_IPS", metavar="IPS",
-              help="Proxies whose X-Forwarded-For is trusted, comma-separated, or '*' behind a platform "
-                   "router [env FORWARDED_ALLOW_IPS; default 127.0.0.1].")
+@click.option("--trusted-proxies", type=click.IntRange(0, 10), default=1, show_default=True,
+              envvar="TRUSTED_PROXY_HOPS", metavar="N",
+              help="Proxies in front of the app whose X-Forwarded-For and X-Forwarded-Proto entries are "
+                   "trusted: 1 behind a platform router (Heroku), 0 when clients connect directly "
+                   "[env TRUSTED_PROXY_HOPS].")
 @pass_app
-def web(app: App, host: str, port: int, forwarded_allow_ips: str | None) -> None:
+def web(app: App, host: str, port: int, trusted_proxies: int) -> None:
     """Serve one-click unsubscribe and the preferences page.
 
     The Procfile's `web:` process. POST /u/TOKEN unsubscribes at once (RFC 8058); GET /u/TOKEN shows a page with one
     button; /p/TOKEN is the preferences page; /healthz answers the platform.
     Needs BHRDIGEST_SECRET, the same one `send` signs the links with.
 
-    Example: PORT=8000 BHRDIGEST_SECRET=… bhrdigest web
+    Each client is rate-limited under the address the last N proxies report (--trusted-proxies),
+    never one it wrote itself; HSTS is sent when the request came over https.
+
+    Example: PORT=8000 BHRDIGEST_SECRET=… bhrdigest web --trusted-proxies 1
     """
     if not app.settings.secret:
         raise ConfigError(
@@ -43,9 +49,13 @@ def web(app: App, host: str, port: int, forwarded_allow_ips: str | None) -> None
     from bhrdigest.web.app import create_app
     from bhrdigest.web.server import build_server, serve_until_stopped
 
-    asgi = create_app(app.config, app.engine, app.settings.secret)
-    click.echo(f"web: listening on {host}:{port}; stop with Ctrl-C or SIGTERM", err=True)
-    serve_until_stopped(build_server(asgi, host=host, port=port, forwarded_allow_ips=forwarded_allow_ips))
+    if os.environ.get("FORWARDED_ALLOW_IPS"):
+        click.echo(f"note: FORWARDED_ALLOW_IPS is no longer read; the client address comes from the "
+                   f"{trusted_proxies} trusted proxy hop(s) of TRUSTED_PROXY_HOPS. Unset it.", err=True)
+    asgi = create_app(app.config, app.engine, app.settings.secret, trusted_proxies=trusted_proxies)
+    click.echo(f"web: listening on {host}:{port} behind {trusted_proxies} trusted proxy hop(s); "
+               "stop with Ctrl-C or SIGTERM", err=True)
+    serve_until_stopped(build_server(asgi, host=host, port=port))
 
 
 @click.command()
@@ -82,7 +92,8 @@ def _details(view: SubscriberView) -> str:
         where = "" if view.in_yaml else "; not in subscriptions.yaml"
         return f"since {s.created_at:%Y-%m-%d} ({s.reason}){where}"
     subscriber = view.subscriber
-    assert subscriber is not None  # only an unsubscribed address can be missing from the YAML
+    if subscriber is None:  # without a YAML entry an address is listed only when unsubscribed (above)
+        return "not in subscriptions.yaml"
     facets = [("companies", subscriber.companies), ("places", subscriber.places), ("topics", subscriber.topics),
               ("languages", subscriber.languages)]
     text = "; ".join(f"{name}: {', '.join(values)}" for name, values in facets if values)

@@ -13,6 +13,8 @@ Decisions an operator may want to know (CONTRACT.md has the file's shape):
   `Subscriber.places`, canonicalised. Extra regions come from the top-level `regions:`.
 - Subscriber emails are stored lower-cased; duplicates are found case-insensitively.
 - `digest` and `worker` are optional; `digest.subject` defaults to DEFAULT_SUBJECT.
+- `worker.max_items_per_feed` (default 1,000) caps what one fetch stores of one feed, the
+  newest first: a feed of 60,000 items is a mistake or an attack, not news to store whole.
 - `sender.list_id` defaults to "weekly.bhrdigest.<domain of sender.from>"; unsubscribe
   tokens are signed with it, so a config should set it explicitly and keep it.
 - A feed is `{url: ...}` or a bare string; a path is made absolute against the YAML's folder.
@@ -43,6 +45,7 @@ from bhrdigest.ingest.tagging.topics import all_topic_names, lookup_topic
 from bhrdigest.model import Catalogue, Company, Subscriber
 
 DEFAULT_SUBJECT = "Business & human rights: your weekly update"
+DEFAULT_MAX_ITEMS_PER_FEED = 1000
 ENV_VAR = "BHRDIGEST_CONFIG"
 
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
@@ -87,6 +90,7 @@ class Config:
     catalogue: Catalogue
     subscribers: tuple[Subscriber, ...]
     worker_interval_minutes: int = 15
+    max_items_per_feed: int = DEFAULT_MAX_ITEMS_PER_FEED
 
 
 def config_path_from_env(option: str | None) -> Path:
@@ -124,8 +128,9 @@ def _build_config(path: Path, root: yaml.Node, r: Reader) -> Config:
     catalogue = Catalogue(companies=companies, topics=topics, regions=regions)
     resolver = _InterestResolver(r, CompanyIndex(companies), topics, regions)
     subscribers = _read_subscribers(top.get("subscribers"), r, resolver)
-    worker = r.mapping(top.get("worker"), "worker", ("interval_minutes",))
+    worker = r.mapping(top.get("worker"), "worker", ("interval_minutes", "max_items_per_feed"))
     interval = r.integer(worker.get("interval_minutes"), "worker.interval_minutes", 1, 7 * 24 * 60)
+    max_items = r.integer(worker.get("max_items_per_feed"), "worker.max_items_per_feed", 1, 100_000)
     return Config(
         path=path.absolute(),
         sender=sender,
@@ -134,6 +139,7 @@ def _build_config(path: Path, root: yaml.Node, r: Reader) -> Config:
         catalogue=catalogue,
         subscribers=subscribers,
         worker_interval_minutes=15 if interval is None else interval,
+        max_items_per_feed=DEFAULT_MAX_ITEMS_PER_FEED if max_items is None else max_items,
     )
 
 

@@ -21,6 +21,8 @@ TAG = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
 MAX_TEXT = 500
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # Unicode Cc, Zl, Zp: line breaks and controls
+# An RFC 2047 encoded word: a mail client decodes it, so it could smuggle "<other@address>" into a header.
+_ENCODED_WORD = re.compile(r"=\?[^?\s]*\?[bBqQ]\?[^?\s]*\?=")
 
 
 def compose(path: Path, reader: Reader, *, missing_hint: str) -> yaml.Node | None:
@@ -122,6 +124,9 @@ class Reader:
             self.add(node, field, f"is longer than {MAX_TEXT} characters")
         elif header and has_control(value):
             self.add(node, field, "contains a line break or control character (it would go into an email header)")
+        elif header and _ENCODED_WORD.search(value):
+            self.add(node, field, "contains an RFC 2047 encoded word (=?charset?b?…?=): write the name as plain "
+                                  "text; bhrdigest encodes it for the email header itself")
         else:
             return value
         return None

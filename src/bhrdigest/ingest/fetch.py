@@ -26,13 +26,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 import httpx
 
 from bhrdigest import __version__
 from bhrdigest.errors import FeedError
+from bhrdigest.redact import display_url, redact_text
 
 __all__ = ["DEFAULT_USER_AGENT", "FeedState", "FetchResult", "fetch_feeds", "next_backoff", "record_failure"]
 
@@ -168,7 +169,7 @@ class _Run:
     async def fetch_one(self, state: FeedState) -> FetchResult:
         started = time.monotonic()
         if not self.force and state.next_check_at and _aware(state.next_check_at) > self.now:
-            log.debug("feed %s skipped: backing off until %s", _redact(state.url), state.next_check_at)
+            log.debug("feed %s skipped: backing off until %s", display_url(state.url), state.next_check_at)
             return FetchResult(url=state.url, outcome="skipped", state=state)
         local = not _is_http(state.url)
         try:
@@ -178,7 +179,7 @@ class _Run:
                 state, str(exc), self.now, status=exc.status, retry_after=exc.retry_after, back_off=not local
             )
         except Exception as exc:  # one feed's surprise must not stop the others
-            log.debug("feed %s: unexpected error", _redact(state.url), exc_info=True)
+            log.debug("feed %s: unexpected error", display_url(state.url), exc_info=True)
             result = _failed(state, f"unexpected error: {type(exc).__name__}: {exc}", self.now, back_off=not local)
         else:
             result = _succeeded(state, got)
@@ -471,6 +472,7 @@ def _failed(
     back_off: bool = True,
 ) -> FetchResult:
     count = state.error_count + 1
+    error = redact_text(error)  # it is stored and shown: a URL in it may carry a password
     if retry_after is not None:
         next_check_at: datetime | None = now + retry_after
     elif back_off:
@@ -500,7 +502,7 @@ def record_failure(state: FeedState, error: str, *, now: datetime) -> FeedState:
 
 def _log_transition(old: FeedState, result: FetchResult) -> None:
     """Say loudly when a feed breaks or recovers, quietly otherwise."""
-    url = _redact(old.url)
+    url = display_url(old.url)
     if result.outcome == "failed":
         if old.error_count == 0:
             log.warning("feed %s broke: %s", url, result.error)
@@ -532,9 +534,3 @@ def _default_port(scheme: str) -> int:
     return 443 if scheme == "https" else 80
 
 
-def _redact(url: str) -> str:
-    """Drop user:password@ from a URL before it reaches a log line."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))

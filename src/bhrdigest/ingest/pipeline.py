@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import httpx
 import sqlalchemy as sa
@@ -21,6 +21,8 @@ from bhrdigest.errors import FeedError, StoreError
 from bhrdigest.ingest.fetch import DEFAULT_USER_AGENT, FeedState, FetchResult, fetch_feeds, record_failure
 from bhrdigest.ingest.parse import parse_feed
 from bhrdigest.ingest.tagging import Tagger
+from bhrdigest.model import Entry
+from bhrdigest.redact import display_url
 from bhrdigest.store import alert_queue as alert_store
 from bhrdigest.store import components as store
 
@@ -35,6 +37,7 @@ class FeedOutcome:
     updated: int = 0
     translated: int = 0
     error: str | None = None
+    left_out: int = 0  # items past max_items_per_feed, not stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +58,12 @@ class FetchSummary:
             f"translations={total('translated')} not_modified="
             f"{sum(f.outcome == 'not_modified' for f in self.feeds)} "
             f"skipped={sum(f.outcome == 'skipped' for f in self.feeds)} failed={len(self.failed)} "
-            f"alerts_queued={self.alerts_queued} in {self.seconds:.1f}s"
+            f"alerts_queued={self.alerts_queued}{self._left_out()} in {self.seconds:.1f}s"
         )
+
+    def _left_out(self) -> str:
+        left_out = sum(f.left_out for f in self.feeds)
+        return f" left_out={left_out}" if left_out else ""
 
 
 async def fetch_once(
@@ -82,7 +89,8 @@ async def fetch_once(
     outcomes: list[FeedOutcome] = []
     alertable: list[str] = []
     for result in results:
-        outcome, keys = _store_result(engine, tagger, result, states[result.url], now=now)
+        outcome, keys = _store_result(engine, tagger, result, states[result.url], now=now,
+                                      max_items=config.max_items_per_feed)
         outcomes.append(outcome)
         alertable.extend(keys)
     with _alert_queue("queue alerts"):
@@ -110,7 +118,7 @@ def _alert_queue(step: str) -> Iterator[None]:
 
 
 def _store_result(
-    engine: sa.Engine, tagger: Tagger, result: FetchResult, before: FeedState, *, now: datetime
+    engine: sa.Engine, tagger: Tagger, result: FetchResult, before: FeedState, *, now: datetime, max_items: int
 ) -> tuple[FeedOutcome, tuple[str, ...]]:
     """Persist one feed's result; returns its outcome and the new keys that may raise alerts."""
     if result.outcome != "ok":
@@ -125,10 +133,15 @@ def _store_result(
         return FeedOutcome(result.url, "failed", error=state.last_error), ()
     if parsed.warning:
         log.debug("feed %s parsed with a warning: %s", result.url, parsed.warning)
+    entries = newest_entries(parsed.entries, max_items)
+    left_out = len(parsed.entries) - len(entries)
+    if left_out:
+        log.warning("feed %s has %d items: stored the newest %d, left out %d (worker.max_items_per_feed)",
+                    display_url(result.url), len(parsed.entries), len(entries), left_out)
     backfill = store.is_new_feed(engine, result.url)
     saved = store.save_components(
         engine,
-        [tagger.tag(entry) for entry in parsed.entries],
+        [tagger.tag(entry) for entry in entries],
         feed_url=result.url,
         now=now,
         alertable=not backfill,
@@ -138,5 +151,14 @@ def _store_result(
     if backfill and saved.new:
         log.info("feed %s: first fetch stored %d components as a backfill (digests only, no alerts)",
                  result.url, len(saved.new))
-    outcome = FeedOutcome(result.url, "ok", len(saved.new), len(saved.updated), len(saved.translated))
+    outcome = FeedOutcome(result.url, "ok", len(saved.new), len(saved.updated), len(saved.translated),
+                          left_out=left_out)
     return outcome, () if backfill else saved.new
+
+
+def newest_entries(entries: Sequence[Entry], most: int) -> Sequence[Entry]:
+    """At most `most` entries, the newest first; undated ones last, in the feed's order."""
+    if len(entries) <= most:
+        return entries
+    oldest = datetime.min.replace(tzinfo=UTC)
+    return sorted(entries, key=lambda entry: entry.published or oldest, reverse=True)[:most]

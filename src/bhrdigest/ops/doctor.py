@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bhrdigest.errors import BhrDigestError
+from bhrdigest.redact import display_url, redact_text
 from bhrdigest.settings import Settings
 
 if TYPE_CHECKING:  # the checks import these themselves: a broken import is one failed check
@@ -41,10 +42,10 @@ class Check:
     detail: str  # what is right, or what is wrong and what to do
 
     def line(self) -> str:
-        return f"{self.status.upper():<5} {self.name}: {self.detail}"
+        return redact_text(f"{self.status.upper():<5} {self.name}: {self.detail}")
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return {key: redact_text(value) for key, value in asdict(self).items()}
 
 
 async def run_checks(settings: Settings, *, timeout: float = 10.0) -> list[Check]:
@@ -63,7 +64,7 @@ async def _guarded(name: str, check: Callable[[], Awaitable[Check]]) -> Check:
         return await check()
     except BhrDigestError as exc:
         return Check(name, FAIL, str(exc))
-    except Exception as exc:  # a doctor reports what it finds, whatever it is
+    except Exception as exc:
         log.debug("%s check failed", name, exc_info=True)
         return Check(name, FAIL, f"unexpected error: {exc!r}")
 
@@ -167,7 +168,7 @@ async def _feeds(config: Config, settings: Settings, timeout: float) -> list[Che
         return [Check("feeds", FAIL, f"cannot fetch the feeds: {exc}")]
     checks = []
     for result in results:
-        name = f"feed {result.url}"
+        name = f"feed {display_url(result.url)}"
         if result.outcome == "failed" or result.body is None:
             checks.append(Check(name, FAIL, result.error or "no answer"))
             continue

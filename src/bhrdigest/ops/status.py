@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from bhrdigest.redact import display_url, redact_text
 from bhrdigest.store import alert_queue as alert_store
+from bhrdigest.store import bot_api, ledger
 from bhrdigest.store import components as component_store
-from bhrdigest.store import ledger
 
 if TYPE_CHECKING:
     from bhrdigest.config.load import Config
@@ -18,24 +19,25 @@ if TYPE_CHECKING:
 def collect_status(engine: sa.Engine, config: Config, *, now: datetime) -> dict:
     configured = {feed.url for feed in config.feeds}
     feeds = []
-    for row in component_store.feed_rows(engine):
+    rows = list(component_store.feed_rows(engine))
+    for row in rows:
         if row["url"] not in configured:
             continue
         health = "broken" if row["error_count"] else "ok" if row["last_ok_at"] else "never fetched"
         feeds.append(
             {
-                "url": row["url"],
+                "url": display_url(row["url"]),
                 "health": health,
                 "errors": row["error_count"],
-                "last_error": row["last_error"],
+                "last_error": row["last_error"] and redact_text(row["last_error"]),
                 "last_ok_at": row["last_ok_at"],
                 "broken_since": row["broken_since"],
                 "next_check_at": row["next_check_at"],
                 "components": row["component_count"],
             }
         )
-    seen = {feed["url"] for feed in feeds}
-    feeds += [{"url": url, "health": "never fetched", "errors": 0} for url in sorted(configured - seen)]
+    seen = {row["url"] for row in rows}
+    feeds += [{"url": display_url(url), "health": "never fetched", "errors": 0} for url in sorted(configured - seen)]
     run = ledger.last_run(engine)
     return {
         "now": now,
@@ -52,7 +54,17 @@ def collect_status(engine: sa.Engine, config: Config, *, now: datetime) -> dict:
             "deliveries": ledger.run_summary(engine, run.id),
         },
         "alerts": alert_store.alert_counts(engine),
+        "telegram_bot_api": _bot_api(engine),
     }
+
+
+def _bot_api(engine: sa.Engine) -> dict | None:
+    """What the worker last saw of the Bot API; None before any worker asked it."""
+    seen = bot_api.health(engine)
+    if seen is None:
+        return None
+    return {"state": seen.state, "down_since": seen.down_since, "last_error": seen.last_error,
+            "checked_at": seen.checked_at}
 
 
 def format_status(report: dict) -> str:
@@ -71,4 +83,10 @@ def format_status(report: dict) -> str:
         lines.append(f"last digest run: #{run['id']} {state}; deliveries: {counts}")
     counts = ", ".join(f"{status} {count}" for status, count in report["alerts"].items()) or "none"
     lines.append(f"telegram alerts: {counts}")
+    api = report.get("telegram_bot_api")
+    if api is not None and api["state"] == "down":
+        lines.append(f"telegram bot api: DOWN since {api['down_since']:%Y-%m-%d %H:%M} UTC, last tried "
+                     f"{api['checked_at']:%H:%M}: {api['last_error']} (alerts wait; fetching goes on)")
+    elif api is not None:
+        lines.append(f"telegram bot api: up (checked {api['checked_at']:%Y-%m-%d %H:%M} UTC)")
     return "\n".join(lines)

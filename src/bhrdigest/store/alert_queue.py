@@ -8,6 +8,7 @@ the table, and every write is INSERT … ON CONFLICT DO NOTHING.
        ^                 │  ├─429 / network──> pending (next_attempt_at later)
        │                 │  ├─400──> failed          (that message only)
        └──lease expired──┘  └─403──> gone            (and the chat is gone)
+    pending ──more than a pass tells one chat──> summarised  (counted in "…and N more")
 
 A row goes `sending` before the API call, with `next_attempt_at` set to the end of a
 short lease. A `sending` row whose lease has expired was in flight when a process died:
@@ -24,12 +25,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bhrdigest.model import Kind, Subscriber
+from bhrdigest.store.bot_api import read_state, write_state
 from bhrdigest.store.schema import (
     alerts,
-    bot_state,
     chat_companies,
     chats,
     component_tags,
@@ -66,6 +66,7 @@ class ChatAlerts:
 
     chat_id: int
     alerts: tuple[QueuedAlert, ...]
+    more: int = 0  # further alerts due for the chat, past `per_chat`
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,32 +198,46 @@ def _insert_alerts(conn: sa.Connection, matched: dict[tuple[int, str], list[str]
 
 
 def due_alerts(
-    engine: sa.Engine, now: datetime, limit: int = 1000, *, exclude_chats: Collection[int] = ()
+    engine: sa.Engine,
+    now: datetime,
+    limit: int = 1000,
+    *,
+    exclude_chats: Collection[int] = (),
+    per_chat: int | None = None,
 ) -> list[ChatAlerts]:
     """Alerts due at `now` for active chats, grouped by chat, oldest first.
 
     Includes `sending` rows whose lease has expired (see the module docstring).
     `exclude_chats`: chats the caller has in hand already, so that `limit` goes to others.
+    `per_chat`: at most this many a chat; `ChatAlerts.more` counts the rest.
     """
     now = utc(now)
-    query = (
+    where = [chats.c.status == "active", alerts.c.status.in_(("pending", "sending")), alerts.c.next_attempt_at <= now]
+    if exclude_chats:
+        where.append(alerts.c.chat_id.not_in(sorted(exclude_chats)))
+    ranked = (
         sa.select(
             alerts.c.chat_id, alerts.c.key, alerts.c.companies, alerts.c.attempts,
+            sa.func.row_number()
+            .over(partition_by=alerts.c.chat_id, order_by=(alerts.c.created_at, alerts.c.key))
+            .label("n"),
+            sa.func.count().over(partition_by=alerts.c.chat_id).label("due"),
+        )
+        .join(chats, chats.c.chat_id == alerts.c.chat_id)
+        .where(*where)
+        .subquery()
+    )
+    query = (
+        sa.select(
+            ranked.c.chat_id, ranked.c.key, ranked.c.companies, ranked.c.attempts, ranked.c.due,
             components.c.title, components.c.url, components.c.kind,
             components.c.author, components.c.excerpt_text,
         )
-        .join(chats, chats.c.chat_id == alerts.c.chat_id)
-        .join(components, components.c.key == alerts.c.key)
-        .where(
-            chats.c.status == "active",
-            alerts.c.status.in_(("pending", "sending")),
-            alerts.c.next_attempt_at <= now,
-        )
-        .order_by(alerts.c.chat_id, alerts.c.created_at, alerts.c.key)
+        .join(components, components.c.key == ranked.c.key)
+        .where(ranked.c.n <= (per_chat or limit))
+        .order_by(ranked.c.chat_id, ranked.c.n)
         .limit(limit)
     )
-    if exclude_chats:
-        query = query.where(alerts.c.chat_id.not_in(sorted(exclude_chats)))
     with engine.connect() as conn:
         rows = conn.execute(query).all()
         places = _places(conn, sorted({r.key for r in rows}))
@@ -239,7 +254,14 @@ def due_alerts(
             excerpt=r.excerpt_text or "",
         )
         grouped[r.chat_id].append(QueuedAlert(alert, r.attempts))
-    return [ChatAlerts(chat_id, tuple(items)) for chat_id, items in grouped.items()]
+    due = {r.chat_id: r.due for r in rows}
+    return [ChatAlerts(chat_id, tuple(items), _more(due[chat_id], len(items), per_chat))
+            for chat_id, items in grouped.items()]
+
+
+def _more(due: int, read: int, per_chat: int | None) -> int:
+    # Only a chat read up to its cap has "more": one cut by `limit` is read on.
+    return due - read if per_chat is not None and read == per_chat else 0
 
 
 def _kind(value: str) -> Kind:
@@ -325,6 +347,16 @@ def mark_retry(
         values["attempts"] = sa.case((alerts.c.status == "sending", alerts.c.attempts - 1), else_=alerts.c.attempts)
     with engine.begin() as conn:
         conn.execute(sa.update(alerts).where(_alert_rows(chat_id, keys)).values(values))
+
+
+def mark_summarised(engine: sa.Engine, chat_id: int, due_by: datetime) -> int:
+    """The chat's other alerts due by `due_by` were told as "…and N more": not sent one by one."""
+    with engine.begin() as conn:
+        return conn.execute(
+            sa.update(alerts)
+            .where(alerts.c.chat_id == chat_id, alerts.c.status == "pending", alerts.c.next_attempt_at <= utc(due_by))
+            .values(status="summarised", error=None)
+        ).rowcount
 
 
 def mark_failed(engine: sa.Engine, chat_id: int, keys: Sequence[str], error: str) -> None:
@@ -460,14 +492,10 @@ def stop_chat(engine: sa.Engine, chat_id: int, now: datetime) -> int:
 
 
 def get_update_offset(engine: sa.Engine) -> int | None:
-    with engine.connect() as conn:
-        value = conn.execute(sa.select(bot_state.c.value).where(bot_state.c.name == OFFSET_NAME)).scalar()
+    value = read_state(engine, OFFSET_NAME)
     return int(value) if value is not None else None
 
 
 def set_update_offset(engine: sa.Engine, offset: int) -> None:
     """Remember the next update to ask for: a handled update is never handled again."""
-    with engine.begin() as conn:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(bot_state).values(name=OFFSET_NAME, value=str(offset))
-        conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"value": str(offset)}))
+    write_state(engine, OFFSET_NAME, str(offset))

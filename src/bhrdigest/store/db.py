@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from bhrdigest.errors import StoreError
+from bhrdigest.errors import ConfigError, StoreError
 from bhrdigest.store import schema
 from bhrdigest.store.schema import metadata, schema_version
 
@@ -53,8 +54,32 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def check_url(url: str) -> None:
+    """Refuse a URL whose host part cannot be read as written, without showing it.
+
+    An unencoded @, :, / or # in the password moves where the host seems to start: the
+    driver then reports a piece of the password as the host name, in plain text.
+    """
+    try:
+        parts = urlsplit(url)
+        userinfo = parts.netloc.rpartition("@")[0]
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        reason = "its host or port cannot be read"
+    else:
+        if "@" not in userinfo:
+            return
+        reason = "it has more than one @ before the host"
+    raise ConfigError(
+        f"the database URL (DATABASE_URL or --db) cannot be used: {reason}. "
+        "If the password contains @ : / ? # or %, percent-encode the password "
+        "(@ is %40, : is %3A, / is %2F, ? is %3F, # is %23, % is %25)"
+    )
+
+
 def open_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout."""
+    check_url(url)
     url = normalise_url(url)
     try:
         if url.startswith("sqlite"):
@@ -62,7 +87,7 @@ def open_engine(url: str) -> Engine:
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         else:
             engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
-    except (sa.exc.ArgumentError, ImportError) as exc:
+    except (sa.exc.ArgumentError, ImportError, ValueError) as exc:
         raise StoreError(f"cannot use database URL {_redact(url)}: {exc}") from exc
     return engine
 

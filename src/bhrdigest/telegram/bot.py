@@ -3,6 +3,12 @@
 `handle_command` turns one message into one reply (HTML parse mode) and the store
 changes it implies; `poll_bot_once` long-polls the Bot API and answers what came.
 Every string a user typed is escaped before it goes back to them.
+
+Fairness: Telegram takes one message a second per chat, so a poll answers each chat
+with one message however many commands it sent (at most MAX_COMMANDS_PER_POLL are
+answered, the rest dropped with one note), and the chats are answered side by side:
+a chat that floods the bot waits for its own replies, never another chat or an alert.
+In a group, only its administrators (asked of the Bot API) change what it tracks.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ import sqlalchemy as sa
 from bhrdigest.errors import DeliveryError, TransientDeliveryError
 from bhrdigest.store import alert_queue as store
 from bhrdigest.telegram.client import ChatGoneError, IncomingMessage, TelegramSender
-from bhrdigest.telegram.format import escape
+from bhrdigest.telegram.format import MAX_MESSAGE as MAX_REPLY
+from bhrdigest.telegram.format import escape, telegram_length
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +33,10 @@ MAX_NAME = 100  # characters of a company name in /track and /untrack
 MAX_COMPANIES = 200  # companies one chat may track through the bot
 SUGGESTIONS = 3
 MAX_REPLY_WAIT = 5.0  # seconds of flood wait a reply may sleep through, once
+MAX_COMMANDS_PER_POLL = 10  # commands answered per chat and poll; the rest get one note
+# Commands that change a chat's alerts: in a group, for its administrators only.
+ADMIN_COMMANDS = frozenset({"start", "track", "untrack", "stop"})
+GROUP_TYPES = ("group", "supergroup")
 
 COMMANDS = (
     ("start", "What this bot does"),
@@ -69,23 +80,32 @@ def handle_command(
     chat_type: str = "private",
 ) -> str | None:
     """The reply to one message, or None when it is not for us."""
-    private = chat_type == "private"
     if text is None:
         return None
-    text = text.strip()
-    if not text.startswith("/"):
-        return HINT if private else None
-    head, *rest = text.split(maxsplit=1)
-    argument = rest[0] if rest else ""
-    command, _, addressee = head[1:].partition("@")
-    if addressee and bot_username and addressee.lower() != bot_username.lower():
+    if not text.strip().startswith("/"):
+        return HINT if chat_type == "private" else None
+    parsed = parse_command(text, bot_username)
+    if parsed is None:
         return None  # a command for another bot in the same group
+    command, argument = parsed
     _revive_if_gone(engine, chat_id, now)
-    handler = _HANDLERS.get(command.lower())
+    handler = _HANDLERS.get(command)
     if handler is None:
         known = ", ".join(f"/{name}" for name, _ in COMMANDS)
         return f"Sorry, I don't know /{escape(command[:40])}. I understand {known}."
-    return handler(engine, companies, chat_id, " ".join(argument.split()), now)
+    return handler(engine, companies, chat_id, argument, now)
+
+
+def parse_command(text: str | None, bot_username: str | None) -> tuple[str, str] | None:
+    """(command in lower case, argument with spaces collapsed) of a command for this bot, else None."""
+    text = (text or "").strip()
+    if not text.startswith("/"):
+        return None
+    head, *rest = text.split(maxsplit=1)
+    command, _, addressee = head[1:].partition("@")
+    if addressee and bot_username and addressee.lower() != bot_username.lower():
+        return None
+    return command.lower(), " ".join((rest[0] if rest else "").split())
 
 
 def _revive_if_gone(engine: sa.Engine, chat_id: int, now: datetime) -> None:
@@ -187,41 +207,112 @@ async def poll_bot_once(
     timeout: float,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> int:
-    """Fetch updates (waiting up to `timeout` s) and answer each; returns how many came.
+    """Fetch updates (waiting up to `timeout` s) and answer each chat; returns how many came.
 
-    The offset is stored after each update, so a crash answers at most one command
-    twice (the commands are idempotent) and never skips one.
+    The offset is stored once every chat is answered, so a crash answers at most one
+    poll's commands twice (they are idempotent) and never skips one.
     """
     updates = await sender.get_updates(store.get_update_offset(engine), timeout)
+    by_chat: dict[int, list[IncomingMessage]] = {}
     for update in updates:
-        await _answer(engine, sender, companies, update, clock())
-        store.set_update_offset(engine, update.update_id + 1)
+        if update.chat_id is not None:
+            by_chat.setdefault(update.chat_id, []).append(update)
+    await asyncio.gather(*(_answer_chat(engine, sender, companies, chat_id, chat_updates, clock)
+                           for chat_id, chat_updates in by_chat.items()))
+    if updates:
+        store.set_update_offset(engine, updates[-1].update_id + 1)
     return len(updates)
 
 
-async def _answer(
-    engine: sa.Engine, sender: TelegramSender, companies: CompanyDirectory, update: IncomingMessage, now: datetime
+async def _answer_chat(
+    engine: sa.Engine,
+    sender: TelegramSender,
+    companies: CompanyDirectory,
+    chat_id: int,
+    updates: list[IncomingMessage],
+    clock: Callable[[], datetime],
 ) -> None:
-    if update.chat_id is None:
-        return
-    reply = handle_command(
+    """Answer one chat's updates of this poll in order, in as few messages as fit."""
+    replies: list[str] = []
+    ignored = 0
+    for update in updates:
+        if len(replies) >= MAX_COMMANDS_PER_POLL:
+            ignored += _wants_reply(update, sender.username)
+            continue
+        reply = await _reply_to(engine, sender, companies, chat_id, update, clock())
+        if reply is not None:
+            replies.append(reply)
+    if ignored:
+        replies.append(f"You sent many commands at once: I answered the first {MAX_COMMANDS_PER_POLL} and "
+                       f"ignored the other {ignored}. Send them again a few at a time.")
+    try:
+        for text in _messages(replies):
+            await _send_reply(sender, chat_id, text)
+    except ChatGoneError as exc:
+        store.mark_gone(engine, chat_id, clock(), str(exc))
+    except DeliveryError as exc:
+        # A lost reply is not worth holding up the others: the user can ask again.
+        log.warning("bot reply to chat %s not sent: %s", chat_id, exc)
+
+
+def _wants_reply(update: IncomingMessage, bot_username: str | None) -> bool:
+    if update.chat_type == "private":
+        return update.text is not None
+    return parse_command(update.text, bot_username) is not None
+
+
+async def _reply_to(
+    engine: sa.Engine,
+    sender: TelegramSender,
+    companies: CompanyDirectory,
+    chat_id: int,
+    update: IncomingMessage,
+    now: datetime,
+) -> str | None:
+    parsed = parse_command(update.text, sender.username)
+    if parsed is not None and parsed[0] in ADMIN_COMMANDS and update.chat_type in GROUP_TYPES:
+        refusal = await _unless_admin(sender, chat_id, update, parsed[0])
+        if refusal is not None:
+            return refusal
+    return handle_command(
         update.text,
-        update.chat_id,
+        chat_id,
         engine=engine,
         companies=companies,
         now=now,
         bot_username=sender.username,
         chat_type=update.chat_type,
     )
-    if reply is None:
-        return
+
+
+async def _unless_admin(sender: TelegramSender, chat_id: int, update: IncomingMessage, command: str) -> str | None:
+    """None when the writer administers the group, else the reply that says why not."""
+    if update.sender_chat_id == chat_id:
+        return None  # an administrator writing anonymously, as the group: only they can
     try:
-        await _send_reply(sender, update.chat_id, reply)
-    except ChatGoneError as exc:
-        store.mark_gone(engine, update.chat_id, now, str(exc))
+        if update.user_id is not None and await sender.is_chat_admin(chat_id, update.user_id):
+            return None
     except DeliveryError as exc:
-        # A lost reply is not worth holding up the queue: the user can ask again.
-        log.warning("bot reply to chat %s not sent: %s", update.chat_id, exc)
+        log.warning("cannot check the administrators of chat %s: %s", chat_id, exc)
+        return f"I could not check that you administer this group; try /{command} again in a minute."
+    return f"Only this group's administrators can change its alerts (/{command}). /list shows what it tracks."
+
+
+def _messages(replies: list[str]) -> list[str]:
+    """The replies joined into as few messages as fit, split between replies or lines."""
+    # Our replies keep every tag within a line (each at most a few hundred characters),
+    # so a line break is a safe place to split a long one such as /list.
+    lines = [line for reply in replies for line in [*reply.split("\n"), ""]][:-1]
+    messages, current = [], ""
+    for line in lines:
+        candidate = f"{current}\n{line}" if current else line
+        if telegram_length(candidate) > MAX_REPLY and current.strip():
+            messages.append(current.strip())
+            candidate = line
+        current = candidate
+    if current.strip():
+        messages.append(current.strip())
+    return messages
 
 
 async def _send_reply(sender: TelegramSender, chat_id: int, reply: str) -> None:

@@ -4,14 +4,16 @@
 inside Telegram's limits, and translates PTB's exceptions into ours:
 
     RetryAfter (429)          -> TransientDeliveryError(retry_after=seconds)
-    TimedOut, NetworkError    -> TransientDeliveryError  (fate unknown: sent again later)
+    TimedOut, NetworkError    -> BotApiDownError, a TransientDeliveryError (fate unknown:
+                                 sent again later; the worker waits for the API to answer)
     Forbidden (403), chat not found, ChatMigrated
                               -> ChatGoneError           (stop sending to this chat)
     BadRequest (400)          -> MessageRejectedError    (this message only)
     InvalidToken (401/404)    -> ConfigError             (stop: check TELEGRAM_BOT_TOKEN)
 
-The token travels in every request URL, so it is kept out of our repr and redacted
-from the log records of httpx and PTB.
+The token travels in every request URL, so it is kept out of our repr, registered with
+redact.py (which the logging handler applies to every record) and redacted from the
+errors we raise.
 """
 
 from __future__ import annotations
@@ -32,11 +34,14 @@ from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bhrdigest.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+from bhrdigest.logs import RedactSecrets
+from bhrdigest.redact import redact_text, register_secret
 
 log = logging.getLogger(__name__)
 
 PUBLIC_API_URL = "https://api.telegram.org"
 _LOGGERS_WITH_URLS = ("httpx", "telegram.Bot", "telegram.request.BaseRequest", "telegram.request.HTTPXRequest")
+MAX_ERROR = 300  # characters of the server's words kept in our errors
 
 
 class ChatGoneError(PermanentDeliveryError):
@@ -45,6 +50,10 @@ class ChatGoneError(PermanentDeliveryError):
     def __init__(self, chat_id: int, message: str):
         super().__init__(f"chat {chat_id}: {message}")
         self.chat_id = chat_id
+
+
+class BotApiDownError(TransientDeliveryError):
+    """The Bot API did not answer (refused, timed out, an error page): nothing is wrong with the message."""
 
 
 class MessageRejectedError(PermanentDeliveryError):
@@ -131,19 +140,12 @@ class IncomingMessage:
     chat_id: int | None  # None for an update that is not a message
     chat_type: str  # private | group | supergroup | channel
     text: str | None  # None for a photo, a sticker, a member joining…
+    user_id: int | None = None  # who wrote it
+    sender_chat_id: int | None = None  # set when written on behalf of a chat (an anonymous group admin)
 
 
-class _RedactToken(logging.Filter):
-    def __init__(self, token: str):
-        super().__init__()
-        self._token = token
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self._token in message:
-            record.msg, record.args = message.replace(self._token, "<TELEGRAM_BOT_TOKEN>"), None
-        return True
-
+ADMIN_CACHE_SECONDS = 60.0  # a demoted administrator keeps their rights this long at most
+_ADMIN_STATUSES = ("creator", "administrator")
 
 # Connections to the Bot API, and so messages that may be in flight at once: enough for
 # 28 a second when each takes up to ~250 ms to be answered.
@@ -171,9 +173,9 @@ class TelegramSender:
         self.pacer = Pacer(pacing)
         self.max_in_flight = CONNECTIONS
         self.username: str | None = None
-        self._redact = _RedactToken(token.strip())
-        for name in _LOGGERS_WITH_URLS:
-            logging.getLogger(name).addFilter(self._redact)
+        self._admins: dict[tuple[int, int], tuple[bool, float]] = {}  # (chat, user) -> (admin?, until)
+        register_secret(token.strip())  # error pages and httpx's log lines quote the request URL
+        _redact_library_logs()
         # PTB appends the token: {api_url}/bot<token>/sendMessage, {api_url}/file/bot<token>/…
         self._bot = telegram.Bot(
             token.strip(),
@@ -204,16 +206,23 @@ class TelegramSender:
                 "check the token with @BotFather (and TELEGRAM_API_URL if set)"
             ) from None
         except tg_error.TelegramError as exc:
-            raise TransientDeliveryError(f"cannot reach the Bot API at {self.api_url}: {exc}") from exc
+            said = redact_text(str(exc))[:MAX_ERROR]
+            raise BotApiDownError(f"cannot reach the Bot API at {self.api_url}: {said}") from exc
         self.username = self._bot.username
         return self.username or ""
 
-    async def close(self) -> None:
+    async def ping(self) -> None:
+        """Ask the Bot API whether it answers (getMe); starts the client the first time."""
+        if self.username is None:
+            await self.start()
+            return
         try:
-            await self._bot.shutdown()
-        finally:
-            for name in _LOGGERS_WITH_URLS:
-                logging.getLogger(name).removeFilter(self._redact)
+            await self._bot.get_me()
+        except tg_error.TelegramError as exc:
+            raise translate_error(exc, None) from exc
+
+    async def close(self) -> None:
+        await self._bot.shutdown()
 
     def delay(self, chat_id: int) -> float:
         """Seconds before a message to `chat_id` may go (to reschedule long waits)."""
@@ -251,6 +260,22 @@ class TelegramSender:
             raise translate_error(exc, None) from exc
         return [_incoming(u) for u in updates]
 
+    async def is_chat_admin(self, chat_id: int, user_id: int) -> bool:
+        """Whether the user administers the group (getChatMember), asked at most once a minute."""
+        now = time.monotonic()
+        cached = self._admins.get((chat_id, user_id))
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        try:
+            member = await self._bot.get_chat_member(chat_id, user_id)
+        except tg_error.TelegramError as exc:
+            raise translate_error(exc, chat_id) from exc
+        if len(self._admins) > 10_000:  # bounded: only the last minute's askers matter
+            self._admins = {key: value for key, value in self._admins.items() if value[1] > now}
+        admin = member.status in _ADMIN_STATUSES
+        self._admins[(chat_id, user_id)] = (admin, now + ADMIN_CACHE_SECONDS)
+        return admin
+
     async def prepare_polling(self, commands: Sequence[tuple[str, str]]) -> None:
         """Drop a webhook (getUpdates answers 409 while one is set) and list our commands."""
         try:
@@ -260,11 +285,22 @@ class TelegramSender:
             raise translate_error(exc, None) from exc
 
 
+def _redact_library_logs() -> None:
+    """Mask the token in the records of the loggers that print request URLs, at the
+    source: whatever handler gets them (the CLI's also masks everything, logs.py)."""
+    for name in _LOGGERS_WITH_URLS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
+            logger.addFilter(RedactSecrets())
+
+
 def _incoming(update: telegram.Update) -> IncomingMessage:
     message = update.message
     if message is None:
         return IncomingMessage(update.update_id, None, "", None)
-    return IncomingMessage(update.update_id, message.chat.id, message.chat.type, message.text)
+    user = message.from_user.id if message.from_user else None
+    on_behalf = message.sender_chat.id if message.sender_chat else None
+    return IncomingMessage(update.update_id, message.chat.id, message.chat.type, message.text, user, on_behalf)
 
 
 def retry_after_seconds(exc: tg_error.RetryAfter) -> float:
@@ -276,7 +312,12 @@ def retry_after_seconds(exc: tg_error.RetryAfter) -> float:
 
 
 def translate_error(exc: tg_error.TelegramError, chat_id: int | None) -> Exception:
-    """Our error for one of PTB's, saying what the operator or the caller does next."""
+    """Our error for one of PTB's, saying what the operator or the caller does next.
+
+    PTB's message may quote the server's answer, and an error page may quote the
+    request URL with the token in it: what we pass on is redacted.
+    """
+    said = redact_text(exc.message)[:MAX_ERROR]  # an error page can be long
     where = f"chat {chat_id}" if chat_id is not None else "the Bot API"
     if isinstance(exc, tg_error.RetryAfter):
         seconds = retry_after_seconds(exc)
@@ -286,13 +327,15 @@ def translate_error(exc: tg_error.TelegramError, chat_id: int | None) -> Excepti
     if isinstance(exc, tg_error.ChatMigrated) and chat_id is not None:
         return ChatGoneError(chat_id, f"the group became supergroup {exc.new_chat_id}; update its chat id")
     if isinstance(exc, tg_error.Forbidden) and chat_id is not None:
-        return ChatGoneError(chat_id, f"{exc.message} (the bot was blocked, removed or the user is gone)")
+        return ChatGoneError(chat_id, f"{said} (the bot was blocked, removed or the user is gone)")
     if isinstance(exc, tg_error.BadRequest):
-        if chat_id is not None and "chat not found" in exc.message.lower():
-            return ChatGoneError(chat_id, exc.message)
-        return MessageRejectedError(f"{where}: Telegram refused the message: {exc.message}")
+        if chat_id is not None and "chat not found" in said.lower():
+            return ChatGoneError(chat_id, said)
+        return MessageRejectedError(f"{where}: Telegram refused the message: {said}")
     if isinstance(exc, tg_error.Conflict):
         return TransientDeliveryError(
-            f"{where}: another process is polling this bot ({exc.message}); run one worker per bot token"
+            f"{where}: another process is polling this bot ({said}); run one worker per bot token"
         )
-    return TransientDeliveryError(f"{where}: {exc.message or type(exc).__name__}")
+    if isinstance(exc, tg_error.NetworkError):  # TimedOut too
+        return BotApiDownError(f"{where}: {said or type(exc).__name__}")
+    return TransientDeliveryError(f"{where}: {said or type(exc).__name__}")

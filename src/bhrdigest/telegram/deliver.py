@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8  # network failures before an alert is given up (429s do not count)
 MAX_AGE = timedelta(days=3)  # an "instant" alert older than this is noise: expire it
+# Items a pass tells one chat one by one; the rest of its burst is one line, "…and N more",
+# and marked `summarised` once that line is sent (a flood of 300 items is not 40 messages).
+MAX_ALERTS_PER_CHAT = 10
 
 
 def utcnow() -> datetime:
@@ -60,12 +63,14 @@ class AlertRunSummary:
     failed: int = 0
     gone: int = 0  # chats that blocked the bot
     pending: int = 0  # still queued when the run ended
+    summarised: int = 0  # told only as "…and N more"
     previews: tuple[tuple[int, str], ...] = ()  # --dry-run: (chat id, message text)
 
     def line(self, seconds: float | None = None) -> str:
         took = f" in {seconds:.1f}s" if seconds is not None else ""
+        summarised = f" summarised={self.summarised}" if self.summarised else ""
         return (
-            f"alert chats={self.chats} messages={self.messages} sent={self.sent} "
+            f"alert chats={self.chats} messages={self.messages} sent={self.sent}{summarised} "
             f"retry={self.retried} failed={self.failed} gone={self.gone} pending={self.pending}{took}"
         )
 
@@ -78,6 +83,7 @@ class AlertRunSummary:
             self.failed + other.failed,
             self.gone + other.gone,
             other.pending,
+            self.summarised + other.summarised,
             self.previews + other.previews,
         )
 
@@ -87,9 +93,10 @@ class _ChatJob:
     chat_id: int
     messages: deque[AlertMessage]
     attempts: dict[str, int]
+    read_at: datetime  # the rest told as "…and N more" were due by then
 
 
-_COUNTED = ("messages", "sent", "retried", "failed", "gone")
+_COUNTED = ("messages", "sent", "retried", "failed", "gone", "summarised")
 
 
 @dataclass
@@ -128,7 +135,7 @@ async def run_alerts_once(
     """
     now = now or utcnow()
     if dry_run:  # no token needed
-        jobs = [_job(batch) for batch in store.due_alerts(engine, now, limit)]
+        jobs = [_job(batch, now) for batch in store.due_alerts(engine, now, limit, per_chat=MAX_ALERTS_PER_CHAT)]
         previews = tuple((job.chat_id, m.text) for job in jobs for m in job.messages)
         return AlertRunSummary(chats=len(jobs), messages=len(previews), previews=previews)
     expired = store.expire_alerts(engine, now - MAX_AGE)
@@ -138,8 +145,9 @@ async def run_alerts_once(
     run.counts["failed"] += expired
 
     def read(exclude: frozenset[int]) -> tuple[list[_ChatJob], bool]:
-        batches = store.due_alerts(engine, run.now(), limit, exclude_chats=exclude)
-        return [_job(batch) for batch in batches], sum(len(b.alerts) for b in batches) >= limit
+        read_at = run.now()
+        batches = store.due_alerts(engine, read_at, limit, exclude_chats=exclude, per_chat=MAX_ALERTS_PER_CHAT)
+        return [_job(batch, read_at) for batch in batches], sum(len(b.alerts) for b in batches) >= limit
 
     def ready_at(chat_id: int) -> float:
         return time.monotonic() + sender.delay(chat_id)
@@ -165,9 +173,9 @@ def _chats_to_rotate(sender: TelegramSender) -> int:
     return max(16, math.ceil(2 * pacing.global_per_second * pacing.per_chat_interval))
 
 
-def _job(batch: store.ChatAlerts) -> _ChatJob:
-    messages = deque(format_alerts([queued.alert for queued in batch.alerts]))
-    return _ChatJob(batch.chat_id, messages, {queued.alert.key: queued.attempts for queued in batch.alerts})
+def _job(batch: store.ChatAlerts, read_at: datetime) -> _ChatJob:
+    messages = deque(format_alerts([queued.alert for queued in batch.alerts], more=batch.more))
+    return _ChatJob(batch.chat_id, messages, {queued.alert.key: queued.attempts for queued in batch.alerts}, read_at)
 
 
 async def _deliver(run: _Run, hand: ChatsInHand[_ChatJob], stop_event: asyncio.Event | None) -> None:
@@ -260,6 +268,8 @@ async def _send_claimed(run: _Run, job: _ChatJob, message: AlertMessage) -> bool
     store.mark_sent(run.engine, job.chat_id, message.keys, run.now())
     run.counts["messages"] += 1
     run.counts["sent"] += len(message.keys)
+    if message.more:
+        run.counts["summarised"] += store.mark_summarised(run.engine, job.chat_id, job.read_at)
     return True
 
 

@@ -58,6 +58,7 @@ class AlertMessage:
 
     text: str
     keys: tuple[str, ...]
+    more: int = 0  # alerts told only as "…and N more" at its end
 
     @property
     def disable_preview(self) -> bool:
@@ -75,16 +76,19 @@ def escape(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-def format_alerts(alerts: Sequence[Alert], *, limit: int = MAX_MESSAGE) -> list[AlertMessage]:
-    """The messages that tell one chat about `alerts`, in order.
+def format_alerts(alerts: Sequence[Alert], *, limit: int = MAX_MESSAGE, more: int = 0) -> list[AlertMessage]:
+    """The messages that tell one chat about `alerts`, in order, and of `more` in one line.
 
     Several alerts share a message (a burst becomes one message, not forty);
     a message is split only between alerts, so no tag or entity is ever cut.
     """
     if not alerts:
         return []
+    footer = _more_line(more)
+    limit -= telegram_length(footer) + 2 if footer else 0
     blocks = [(alert.key, render_alert(alert, limit=limit)) for alert in alerts]
-    header = f"<b>{len(alerts)} new items on companies you track</b>" if len(alerts) > 1 else ""
+    total = len(alerts) + more
+    header = f"<b>{total} new items on companies you track</b>" if total > 1 else ""
     messages: list[AlertMessage] = []
     parts: list[str] = [header] if header else []
     keys: list[str] = []
@@ -98,8 +102,18 @@ def format_alerts(alerts: Sequence[Alert], *, limit: int = MAX_MESSAGE) -> list[
         else:
             parts.append(block)
             keys.append(key)
-    messages.append(AlertMessage("\n\n".join(parts), tuple(keys)))
+    if footer:
+        parts.append(footer)
+    messages.append(AlertMessage("\n\n".join(parts), tuple(keys), more))
     return messages
+
+
+def _more_line(more: int) -> str:
+    if not more:
+        return ""
+    items = "item" if more == 1 else "items"
+    return (f"<i>…and {more} more {items} on companies you track: too many to send one by one. "
+            "See the Resource Centre's latest news, or your weekly digest.</i>")
 
 
 def render_alert(alert: Alert, *, limit: int = MAX_MESSAGE) -> str:

@@ -1,21 +1,20 @@
-"""The web application: routes, the request frame (security headers, a token-free access
-log) and the context every page shares.
+"""The web application: routes, and the context every page shares.
 
-    create_app(config, engine, secret)  ->  a Starlette ASGI app
+    create_app(config, engine, secret)  ->  the ASGI app, in its RequestFrame (web/frame.py)
 
 Routes: `GET|POST /u/{token}` (unsubscribe), `GET|POST /p/{token}` (preferences),
 `GET /healthz`; plus the paths of `sender.unsubscribe_url` and `sender.preferences_url`
 when they differ. Pages link to each other by those configured URLs, or relatively
 (`../p/…`) when none is set, and carry their stylesheet inline (allowed by its hash),
-so they work at any path, behind a proxy that serves them under a prefix too.
+so they work at any path, behind a proxy that serves them under a prefix too. For the
+same reason a path with a trailing slash too many is redirected relatively
+(`/p/TOKEN/` -> `../TOKEN`): no Host header a client sends ends up in a Location.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,30 +26,17 @@ import jinja2
 import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
-from starlette.routing import Route
-from starlette.types import Message, Receive, Scope, Send
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Match, Route
 
 from bhrdigest.config.load import Config
 from bhrdigest.config.preferences import Choices
 from bhrdigest.errors import ConfigError
 from bhrdigest.signing import make_preferences_token, make_token
+from bhrdigest.web.frame import RequestFrame
 from bhrdigest.web.ratelimit import RateLimiter, retry_after
 
-log = logging.getLogger(__name__)
-
 MAX_BODY = 64 * 1024  # a preferences form is a few KB; anything bigger is not a person
-_FRAME_HEADERS = [
-    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),  # pages set their own
-    # same-origin: the token in our URLs never leaves in a Referer, yet our own form
-    # posts still carry an Origin we can check (no-referrer would turn it into "null").
-    (b"referrer-policy", b"same-origin"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"x-robots-tag", b"noindex, nofollow"),
-    (b"cache-control", b"no-store"),  # pages carry tokens and personal choices
-]
-_TOKEN_SEGMENT = re.compile(r"/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{16,}(?=/|$)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +112,7 @@ class WebContext:
 
 
 def client_address(request: Request) -> str:
-    # uvicorn puts the forwarded address here when FORWARDED_ALLOW_IPS trusts the proxy.
+    # The address the trusted proxies report (RequestFrame), else the connection's peer.
     return request.client.host if request.client else "unknown"
 
 
@@ -156,10 +142,11 @@ def create_app(
     *,
     templates_dir: Path | None = None,
     limits: Limits = Limits(),
+    trusted_proxies: int = 1,
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
 ) -> RequestFrame:
-    """The ASGI app for `bhrdigest web`."""
+    """The ASGI app for `bhrdigest web`, behind `trusted_proxies` proxies (a platform router is one)."""
     from bhrdigest.web import pages
 
     if not secret:
@@ -177,12 +164,13 @@ def create_app(
         *(Route(path, pages.preferences, methods=["GET", "POST"]) for path in preferences_paths),
     ]
 
-    async def on_404(_request: Request, _exc: Exception) -> Response:
-        return not_found()
+    async def on_404(request: Request, _exc: Exception) -> Response:
+        return _without_trailing_slash(request, routes) or not_found()
 
-    app = Starlette(routes=routes, exception_handlers={404: on_404}, max_body_size=MAX_BODY)
+    app = Starlette(routes=routes, exception_handlers={404: on_404})
+    app.router.redirect_slashes = False  # Starlette's would copy the Host header into Location
     app.state.web = context
-    return RequestFrame(app)
+    return RequestFrame(app, trusted_proxies=trusted_proxies, max_body=MAX_BODY)
 
 
 def _paths(default: str, configured_url: str | None) -> list[str]:
@@ -192,32 +180,13 @@ def _paths(default: str, configured_url: str | None) -> list[str]:
     return [default] + ([path] if path.endswith("/{token}") and path != default else [])
 
 
-class RequestFrame:
-    """Security headers on every response, and one log line per request without its token."""
-
-    def __init__(self, app: Starlette):
-        self.app = app
-        self.state = app.state
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_framed(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(name, value) for name, value in _FRAME_HEADERS if name not in present]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_framed)
-        finally:
-            path = _TOKEN_SEGMENT.sub("/{token}", scope.get("path", ""))
-            log.info("web %s %s %d %.0fms", scope.get("method"), path, status,
-                     (time.perf_counter() - started) * 1000)
+def _without_trailing_slash(request: Request, routes: list[Route]) -> Response | None:
+    """A redirect from `/p/TOKEN/` to `../TOKEN`, relative: right under any host and any prefix."""
+    path = request.scope["path"]
+    if not path.endswith("/") or path.endswith("//"):
+        return None
+    stripped = {**request.scope, "path": path[:-1]}
+    if all(route.matches(stripped)[0] is Match.NONE for route in routes):
+        return None
+    query = request.scope["query_string"].decode("latin-1")
+    return RedirectResponse("../" + path[:-1].rsplit("/", 1)[-1] + (f"?{query}" if query else ""))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import ImmutableMultiDict
+from starlette.datastructures import MultiDict
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
@@ -34,6 +34,7 @@ from bhrdigest.signing import read_preferences_token, read_token
 from bhrdigest.store import subscribers as store
 from bhrdigest.web.app import WebContext, too_many
 from bhrdigest.web.csrf import check_csrf, make_csrf
+from bhrdigest.web.frame import BodyTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +94,21 @@ def _preferences_link(web: WebContext, email: str) -> str | None:
     return web.link("p", email) if email in web.subscribers else None
 
 
-async def read_form(request: Request) -> ImmutableMultiDict[str, str]:
-    """The posted form's fields (no files: max_files=0); a body we cannot parse reads as an empty form."""
+async def read_form(request: Request) -> MultiDict:
+    """The posted form's fields (text only: no file is accepted); a body we cannot parse reads as empty.
+
+    A body too large is not read as empty: it is answered 413 before the page acts on it.
+    So the whole body is read (the frame counts it) before any of it is parsed: the parser
+    gives up early on a part too large, and would make a 10 MB body read as empty."""
     try:
+        await request.body()  # kept: the parser reads it from memory
         form = await request.form(max_files=0, max_fields=MAX_FIELDS, max_part_size=MAX_ADD_TEXT * 4)
+    except BodyTooLarge:
+        raise
     except Exception as exc:  # noqa: BLE001 - multipart errors have no common base we can rely on
         log.info("unreadable form body: %s", type(exc).__name__)
-        return ImmutableMultiDict()
-    return ImmutableMultiDict([(name, value) for name, value in form.multi_items() if isinstance(value, str)])
+        return MultiDict()
+    return MultiDict([(name, value) for name, value in form.multi_items() if isinstance(value, str)])
 
 
 # --- preferences ------------------------------------------------------------------
@@ -155,7 +163,7 @@ def _same_origin(request: Request) -> bool:
     return origin != "null" and origin.split("://", 1)[-1].rstrip("/").lower() == host.lower()
 
 
-async def _save(web: WebContext, subscriber: Subscriber, form: ImmutableMultiDict[str, str]) -> Response:
+async def _save(web: WebContext, subscriber: Subscriber, form: MultiDict) -> Response:
     choices = web.choices
     add_companies = (form.get("add_companies") or "")[:MAX_ADD_TEXT]
     add_places = (form.get("add_places") or "")[:MAX_ADD_TEXT]

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from bhrdigest import __version__
-from bhrdigest.cli import digest, ingest, ops, send, telegram, web
+from bhrdigest.cli import bounces, digest, ingest, ops, send, telegram, web
 from bhrdigest.cli.app import EXIT_USAGE, App
 from bhrdigest.errors import BhrDigestError
 from bhrdigest.logs import configure_logging
@@ -52,5 +52,5 @@ def main(ctx: click.Context, config: str | None, db: str | None, verbose: int, q
 
 for command in (ingest.fetch, ingest.components, digest.preview, digest.demo, send.send, telegram.alert,
                 telegram.worker, web.web, web.subscribers, web.unsubscribe, ops.check, ops.status, ops.doctor,
-                ops.db):
+                ops.db, bounces.bounces):
     main.add_command(command)

@@ -55,7 +55,7 @@ _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 _ADDRESS_FORBIDDEN = set('<>()[]\\,;:"')
 
 _TOP_KEYS = ("sender", "digest", "feeds", "companies", "topics", "regions", "subscribers", "worker")
-_SENDER_KEYS = ("from", "unsubscribe_url", "unsubscribe_mailto", "list_id", "preferences_url")
+_SENDER_KEYS = ("from", "unsubscribe_url", "unsubscribe_mailto", "list_id", "preferences_url", "bounce_address")
 _DIGEST_KEYS = ("subject", "max_items", "period_days")
 _SUBSCRIBER_KEYS = ("email", "name", "languages", "companies", "regions", "countries", "topics", "match", "telegram")
 
@@ -67,6 +67,7 @@ class Sender:
     unsubscribe_mailto: str | None  # bare address, no "mailto:"
     list_id: str = "weekly.bhrdigest"  # RFC 2919 id, without angle brackets
     preferences_url: str | None = None  # https URL containing "{token}" (the `web` preferences page)
+    bounce_address: str | None = None  # VERP base of the envelope sender: bounces+alex=example.org@this.domain
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +190,12 @@ def _read_sender(node: yaml.Node | None, r: Reader, root: yaml.Node) -> Sender:
     preferences = r.text(m.get("preferences_url"), "sender.preferences_url")
     if preferences is not None and (reason := _unsubscribe_url_problem(preferences, "/p/{token}")):
         r.add(m["preferences_url"], "sender.preferences_url", reason)
-    return Sender(from_addr or "", url, mailto, list_id or _default_list_id(domain), preferences)
+    bounce = r.text(m.get("bounce_address"), "sender.bounce_address", header=True)
+    if bounce is not None and (reason := address_problem(bounce) or ("+" in bounce and "must not contain '+'") or None):
+        r.add(m["bounce_address"], "sender.bounce_address", f"{bounce!r} {reason}")
+        bounce = None
+    return Sender(from_addr or "", url, mailto, list_id or _default_list_id(domain), preferences,
+                  bounce.lower() if bounce else None)
 
 
 def _read_from(node: yaml.Node | None, r: Reader, parent: yaml.Node) -> tuple[str | None, str]:

@@ -39,9 +39,15 @@ def _timestamp(conn: sa.Connection) -> str:
     return "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
 
 
+def _v3_bounces(conn: sa.Connection) -> None:
+    """Bounces and complaints read from the bounce mailbox."""
+    schema.bounces.create(conn)
+
+
 # version -> the step that takes a database from version-1 to it
 MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
     2: _v2_send_batches_and_web,
+    3: _v3_bounces,
 }
 SCHEMA_VERSION = max(MIGRATIONS, default=1)
 

@@ -184,6 +184,22 @@ suppressions = sa.Table(
     "suppressions",
     metadata,
     sa.Column("email", sa.Text, primary_key=True),  # lower-cased
-    sa.Column("reason", sa.String(16), nullable=False),  # one-click | web | staff
+    sa.Column("reason", sa.String(16), nullable=False),  # one-click | web | staff | hard-bounce | complaint | soft-bounces
     sa.Column("created_at", UTC_DATETIME, nullable=False),
+)
+
+# --- bounces and complaints (mail/bounces.py) -----------------------------------------
+# One row per (report, address): the same report read twice (a crash before the mailbox
+# removal) is recorded once. Soft bounces count against a threshold within a window.
+bounces = sa.Table(
+    "bounces",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("email", sa.Text, nullable=False),  # lower-cased
+    sa.Column("kind", sa.String(16), nullable=False),  # hard | soft | complaint
+    sa.Column("report_id", sa.Text, nullable=False),  # the report's Message-ID, else a hash of it
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("received_at", UTC_DATETIME, nullable=False),
+    sa.UniqueConstraint("report_id", "email", name="uq_bounces_report"),
+    sa.Index("ix_bounces_email", "email", "received_at"),
 )

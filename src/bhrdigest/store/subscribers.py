@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-REASONS = ("one-click", "web", "staff")
+REASONS = ("one-click", "web", "staff", "hard-bounce", "complaint", "soft-bounces")
 _FACETS = ("companies", "places", "topics", "languages")
 
 

@@ -184,7 +184,8 @@ suppressions = sa.Table(
     "suppressions",
     metadata,
     sa.Column("email", sa.Text, primary_key=True),  # lower-cased
-    sa.Column("reason", sa.String(16), nullable=False),  # one-click | web | staff | hard-bounce | complaint | soft-bounces
+    # one-click | web | staff | hard-bounce | complaint | soft-bounces
+    sa.Column("reason", sa.String(16), nullable=False),
     sa.Column("created_at", UTC_DATETIME, nullable=False),
 )
 

@@ -316,6 +316,25 @@ def test_preview_renders_html_and_text_without_recording(cli, tmp_path):
     assert "sent=3" in cli("send", "--yes").output
 
 
+def test_each_digest_subject_gives_the_date_and_the_lead_headline(cli, tmp_path):
+    from datetime import UTC, datetime
+
+    cli("fetch")
+    folder = tmp_path / "dry"
+    assert cli("send", "--dry-run", "--outbox", str(folder)).exit_code == 0
+    subjects = {}
+    for path in folder.glob("*.eml"):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        subjects[str(message["To"].addresses[0].addr_spec)] = str(message["Subject"])
+    today = datetime.now(UTC)
+    head = f"Business & human rights: your weekly update · {today.day} {today:%B} {today.year}: "
+    # Alex follows Cellebrite: its response leads, and the subject says so (and how many follow).
+    assert subjects["alex@example.org"].startswith(head + "Cellebrite's response, and ")
+    assert subjects["alex@example.org"].endswith(" more")
+    assert all(subject.startswith(head) for subject in subjects.values())
+    assert len(set(subjects.values())) == 3  # each reader's own lead
+
+
 def test_db_upgrade_is_idempotent(cli):
     first = cli("db", "upgrade")
     second = cli("db", "upgrade")

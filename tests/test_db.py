@@ -10,6 +10,7 @@ from fixtures import schema_v1
 
 from bhrdigest.errors import StoreError
 from bhrdigest.store import db, schema
+from bhrdigest.store.components import load_components
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -36,6 +37,27 @@ def test_a_version_1_database_is_upgraded_in_place_keeping_its_data(database_url
         row = conn.execute(sa.select(schema.deliveries)).one()
     assert (row.email, row.status, row.lease_until) == ("alex@example.org", "sent", None)
     assert db.upgrade(old) == (after, after)  # idempotent
+    old.dispose()
+
+
+def test_upgraded_components_link_where_the_site_published_them(database_url):
+    old = db.open_engine(database_url)
+    url = "https://business-humanrights.org/en/latest-news/cellebrites-response/"
+    with old.begin() as conn:
+        schema_v1.metadata.create_all(conn)
+        conn.execute(sa.insert(schema_v1.schema_version).values(version=1))
+        conn.execute(sa.insert(schema_v1.components).values(
+            key="k", url=url, title="Cellebrite's response", language="en", kind="company_response",
+            content_hash="h", first_seen_at=NOW, updated_at=NOW, excerpt_html="", excerpt_text=""))
+        conn.execute(sa.insert(schema_v1.translations).values(
+            key="k", language="ja", title="セルブライトの回答", url=url.replace("/en/", "/ja/")))
+    db.upgrade(old)
+    (component,) = load_components(old)
+    # The identity form dropped `www.`; the site publishes with it, and readers click that.
+    assert component.url == url
+    assert component.web_url == url.replace("https://", "https://www.")
+    assert component.translations[0].url == url.replace("https://", "https://www.").replace("/en/", "/ja/")
+    assert (component.mentions, component.place_origins, component.first_seen) == ((), (), NOW)
     old.dispose()
 
 

@@ -10,9 +10,9 @@ from bhrdigest.digest.build import build_digest
 from bhrdigest.digest.mailhtml import inline_template, premailer_inline
 from bhrdigest.digest.match import Match, Matcher, Reason
 from bhrdigest.digest.message import build_message
-from bhrdigest.digest.render import MAX_ENCODED_BYTES, DigestRenderer
+from bhrdigest.digest.render import MAX_ENCODED_BYTES, DigestRenderer, _entries, _message_size
 from bhrdigest.errors import ConfigError
-from bhrdigest.model import Component, Kind, Subscriber, Translation
+from bhrdigest.model import Component, Kind, PlaceOrigin, Subscriber, Translation
 from bhrdigest.signing import make_token
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -295,6 +295,23 @@ def test_translation_in_the_readers_first_language_is_shown(renderer):
     assert "香港" not in english_reader.html
 
 
+def test_inline_translation_without_a_headline_keeps_the_original_headline_and_link(renderer):
+    # The old site's `+ 日本語 - Hide` block: a Japanese text, but no headline and no page.
+    item = component(
+        "inline",
+        title="Israel: Cellebrite says it does not sell to areas sanctioned by US",
+        translations=(Translation("ja", "", "", "Japan In-Depth", "…設立総会を開いた…"),),
+    )
+    japanese_reader = Subscriber(email="taro@example.jp", languages=("ja", "en"), companies=("Cellebrite",))
+    rendered = render(renderer, one_item_digest(item, japanese_reader))
+    for part in (rendered.html, rendered.text):
+        assert "Cellebrite says it does not sell to areas sanctioned by US" in part
+        assert item.url in part
+        assert "…設立総会を開いた…" in part
+    assert f'href="{item.url}"' in rendered.html
+    assert 'lang="ja"' in rendered.html and 'lang="en"' in rendered.html
+
+
 def test_component_in_none_of_the_readers_languages_is_still_shown(renderer):
     item = component("es", title="México: respuesta de la empresa", language="es")
     rendered = render(renderer, one_item_digest(item))
@@ -368,6 +385,30 @@ def test_two_hundred_long_items_stay_under_the_size_cap(renderer):
         assert UNSUBSCRIBE in part  # the footer survives the cap
     assert len(rendered.component_keys) == rendered.item_count
     assert rendered.component_keys[0] == digest.lead.component.key
+
+
+def capped_digest(seed, count, excerpt_chars):
+    matches = [
+        Match(component(f"{seed}-{n:03d}", title=f"Item {n}: a headline about a company " * 2,
+                        excerpt_text=("Words about what happened here. " * 40)[:excerpt_chars],
+                        author="Monitor " * (n % 5)), (COMPANY,))
+        for n in range(count)
+    ]  # fmt: skip
+    return build_digest(ALEX, matches, max_items=count)
+
+
+def test_a_reader_gets_the_same_items_from_a_fresh_renderer_as_from_a_busy_one():
+    # `preview` renders one digest with a new renderer; `send` renders every digest of
+    # the run with one renderer, whose size model has learnt from the others.
+    digest = capped_digest("reader", 150, 590)
+    fresh = render(DigestRenderer(TEMPLATES), digest)
+    busy = DigestRenderer(TEMPLATES)
+    for seed in range(1, 6):
+        render(busy, capped_digest(f"other{seed}", 60 + 20 * seed, 100 * seed))
+    assert render(busy, digest).item_count == fresh.item_count
+    # ... and it is the most items that fit: one more would break the cap.
+    one_more = busy._render_kept(digest, _entries(digest), fresh.item_count + 1, UNSUBSCRIBE, PREFERENCES)
+    assert _message_size(*one_more) > MAX_ENCODED_BYTES
 
 
 def test_premailer_runs_once_per_renderer_not_per_email():
@@ -571,6 +612,9 @@ def realistic_digest():
             countries=("Hong Kong", "China"),
             regions=("Asia & Pacific",),
             topics=("Technology & human rights",),
+            mentions=("HSBC",),
+            mention_line="[Also referred to HSBC]",
+            place_origins=tuple(PlaceOrigin(p, "Hong Kong", "title") for p in ("Hong Kong", "China", "Asia & Pacific")),
         ),
         Component(
             key="shadows",

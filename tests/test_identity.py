@@ -14,6 +14,7 @@ from bhrdigest.ingest.identity import (
     component_identity,
     component_key,
     language_from_url,
+    published_url,
 )
 
 SLUG = "usa-civil-society-urges-sec-nasdaq-to-pause-cellebrite-listing"
@@ -157,3 +158,17 @@ _url_parts = st.text(
 def test_canonical_url_is_stable_when_applied_twice(host, rest):
     once = canonical_url(f"http://{host}/{rest}")
     assert canonical_url(once) == once
+
+
+@pytest.mark.parametrize(
+    ("published", "shown"),
+    [
+        ("https://www.business-humanrights.org/en/latest-news/x/", "https://www.business-humanrights.org/en/latest-news/x/"),
+        ("https://www.business-humanrights.org/ja/最新ニュース/x/", "https://www.business-humanrights.org/ja/最新ニュース/x/"),
+        ("https://www.business-humanrights.org/ja/latest-news/x/?utm_source=rss&utm_medium=feed",
+         "https://www.business-humanrights.org/ja/latest-news/x/"),
+        ("https://example.org/a?id=3&fbclid=z#top", "https://example.org/a?id=3"),
+    ],
+)
+def test_readers_get_the_url_as_published_less_tracking(published, shown):
+    assert published_url(published) == shown

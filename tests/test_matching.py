@@ -253,6 +253,7 @@ def naive_match(subscribers, components):
         for comp in components:
             facets = [
                 ("company", comp.companies, sub.companies),
+                ("mention", comp.mentions, sub.companies),
                 ("place", comp.countries + comp.regions, sub.places),
                 ("topic", comp.topics, sub.topics),
             ]
@@ -262,13 +263,14 @@ def naive_match(subscribers, components):
                 for name in dict.fromkeys(tags)
                 if name in followed
             )
-            hit = {r.facet for r in reasons}
-            wanted = {facet for facet, _, followed in facets if followed}
+            as_company = {"mention": "company"}  # match: all: a mention names the company too
+            hit = {as_company.get(r.facet, r.facet) for r in reasons}
+            wanted = {as_company.get(facet, facet) for facet, _, followed in facets if followed}
             if not reasons or (sub.match_all and not wanted <= hit):
                 continue
             found.append((comp, reasons))
         if found:
-            order = ["company", "place", "topic"]
+            order = ["company", "mention", "place", "topic"]
             found.sort(
                 key=lambda f: (
                     order.index(f[1][0].facet),
@@ -290,9 +292,13 @@ def indexed_match(subscribers, components):
 def random_component(rng, key):
     countries = rng.sample(list(COUNTRIES), rng.randint(0, 2))
     with_parents = list(dict.fromkeys(c for x in countries for c in (x, *COUNTRIES[x])))
+    companies = rng.sample(COMPANIES, rng.randint(0, 3))
     return component(
         key,
-        companies=rng.sample(COMPANIES, rng.randint(0, 2)),
+        companies=companies[:2],
+        mentions=tuple(companies[2:]) if rng.random() < 0.5 else (),  # only mentioned
+        first_seen=NOW - timedelta(days=rng.randint(0, 60)),  # some published long before
+        title=f"Title {rng.random()}",
         countries=with_parents,
         regions=sorted({REGION_OF[c] for c in with_parents}),
         topics=rng.sample(TOPICS, rng.randint(0, 2)),

@@ -175,7 +175,8 @@ def test_occurrence_in_another_language_becomes_a_translation(japanese):
     (english,) = shadows.translations
     assert english.language == "en"
     assert english.title == "Operating from the Shadows: Inside a spyware vendor’s corporate structure"
-    assert english.url == f"https://business-humanrights.org/en/latest-news/{english.url.rsplit('/', 2)[-2]}/"
+    # The URL the site published (www. and all), not the identity form.
+    assert english.url == f"https://www.business-humanrights.org/en/latest-news/{english.url.rsplit('/', 2)[-2]}/"
     assert english.author == "Amnesty International, Privacy International & SOMO"
 
 
@@ -446,6 +447,27 @@ def test_feedparser_never_reads_a_file_named_by_the_bytes(tmp_path):
         ("BASF hat nicht geantwortet", Kind.COMPANY_NON_RESPONSE, "BASF"),
         ("Keine Stellungnahme von BASF", Kind.COMPANY_NON_RESPONSE, "BASF"),
         ("BASF: keine Stellungnahme", Kind.COMPANY_NON_RESPONSE, "BASF"),
+        # No apostrophe: how staff often title a response.
+        ("NSO Group response", Kind.COMPANY_RESPONSE, "NSO Group"),
+        ("Hong Kong: Cathay Pacific response", Kind.COMPANY_RESPONSE, "Cathay Pacific"),
+        ("Nestlé Response to allegations of forced labour", Kind.COMPANY_RESPONSE, "Nestlé"),
+        ("Respuesta de la empresa Hochschild Mining", Kind.COMPANY_RESPONSE, "Hochschild Mining"),
+        ("Réponse de l'entreprise Vinci", Kind.COMPANY_RESPONSE, "Vinci"),
+        ("Resposta da Vale", Kind.COMPANY_RESPONSE, "Vale"),
+        ("Risposta di Eni", Kind.COMPANY_RESPONSE, "Eni"),
+        ("Ответ компании Газпром", Kind.COMPANY_RESPONSE, "Газпром"),
+        ("トヨタ回答", Kind.COMPANY_RESPONSE, "トヨタ"),
+        ("华为的回应", Kind.COMPANY_RESPONSE, "华为"),
+        ("삼성전자 답변", Kind.COMPANY_RESPONSE, "삼성전자"),
+        ("Sin respuesta de Minera X", Kind.COMPANY_NON_RESPONSE, "Minera X"),
+        ("Vale não respondeu", Kind.COMPANY_NON_RESPONSE, "Vale"),
+        ("Eni non ha risposto", Kind.COMPANY_NON_RESPONSE, "Eni"),
+        ("华为未回应", Kind.COMPANY_NON_RESPONSE, "华为"),
+        # Not companies, though the grammar is a response's.
+        ("Community response to mine expansion", Kind.ARTICLE, None),
+        ("Investor response", Kind.ARTICLE, None),
+        ("Workers' response", Kind.ARTICLE, None),
+        ("Government response to the crisis", Kind.ARTICLE, None),
         ("USA: Civil society urges SEC & Nasdaq to pause Cellebrite listing", Kind.ARTICLE, None),
         ("Operating from the Shadows: Inside a spyware vendor’s corporate structure", Kind.ARTICLE, None),
         ("Israel: Cellebrite says it does not sell to areas sanctioned by US", Kind.ARTICLE, None),
@@ -501,6 +523,17 @@ def test_marker_lines_in_all_their_forms():
     (entry,) = parse_feed(xml.encode(), feed_url="x", now=NOW).entries
     assert entry.marker_companies == ("Vale", "BHP", "Samarco")
     assert entry.excerpt_text == "Text."
+    # [Refers to …] lists companies the story mentions; Related companies, those it is about.
+    assert entry.mentioned_companies == ("Vale", "BHP")
+    assert entry.mention_line == "[Refers to Vale, BHP]"
+
+
+def test_a_response_title_names_its_subject_even_when_the_marker_lists_it_too():
+    body = "&lt;p&gt;Vale said.&lt;/p&gt;&lt;p&gt;[Also referred to Vale, BHP]&lt;/p&gt;"
+    xml = rss(f"<item><title>Vale response</title><link>https://example.org/a</link><description>{body}</description></item>")
+    (entry,) = parse_feed(xml.encode(), feed_url="x", now=NOW).entries
+    assert (entry.kind, entry.marker_companies, entry.mentioned_companies) == (
+        Kind.COMPANY_RESPONSE, ("Vale", "BHP"), ("BHP",))
 
 
 def test_refers_to_in_the_middle_of_a_sentence_is_prose_not_a_marker():

@@ -60,6 +60,16 @@ def entry(title: str, excerpt: str = "", **fields) -> Entry:
     return dataclasses.replace(HSBC_ENTRY, title=title, excerpt_text=excerpt, **fields)
 
 
+def test_a_company_only_mentioned_is_kept_apart_unless_the_text_names_it_too():
+    mentioned = ("Jardine Matheson Group", "Mandarin Oriental hotel", "HSBC Holdings")
+    component = TAGGER.tag(dataclasses.replace(HSBC_ENTRY, marker_companies=mentioned, mentioned_companies=mentioned,
+                                               mention_line="[Also referred to Jardine Matheson Group, …]"))
+    # The excerpt names HSBC itself: a subject. The other two are only mentioned.
+    assert "HSBC" in component.companies
+    assert component.mentions == ("Jardine Matheson", "Mandarin Oriental Hotel Group")
+    assert component.mention_line == "[Also referred to Jardine Matheson Group, …]"
+
+
 def test_seed_hsbc_component_is_tagged_with_its_companies_places_and_topic():
     component = TAGGER.tag(HSBC_ENTRY)
     assert component.companies == (

@@ -5,6 +5,7 @@ This module imports nothing of ours: every other stage imports it.
     Entry        one feed item, parsed and cleaned but not yet tagged
     Component    an Entry plus what tagging understood (companies, places, topics)
     Translation  another language's version of a component
+    PlaceOrigin  why a component has a place: which place it names, and where
     Company / Subscriber / Catalogue   what subscriptions.yaml describes
 """
 
@@ -31,6 +32,15 @@ class Translation:
 
 
 @dataclass(frozen=True, slots=True)
+class PlaceOrigin:
+    """`India (in the text) -> Asia & Pacific`: a component's place, and what gave it."""
+
+    place: str  # one of the component's countries or regions
+    named: str  # the place the component names that stands for it
+    where: str  # "title" (the place prefix), "text" (title or excerpt), "tag" (a feed category)
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One feed item after parsing and cleaning, before tagging.
 
@@ -39,7 +49,7 @@ class Entry:
     """
 
     key: str
-    url: str  # canonical URL
+    url: str  # canonical URL: identity, not for display
     title: str  # plain text, unescaped, place prefix kept
     language: str  # ISO 639-1, e.g. "en", "ja"
     published: datetime | None  # timezone-aware UTC, or None
@@ -53,6 +63,11 @@ class Entry:
     translations: tuple[Translation, ...] = ()
     guid: str | None = None
     feed_categories: tuple[str, ...] = ()  # <category> tags, when a feed has them
+    link: str = ""  # the URL the site published (www. and all): what readers click
+    # Of marker_companies, those only an `[Also referred to …]` line names: the story
+    # mentions them, it is not about them. mention_line is that line, as written.
+    mentioned_companies: tuple[str, ...] = ()
+    mention_line: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,24 +83,36 @@ class Component:
     excerpt_html: str
     excerpt_text: str
     kind: Kind
-    companies: tuple[str, ...] = ()  # canonical catalogue names (or marker names)
+    companies: tuple[str, ...] = ()  # canonical catalogue names (or marker names): what it is about
     countries: tuple[str, ...] = ()  # canonical, with their parents (Hong Kong -> China)
     regions: tuple[str, ...] = ()  # canonical BHRRC regions of those countries
     topics: tuple[str, ...] = ()  # canonical topic names
     translations: tuple[Translation, ...] = ()
     guid: str | None = None
+    link: str = ""  # the URL the site published; `url` is the identity form
+    mentions: tuple[str, ...] = ()  # companies only mentioned ([Also referred to …]), not in companies
+    mention_line: str = ""  # that line, as the site wrote it
+    place_origins: tuple[PlaceOrigin, ...] = ()  # one per country and region, title prefix first
+    first_seen: datetime | None = None  # when bhrdigest first stored it (None before it is stored)
+
+    @property
+    def web_url(self) -> str:
+        """Where a reader goes: the published URL, else the identity form."""
+        return self.link or self.url
 
     def to_json(self) -> dict:
         """The `components --json` shape of CONTRACT.md."""
         return {
             "key": self.key,
             "url": self.url,
+            "link": self.web_url,
             "title": self.title,
             "language": self.language,
             "published": self.published.isoformat() if self.published else None,
             "author": self.author,
             "kind": self.kind.value,
             "companies": list(self.companies),
+            "mentions": list(self.mentions),
             "countries": list(self.countries),
             "regions": list(self.regions),
             "topics": list(self.topics),

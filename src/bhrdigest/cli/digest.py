@@ -77,7 +77,8 @@ def demo(app: App, outbox: str | None) -> None:
         click.echo(f"\nunderstood {len(components)} components:")
         for component in components:
             click.echo(f"- [{component.kind.value}] {component.title}")
-            for label, values in (("companies", component.companies), ("places", component.countries),
+            for label, values in (("companies", component.companies), ("mentioned", component.mentions),
+                                  ("places", component.countries),
                                   ("regions", component.regions), ("topics", component.topics),
                                   ("translations", [t.language for t in component.translations])):
                 if values:

@@ -1,5 +1,6 @@
 """One subscriber's weekly digest, grouped like the Weekly Update: a lead item, then
-sections (your companies, your places, your topics), capped in number.
+sections (your companies, your places, your topics, earlier items newly added), capped
+in number.
 
 digest/render.py turns a Digest into HTML and plain text.
 """
@@ -10,17 +11,23 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bhrdigest.digest.match import COMPANY, FACETS, Match
+from bhrdigest.digest.match import COMPANY, FACETS, MENTION, Match, published_long_before_seen
 from bhrdigest.model import Kind, Subscriber
 
 log = logging.getLogger(__name__)
 
 
 DEFAULT_MAX_ITEMS = 40
+EARLIER = "earlier"
+# The order items are listed in (match.py's _digest_groups mirrors it): those about a
+# followed company, those only mentioning one, places, topics, then the backfill.
+DIGEST_GROUPS = (*FACETS, EARLIER)
 SECTION_TITLES = {
     "company": "Your companies",
+    "mention": "Your companies",  # listed after those about them, in the same section
     "place": "Your places",
     "topic": "Your topics",
+    "earlier": "Earlier items newly added",
 }
 
 
@@ -50,6 +57,8 @@ class RenderedDigest:
     text: str
     item_count: int  # items shown (lead included), after the size cap
     component_keys: tuple[str, ...] = ()  # the components shown, in order
+    lead_title: str | None = None  # the lead's headline, in the reader's language
+    more_count: int = 0  # items counted in "N more", not shown
 
 
 def build_digest(
@@ -62,10 +71,13 @@ def build_digest(
     """Group one subscriber's matches: a lead, then companies, places, topics.
 
     Each component appears once, in the first section it qualifies for
-    (company before place before topic) with all its reasons. The lead is a
-    company response or non-response if there is one, else the item matching
-    most facets. At most `max_items` items (lead included); the rest are
-    counted in `more_count`. Sections list newest first, undated last.
+    (company before place before topic) with all its reasons; in the companies
+    section, items about a followed company come before those only mentioning
+    one. Items published long before bhrdigest first saw them (a backfill) are
+    listed last, under "Earlier items newly added". The lead is a new company
+    response or non-response if there is one, else the new item matching most
+    facets. At most `max_items` items (lead included); the rest are counted in
+    `more_count`. Sections list newest first, undated last.
     `total`: how many matches there are when `matches` holds only those a
     digest can show (matching.Matches.for_digest); default len(matches).
     """
@@ -75,20 +87,20 @@ def build_digest(
     if not unique:
         return Digest(subscriber, None, (), 0)
     lead = min(unique, key=_lead_rank)
-    buckets: dict[str, list[Match]] = {facet: [] for facet in FACETS}
+    groups: dict[str, list[Match]] = {group: [] for group in DIGEST_GROUPS}
     for match in unique:
         if match is not lead:
-            buckets[_first_facet(match)].append(match)
+            groups[_group_of(match)].append(match)
     room = max_items - 1
-    sections = []
-    for facet in FACETS:
-        items = sorted(buckets[facet], key=_newest_first)[: max(room, 0)]
+    sections: dict[str, list[Match]] = {}
+    for group in DIGEST_GROUPS:
+        items = sorted(groups[group], key=_newest_first)[: max(room, 0)]
         room -= len(items)
         if items:
-            sections.append(Section(SECTION_TITLES[facet], tuple(items)))
-    shown = 1 + sum(len(s.items) for s in sections)
+            sections.setdefault(SECTION_TITLES[group], []).extend(items)
+    shown = 1 + sum(len(items) for items in sections.values())
     count = len(unique) if total is None else max(total, len(unique))
-    return Digest(subscriber, lead, tuple(sections), count - shown)
+    return Digest(subscriber, lead, tuple(Section(t, tuple(i)) for t, i in sections.items()), count - shown)
 
 
 def _merge_duplicates(matches: Sequence[Match]) -> list[Match]:
@@ -106,17 +118,23 @@ def _merge_duplicates(matches: Sequence[Match]) -> list[Match]:
     return [m for m in by_key.values() if m.reasons]
 
 
-def _first_facet(match: Match) -> str:
+def _group_of(match: Match) -> str:
+    if published_long_before_seen(match.component):
+        return EARLIER
     facets = {reason.facet for reason in match.reasons}
     return next(facet for facet in FACETS if facet in facets)
 
 
 def _lead_rank(match: Match) -> tuple:
-    """Smaller is a better lead: a company's (non-)response, then breadth, then news."""
+    """Smaller is a better lead: a new item, a company's (non-)response, an item about
+    a followed company rather than one only mentioning it, then breadth, then news."""
     component = match.component
     facets = {reason.facet for reason in match.reasons}
     answer = component.kind != Kind.ARTICLE and COMPANY in facets
-    return (not answer, -len(facets), -len(match.reasons)) + _newest_first(match)
+    only_mentions = MENTION in facets and COMPANY not in facets
+    breadth = len({COMPANY if facet == MENTION else facet for facet in facets})
+    earlier = published_long_before_seen(component)
+    return (earlier, not answer, only_mentions, -breadth, -len(match.reasons)) + _newest_first(match)
 
 
 def _newest_first(match: Match) -> tuple:

@@ -25,7 +25,12 @@ Rules:
 - Languages never filter: the digest shows a component in the reader's
   language when a translation exists, else in its own (see digest/build.py).
   Missing a followed company's news is worse than reading it in English.
-- Dates play no part: a backdated component matches like a fresh one.
+- Dates play no part in matching: a backdated component matches like a fresh one.
+  A digest lists one published long before it was first seen under "Earlier items
+  newly added" (`published_long_before_seen`), never as the lead over new ones.
+- A followed company that a component only mentions (`[Also referred to …]`) matches
+  with a MENTION reason: it ranks after the components about that company and never
+  leads over them.
 """
 
 from __future__ import annotations
@@ -34,21 +39,33 @@ import bisect
 import functools
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bhrdigest.errors import ConfigError
 from bhrdigest.model import Component, Kind, Subscriber
 
 COMPANY = "company"
+MENTION = "mention"  # a followed company the component only mentions
 PLACE = "place"
 TOPIC = "topic"
-FACETS = (COMPANY, PLACE, TOPIC)  # also the order reasons are listed in
+FACETS = (COMPANY, MENTION, PLACE, TOPIC)  # also the order reasons are listed in
+
+# Published this long before bhrdigest first saw it: a backfill (a feed's archive on its
+# first fetch, an old story newly filed), not news of the week.
+EARLIER_THAN_SEEN = timedelta(days=30)
+
+
+def published_long_before_seen(component: Component) -> bool:
+    """Whether a digest lists the component as an earlier item newly added."""
+    published, seen = component.published, component.first_seen
+    return published is not None and seen is not None and seen - published > EARLIER_THAN_SEEN
 
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    """Why a component is in a digest: one followed company, place or topic."""
+    """Why a component is in a digest: one followed company (or its mention), place or topic."""
 
-    facet: str  # "company" | "place" | "topic"
+    facet: str  # "company" | "mention" | "place" | "topic"
     name: str
 
     def __str__(self) -> str:
@@ -221,6 +238,8 @@ class _ComponentTags:
         self._position_of: dict[str, int] | None = None
         # Company responses and non-responses: they lead a digest.
         self.answers = _bits_from([i for i, c in enumerate(ordered) if c.kind != Kind.ARTICLE])
+        # Backfilled components: listed last, under "Earlier items newly added".
+        self.earlier = _bits_from([i for i, c in enumerate(ordered) if published_long_before_seen(c)])
         self.bits: dict[tuple[str, str], int] = {}
         # Each (facet, name) gets a small id; per component, its tag ids in reason
         # order (facet order, de-duplicated) and as a set, to intersect with a profile's.
@@ -257,15 +276,15 @@ class _ComponentTags:
 
     def shown(self, profile: _Profile, bits: int, max_items: int) -> tuple[tuple[Match, ...], int]:
         """See Matches.for_digest: the possible leads and each section's head."""
-        company, place, topic = (facet & bits for facet in self.facet_bits(profile))
-        groups = (company, place & ~company, topic & ~company & ~place)  # list order
+        facets = tuple(facet & bits for facet in self.facet_bits(profile))
+        groups = self._digest_groups(bits, *facets)
         heads = []
         room = max_items  # the sections share the digest's room, companies first
         for group in groups:
             head = self._head(group, room)
             heads.append(head)
             room = max(0, room - len(head))
-        for position in self._leads(profile, bits, company, place, topic):
+        for position in self._leads(profile, bits, *facets):
             for head, group in zip(heads, groups, strict=True):
                 if group >> position & 1:
                     if position not in head:
@@ -274,19 +293,35 @@ class _ComponentTags:
         chosen = [position for head in heads for position in head]
         return self._built_matches(profile, chosen), bits.bit_count()
 
-    def _leads(self, profile: _Profile, bits: int, company: int, place: int, topic: int) -> list[int]:
-        """Every match that may lead (digests._lead_rank): a company's answer, then the
-        most facets, then the most reasons, then the newest (ties in date all kept)."""
-        candidates = company & self.answers or bits
-        for tier in (company & place & topic, (company & place) | (company & topic) | (place & topic)):
+    def _digest_groups(self, bits: int, company: int, mention: int, place: int, topic: int) -> tuple[int, ...]:
+        """`bits` split as a digest lists them (build.DIGEST_GROUPS): about a followed
+        company, only mentioning one, a place, a topic; then the earlier items."""
+        new = ~self.earlier
+        mention &= ~company
+        place &= ~company & ~mention
+        topic &= ~company & ~mention & ~place
+        return (company & new, mention & new, place & new, topic & new, bits & self.earlier)
+
+    def _leads(self, profile: _Profile, bits: int, company: int, mention: int, place: int, topic: int) -> list[int]:
+        """Every match that may lead (build._lead_rank): a new item before an earlier one,
+        a company's answer, an item about a followed company before one only mentioning
+        it, then the most facets, the most reasons, the newest (ties in date all kept)."""
+        candidates = bits & ~self.earlier or bits
+        candidates = candidates & company & self.answers or candidates
+        candidates = candidates & ~(mention & ~company) or candidates
+        named = company | mention  # a company is one facet, about it or mentioning it
+        for tier in (named & place & topic, (named & place) | (named & topic) | (place & topic)):
             if candidates & tier:
                 candidates &= tier
                 break
         followed = [
             self.bits.get((facet, name), 0) & candidates
-            for facet, names in ((COMPANY, profile.companies), (PLACE, profile.places), (TOPIC, profile.topics))
+            for facet, names in (
+                (COMPANY, profile.companies), (MENTION, profile.companies), (PLACE, profile.places),
+                (TOPIC, profile.topics),
+            )
             for name in names
-        ]
+        ]  # fmt: skip
         candidates = _most_often_set(candidates, followed)
         return self._head(candidates, 1)
 
@@ -302,25 +337,26 @@ class _ComponentTags:
                 head.extend(_bit_positions(group & ((2 << end) - (2 << last))))
         return head
 
-    def facet_bits(self, profile: _Profile) -> tuple[int, int, int]:
-        """Components hitting the profile's companies, places, topics."""
+    def facet_bits(self, profile: _Profile) -> tuple[int, int, int, int]:
+        """Components about the profile's companies, mentioning them, in its places, on its topics."""
         get = self.bits.get  # plain loops: per profile and per digest, it shows in profiles
-        company = place = topic = 0
+        company = mention = place = topic = 0
         for name in profile.companies:
             company |= get((COMPANY, name), 0)
+            mention |= get((MENTION, name), 0)
         for name in profile.places:
             place |= get((PLACE, name), 0)
         for name in profile.topics:
             topic |= get((TOPIC, name), 0)
-        return company, place, topic
+        return company, mention, place, topic
 
     def matching_bits(self, profile: _Profile) -> int:
-        company, place, topic = self.facet_bits(profile)
+        company, mention, place, topic = self.facet_bits(profile)
         if not profile.match_all:
-            return company | place | topic
+            return company | mention | place | topic
         result = -1  # all bits: AND each facet the subscriber filled in
         for facet_bits, given in (
-            (company, profile.companies),
+            (company | mention, profile.companies),
             (place, profile.places),
             (topic, profile.topics),
         ):
@@ -330,8 +366,9 @@ class _ComponentTags:
 
     def matches(self, profile: _Profile, bits: int) -> tuple[Match, ...]:
         """Match values of all of `bits`, in list order."""
-        company, place, _ = self.facet_bits(profile)
-        groups = (bits & company, bits & place & ~company, bits & ~company & ~place)
+        company, mention, place, _ = self.facet_bits(profile)
+        named = company | mention
+        groups = (bits & company, bits & mention & ~company, bits & place & ~named, bits & ~named & ~place)
         return self._built_matches(profile, [p for group in groups for p in _bit_positions(group)])
 
     def _built_matches(self, profile: _Profile, positions: Iterable[int]) -> tuple[Match, ...]:
@@ -341,7 +378,10 @@ class _ComponentTags:
         followed = frozenset(
             [
                 ids[(facet, name)]
-                for facet, names in ((COMPANY, profile.companies), (PLACE, profile.places), (TOPIC, profile.topics))
+                for facet, names in (
+                (COMPANY, profile.companies), (MENTION, profile.companies), (PLACE, profile.places),
+                (TOPIC, profile.topics),
+            )
                 for name in names
                 if (facet, name) in ids
             ]
@@ -382,9 +422,18 @@ def _profile_of(subscriber: Subscriber) -> _Profile:
 def _facets_of(component: Component) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return (
         (COMPANY, component.companies),
-        (PLACE, component.countries + component.regions),
+        (MENTION, component.mentions),
+        (PLACE, _title_places_first(component)),
         (TOPIC, component.topics),
     )
+
+
+def _title_places_first(component: Component) -> tuple[str, ...]:
+    """Countries and regions, those the title's place prefix gave first: what the
+    component is about before what its text also names."""
+    places = component.countries + component.regions
+    from_title = {o.place for o in component.place_origins if o.where == "title"}
+    return tuple(sorted(places, key=lambda place: place not in from_title))
 
 
 def _unique(components: Sequence[Component]) -> list[Component]:

@@ -15,12 +15,13 @@ followed company is worse than reading it in another language.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import jinja2
 
@@ -29,6 +30,7 @@ from bhrdigest.digest.build import Digest, RenderedDigest, build_digest
 from bhrdigest.digest.mailhtml import STYLESHEET, inline_template, premailer_inline
 from bhrdigest.digest.match import COMPANY, Match
 from bhrdigest.digest.templating import RenderingEnvironment
+from bhrdigest.digest.why import ReasonView, reason_views
 from bhrdigest.errors import ConfigError, Problem
 from bhrdigest.model import Component, Kind, Subscriber, Translation
 
@@ -61,7 +63,8 @@ class ItemView:
     source_title: str | None
     source_date: str | None
     paragraphs: tuple[str, ...]  # the excerpt, trimmed to ~600 characters
-    reasons: tuple  # Reason(facet, name), company first
+    reasons: tuple[ReasonView, ...]  # what matched, company first (see why.py)
+    excerpt_lang: str  # the excerpt's: a translated text may sit under the original headline
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,32 +111,37 @@ def item_view(
     if translation is None:
         return ItemView(
             title=component.title,
-            url=_web_link(component.url, site_url),
+            url=_web_link(component.web_url, site_url),
             lang=component.language,
             translated=False,
-            date=_format_date(component.published),
+            date=format_date(component.published),
             kind=kind,
             author=component.author,
             source_title=component.source_title,
-            source_date=_format_date(component.source_date),
+            source_date=format_date(component.source_date),
             paragraphs=_excerpt(component.excerpt_text),
-            reasons=match.reasons,
+            reasons=reason_views(match),
+            excerpt_lang=component.language,
         )
     # A translation quotes its own source (often another outlet); without
     # one, the original's source line still tells where the story is from.
     own_source = translation.author is not None
+    # The old site's inline translations (`+ 日本語 - Hide`) carry a text but no
+    # headline or page of their own: the original's headline and link stay.
+    titled = bool(translation.title.strip())
     return ItemView(
-        title=translation.title,
-        url=_web_link(translation.url or component.url, site_url),
-        lang=translation.language,
+        title=translation.title if titled else component.title,
+        url=_web_link((translation.url if titled else "") or component.web_url, site_url),
+        lang=translation.language if titled else component.language,
         translated=True,
-        date=_format_date(component.published),
+        date=format_date(component.published),
         kind=kind,
         author=translation.author if own_source else component.author,
         source_title=None if own_source else component.source_title,
-        source_date=None if own_source else _format_date(component.source_date),
+        source_date=None if own_source else format_date(component.source_date),
         paragraphs=_excerpt(translation.excerpt_text),
-        reasons=match.reasons,
+        reasons=reason_views(match),
+        excerpt_lang=translation.language,
     )
 
 
@@ -189,61 +197,55 @@ class DigestRenderer:
         unsubscribe_url: str | None,
         preferences_url: str | None,
     ) -> RenderedDigest:
-        """HTML and text of one digest; tail items dropped to stay under the cap.
+        """HTML and text of one digest: as many items as fit under the cap, the tail dropped.
 
-        Usually one render. How many items fit is predicted from their text lengths
-        by a size model this renderer learns from its own renders (see _SizeModel);
-        each count tried is rendered and measured, so the result is always under the
-        cap, and a count that leaves room for more items is raised.
+        The count is the largest that fits, whatever this renderer rendered before, so
+        `preview` (a fresh renderer) and `send` (one renderer for every digest) show the
+        same items. Usually one render: a digest under the cap is rendered once. When it
+        is over, the size model this renderer learns from its own renders (see
+        _SizeModel) proposes counts, each rendered and measured, until the largest count
+        that fits sits next to the smallest that does not; then the search halves.
         """
         entries = _entries(digest)
         weights = [_weight(match) for _, match in entries]
         model = self._sizes
+        renders: dict[int, tuple[str, str, int]] = {}
 
-        def attempt(keep: int) -> tuple[str, str, int]:
-            html, text = self._render_kept(
-                digest, entries, keep, unsubscribe_url, preferences_url
-            )
-            size = _message_size(html, text)
-            if keep == 0:
-                model.base = size
-            else:
-                model.learn(weights[:keep], size)
-            return html, text, size
+        def attempt(keep: int) -> int:
+            if keep not in renders:
+                html, text = self._render_kept(digest, entries, keep, unsubscribe_url, preferences_url)
+                size = _message_size(html, text)
+                if keep == 0:
+                    model.base = size
+                else:
+                    model.learn(weights[:keep], size)
+                renders[keep] = (html, text, size)
+            return renders[keep][2]
 
+        fits, too_many = -1, len(entries) + 1  # the largest count known to fit, the smallest known not to
         keep = model.items_that_fit(weights)
-        fitting: tuple[int, str, str] | None = None
-        too_many = len(entries) + 1  # the smallest count known not to fit
-        for _ in range(_MAX_ATTEMPTS):
-            html, text, size = attempt(keep)
+        for step in itertools.count():
+            size = attempt(keep)
             if size <= MAX_ENCODED_BYTES:
-                fitting = (keep, html, text)
-                # Raised only when the model left room for a few more: a render each.
-                more = keep + model.items_that_fit(weights[keep:], room=MAX_ENCODED_BYTES - size)
-                if keep == len(entries) or more < keep + _WORTH_ANOTHER_RENDER or keep + 1 >= too_many:
-                    break
-                keep = min(more, too_many - 1)
-                continue
-            too_many = keep
-            if keep == 0:
+                fits = keep
+                guess = keep + model.items_that_fit(weights[keep:], room=MAX_ENCODED_BYTES - size)
+            else:
+                too_many = keep
+                if keep and model.base is None and attempt(0) > MAX_ENCODED_BYTES:
+                    too_many = 0  # once per renderer: the cost of a digest without items
+                guess = model.fewer_items(weights, keep, size - MAX_ENCODED_BYTES)
+            if too_many - fits <= 1:
                 break
-            if model.base is None:
-                attempt(0)  # once per renderer: the cost of a digest without items
-            keep = model.fewer_items(weights, keep, size - MAX_ENCODED_BYTES)
-            if fitting is not None and keep <= fitting[0]:
-                break
-        if fitting is None:
-            log.warning(
-                "digest for %s is %d bytes even without items",
-                digest.subscriber.email,
-                size,
-            )
-            fitting = (keep, html, text)
-        keep, html, text = fitting
-        shown = tuple(match.component.key for _, match in entries[:keep])
-        return RenderedDigest(
-            html=html, text=text, item_count=keep, component_keys=shown
-        )
+            # The model's guess, kept between the bounds; halving when it stops helping.
+            keep = min(max(guess, fits + 1), too_many - 1) if step < _MODEL_STEPS else (fits + too_many) // 2
+        if fits < 0:
+            log.warning("digest for %s is %d bytes even without items", digest.subscriber.email, renders[0][2])
+            fits = 0
+        html, text, _ = renders[fits]
+        shown = tuple(match.component.key for _, match in entries[:fits])
+        lead = self._item_view(digest.lead, digest.subscriber.languages).title if fits and digest.lead else None
+        return RenderedDigest(html=html, text=text, item_count=fits, component_keys=shown, lead_title=lead,
+                              more_count=digest.more_count + len(entries) - fits)  # fmt: skip
 
     def check(self) -> None:
         """Render a small sample digest: catches unknown variables in templates."""
@@ -303,7 +305,7 @@ class DigestRenderer:
             sections=sections,
             has_items=bool(kept),
             more_count=digest.more_count + dropped,
-            more_url=self.site_url,
+            more_url=listing_url(self.site_url, subscriber),
             site_host=self.site_host,
             following=following,
             following_text="; ".join(
@@ -359,8 +361,7 @@ class DigestRenderer:
 
 
 _REMEMBERED_VIEWS = 50_000  # distinct (match, languages) a renderer keeps
-_MAX_ATTEMPTS = 6  # renders of one digest at most; each is measured, so the cap always holds
-_WORTH_ANOTHER_RENDER = 3  # items that must fit in the room left before rendering again
+_MODEL_STEPS = 3  # renders guided by the size model before the search halves instead
 
 
 class _SizeModel:
@@ -373,7 +374,6 @@ class _SizeModel:
     """
 
     _PER_CHAR = 2.0
-    _MARGIN = 0.975  # aim under the cap: a near miss costs a render and an encode
 
     def __init__(self) -> None:
         self.base: int | None = None
@@ -389,7 +389,7 @@ class _SizeModel:
         """How many of `weights` fit in `room` (default: a whole digest's); all when unknown."""
         if self.base is None or self.overhead is None:
             return len(weights)
-        room = (MAX_ENCODED_BYTES - self.base if room is None else room) * self._MARGIN
+        room = MAX_ENCODED_BYTES - self.base if room is None else room
         used = 0.0
         for count, weight in enumerate(weights):
             used += self.overhead + self._PER_CHAR * weight
@@ -404,7 +404,7 @@ class _SizeModel:
         while keep > 0:
             keep -= 1
             dropped += overhead + self._PER_CHAR * weights[keep]
-            if dropped >= excess / self._MARGIN:
+            if dropped >= excess:
                 break
         return keep
 
@@ -489,7 +489,7 @@ def _web_link(url: str, fallback: str) -> str:
     return url if url.lower().startswith(("https://", "http://")) else fallback
 
 
-def _format_date(value: date | None) -> str | None:
+def format_date(value: date | None) -> str | None:
     if value is None:
         return None
     return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
@@ -513,6 +513,21 @@ def _excerpt(text: str, limit: int = EXCERPT_CHARS) -> tuple[str, ...]:
         kept.append(paragraph)
         room -= len(paragraph)
     return tuple(kept)
+
+
+# Languages the site's listings exist in (its /xx/ path prefixes).
+SITE_LANGUAGES = ("en", "es", "fr", "pt", "de", "it", "ru", "ar", "tr", "zh-hans", "zh-hant", "ja", "ko", "my")
+
+
+def listing_url(site_url: str, subscriber: Subscriber) -> str:
+    """Where "N more" leads: the site's latest-news listing searched for what the reader
+    follows first (their first company, else place, else topic), in their first language
+    the site has. The site's filters take its own numeric ids, which feeds do not carry;
+    its search takes a name (the same `search=` its RSS feeds take)."""
+    language = next((lang for lang in subscriber.languages if lang in SITE_LANGUAGES), "en")
+    followed = (*subscriber.companies, *subscriber.places, *subscriber.topics)
+    query = f"?&search={quote(followed[0])}" if followed else ""
+    return f"{site_url}/{language}/latest-news/{query}"
 
 
 def _following(subscriber: Subscriber) -> tuple[FollowedView, ...]:

@@ -42,6 +42,7 @@ from bhrdigest.digest.build import DEFAULT_MAX_ITEMS, RenderedDigest, build_dige
 from bhrdigest.digest.match import Match, Matcher
 from bhrdigest.digest.message import build_message, encoded_size
 from bhrdigest.digest.render import DigestRenderer
+from bhrdigest.digest.subject import subject_line
 from bhrdigest.errors import StoreError
 from bhrdigest.mail.dkim import DkimSigner
 from bhrdigest.mail.smtp import SendResult, send_many
@@ -246,7 +247,8 @@ class DigestComposer:
             rendered,
             subscriber=planned.subscriber,
             from_addr=sender.from_addr,
-            subject=self.config.digest.subject,
+            subject=subject_line(self.config.digest.subject, day=self.now.date(), lead_title=rendered.lead_title,
+                                 others=max(rendered.item_count - 1, 0) + rendered.more_count),
             run_id=run_id,
             list_id=sender.list_id,
             unsubscribe_url=unsubscribe_url,

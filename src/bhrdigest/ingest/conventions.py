@@ -47,8 +47,10 @@ class SiteLines:
     author: str | None
     source_title: str | None
     source_date: date | None
-    markers: tuple[str, ...]
+    markers: tuple[str, ...]  # every company a marker names
     translations: tuple[Translation, ...]
+    mentions: tuple[str, ...] = ()  # of those, the ones only `[Also referred to …]` names
+    mention_line: str = ""  # the `[Also referred to …]` text, as written
 
 
 def read_site_lines(blocks: tuple[Block, ...]) -> SiteLines:
@@ -56,7 +58,7 @@ def read_site_lines(blocks: tuple[Block, ...]) -> SiteLines:
     main, translations = _split_translations(blocks)
     main, author, published_on = _take_author(main)
     source_title, source_date, main = _take_source_line(main, dated_by_author_line=published_on is not None)
-    markers, main = _take_markers(main)
+    markers, mentions, mention_line, main = _take_markers(main)
     return SiteLines(
         blocks=tuple(b for b in main if not _READ_MORE.match(b.text)),
         author=author,
@@ -64,6 +66,8 @@ def read_site_lines(blocks: tuple[Block, ...]) -> SiteLines:
         source_date=source_date or published_on,
         markers=markers,
         translations=translations,
+        mentions=mentions,
+        mention_line=mention_line,
     )
 
 
@@ -125,30 +129,46 @@ _MARKERS = (
 )
 
 
-def _take_markers(blocks: list[Block]) -> tuple[tuple[str, ...], list[Block]]:
-    """Company names from marker lines; a line that is only a marker leaves the excerpt."""
+def _take_markers(blocks: list[Block]) -> tuple[tuple[str, ...], tuple[str, ...], str, list[Block]]:
+    """(every marker company, the ones only mentioned, the mention line, the rest of the excerpt).
+
+    `[Also referred to A, B]` (and `(refers to …)`) lists companies the story mentions;
+    `Related companies:` lists those it is about. A line that is only a marker leaves the
+    excerpt; the mention line is kept to show a reader why a mention matched.
+    """
     names: list[str] = []
+    subjects: list[str] = []
+    mentioned: list[str] = []
+    lines: list[str] = []
     rest: list[Block] = []
     listing = False  # after a bare "Related companies:", the next short lines are names
     for block in blocks:
         if listing and _looks_like_name_line(block):
-            names.extend(split_company_names(block.text))
+            listed = split_company_names(block.text)
+            subjects.extend(listed)
+            names.extend(listed)
             continue
         listing = False
         residue = block
         for pattern in _MARKERS:
             for match in pattern.finditer(block.text):
                 found = match["names"].strip()
-                if pattern is _MARKERS[2] and block.link_texts:
-                    names.extend(_clean_company_name(t) for t in block.link_texts)  # links split cleanly
-                elif found:
-                    names.extend(split_company_names(found))
+                related = pattern is _MARKERS[2]
+                if related and block.link_texts:
+                    found_names = [_clean_company_name(t) for t in block.link_texts]  # links split cleanly
                 else:
-                    listing = pattern is _MARKERS[2]
+                    found_names = list(split_company_names(found)) if found else []
+                    listing = related and not found
+                (subjects if related else mentioned).extend(found_names)
+                names.extend(found_names)
+                if not related and found_names:
+                    lines.append(" ".join(match.group(0).split()))
                 residue = _without(residue, match.group(0))
         if residue.text.strip(" .,;:–-") or block.container:
             rest.append(residue)
-    return tuple(dedupe(names)), rest
+    about = {name.casefold() for name in subjects}
+    only_mentioned = tuple(dedupe(n for n in mentioned if n.casefold() not in about))
+    return tuple(dedupe(names)), only_mentioned, " ".join(lines), rest
 
 
 def _without(block: Block, marker: str) -> Block:
@@ -242,20 +262,30 @@ def _split_translations(blocks: tuple[Block, ...]) -> tuple[list[Block], tuple[T
 # --- titles: response, non-response, article ----------------------------------------------
 
 _CO = r"(?P<co>[^:：]{1,120}?)"
-_OF = r"(?:de\s+(?:la\s+|l['’]|el\s+)?|del\s+|d['’]|von\s+|der\s+|des\s+|by\s+|from\s+|of\s+)"
+_OF = (
+    r"(?:de\s+(?:la\s+|l['’]|el\s+)?|del\s+|d['’]|von\s+|der\s+|des\s+|by\s+|from\s+|of\s+"
+    r"|d[ao]s?\s+|di\s+|dell['’]|della\s+|dello\s+)"
+)
 _NON_RESPONSE = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
         rf"^{_CO}\s+(?:did\s+not|didn['’]t|does\s+not|has\s+not|have\s+not|failed\s+to|declined\s+to"
         rf"|refused\s+to|chose\s+not\s+to)\s+respond\b",
         rf"^{_CO}\s+no\s+(?:respondi[óo]|responde|ha\s+respondido)\b",
-        rf"^(?:la\s+)?non[-\s]r[ée]ponse\s+{_OF}(?P<co>.+)$",
+        rf"^(?:sin|falta\s+de)\s+respuesta\s+{_OF}(?P<co>.+)$",
+        rf"^(?:la\s+)?(?:non[-\s]r[ée]ponse|absence\s+de\s+r[ée]ponse)\s+{_OF}(?P<co>.+)$",
         rf"^{_CO}\s*[:：–-]?\s*non[-\s]r[ée]ponse\b",
         rf"^{_CO}\s+n['’]a\s+pas\s+r[ée]pondu\b",
         rf"^{_CO}\s+hat\s+nicht\s+geantwortet\b",
         rf"^keine\s+(?:stellungnahme|antwort)\s+{_OF}(?P<co>.+)$",
         rf"^{_CO}\s*[:：–-]?\s*keine\s+(?:stellungnahme|antwort)\b",
+        rf"^{_CO}\s+n[ãa]o\s+respondeu\b",
+        rf"^(?:a\s+)?n[ãa]o[-\s]resposta\s+{_OF}(?P<co>.+)$",
+        rf"^{_CO}\s+non\s+ha\s+risposto\b",
+        rf"^{_CO}\s+не\s+ответил[аио]?\b",
         rf"^{_CO}\s*[はが]?(?:回答しなかった|回答なし|返答なし|回答せず)",
+        rf"^{_CO}\s*(?:未|没有|沒有)(?:回应|回應|答复|答覆)",
+        rf"^{_CO}\s*(?:무응답|답변하지\s*않)",
     )
 )
 _RESPONSE = tuple(
@@ -263,14 +293,37 @@ _RESPONSE = tuple(
     for p in (
         rf"^{_CO}['’]s?\s+(?:[\w-]+\s+)?(?:response|responses|reply|replies)\b",
         rf"^{_CO}\s+(?:responds|responded|replies|replied)\b",
-        rf"^(?:the\s+|la\s+|die\s+)?(?:response|reply|respuesta|r[ée]ponse|stellungnahme|antwort)\s+{_OF}(?P<co>.+)$",
-        rf"^{_CO}\s+(?:respuesta|responde|respondi[óo]|r[ée]pond|a\s+r[ée]pondu|antwortet)\b",
+        rf"^(?:the\s+|la\s+|die\s+|a\s+)?(?:response|reply|respuesta|r[ée]ponse|stellungnahme|antwort|resposta"
+        rf"|risposta)\s+{_OF}(?P<co>.+)$",
+        r"^ответ\s+(?:компании\s+)?(?P<co>.+)$",
+        rf"^{_CO}\s+(?:respuesta|responde|respondi[óo]|r[ée]pond|a\s+r[ée]pondu|antwortet|respondeu"
+        rf"|risponde)\b",
         rf"^{_CO}\s*[:：–-]?\s+stellungnahme\b",
-        rf"^{_CO}\s*の(?:回答|返答|反論)\s*$",
+        rf"^{_CO}\s*(?:の|による)?(?:回答|返答|反論)\s*$",
+        rf"^{_CO}\s*(?:的|之)?(?:回应|回應|答复|答覆)\s*$",
+        rf"^{_CO}\s*(?:의)?\s*(?:답변|응답|입장)\s*$",
     )
 )
+# "NSO Group response": no apostrophe, so only a name-like company counts (not
+# "Community response to mine expansion", "Investor response").
+_BARE_RESPONSE = re.compile(rf"^{_CO}\s+(?i:response|reply)(?:\s+(?i:to|on|regarding|about)\b.*)?$")
 # "Response by X to the open letter": the company ends where the subject begins.
 _COMPANY_TAIL = re.compile(r"\s+(?:to|regarding|about|on|a|al|sobre|ante|à|au|aux|sur|zu|zum|zur|auf|über)\s+.*$", re.I)
+# "Respuesta de la empresa X": the word for "company" is not part of the name.
+_COMPANY_WORD = re.compile(
+    r"^(?:the\s+company|company|(?:la\s+)?empresa|(?:l['’])?entreprise|(?:la\s+)?soci[ée]t[ée]|(?:die\s+)?firma"
+    r"|(?:das\s+)?unternehmen|(?:a\s+)?empresa|компании)\s+",
+    re.I,
+)
+# Who else "responds" in titles: not companies, whatever the grammar says.
+_NOT_COMPANIES = frozenset(
+    [
+        "government", "governments", "company", "companies", "investor", "investors", "community",
+        "communities", "union", "unions", "worker", "workers", "industry", "official", "officials",
+        "ministry", "police", "state", "public", "ngo", "ngos", "un", "eu", "civil society",
+        "activist", "activists", "brand", "brands", "employer", "employers", "court", "regulator",
+    ]
+)  # fmt: skip
 
 
 def classify_title(title: str) -> tuple[Kind, str | None]:
@@ -283,15 +336,26 @@ def classify_title(title: str) -> tuple[Kind, str | None]:
             for pattern in patterns:
                 if (match := pattern.match(text)) and (company := _company_name(match["co"])):
                     return kind, company
+    for text in candidates:
+        match = _BARE_RESPONSE.match(text)
+        if match and (company := _company_name(match["co"])) and _looks_like_a_name(company):
+            return Kind.COMPANY_RESPONSE, company
     return Kind.ARTICLE, None
 
 
 def _company_name(raw: str) -> str | None:
     name = _COMPANY_TAIL.sub("", raw).strip(" \"“”'‘’«»「」.,;:")
+    name = _COMPANY_WORD.sub("", name)
     # A long "company" is a sentence ("Workers say the firm did not respond"), not a name.
-    if not name or len(name) > 80 or len(name.split()) > 8:
+    if not name or len(name) > 80 or len(name.split()) > 8 or name.casefold() in _NOT_COMPANIES:
         return None
     return name
+
+
+def _looks_like_a_name(text: str) -> bool:
+    """`NSO Group`, `H&M`, `3M`, `Bank of America`: each word capitalised but short joiners."""
+    words = text.split()
+    return all(w[0].isupper() or not w[0].isalpha() or w in ("of", "and", "&", "de", "du", "la") for w in words)
 
 
 # --- dates --------------------------------------------------------------------------------

@@ -87,6 +87,20 @@ def canonical_url(url: str) -> str:
     return urlunsplit(("https", netloc, path, _normalise_query(parts.query), ""))
 
 
+def published_url(url: str) -> str:
+    """The URL as the site published it, for readers to click: host, path and the
+    rest as given (`www.` kept), only tracking parameters and the fragment removed
+    (`?utm_source=rss` would count our readers as the feed's)."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # a bad IPv6 literal: left as given
+        return url.strip()
+    if parts.scheme.lower() not in ("http", "https") or not parts.query and not parts.fragment:
+        return url.strip()
+    kept = [pair for pair in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(pair[0])]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(kept, quote_via=quote, safe="/:"), ""))
+
+
 def is_bhrrc_host(host: str) -> bool:
     host = host.lower().rstrip(".")
     return host == BHRRC_HOST or host.endswith("." + BHRRC_HOST)

@@ -39,6 +39,7 @@ from bhrdigest.ingest.identity import (
     component_key,
     is_bhrrc_host,
     language_from_url,
+    published_url,
 )
 from bhrdigest.ingest.text import (
     blocks_to_html,
@@ -186,6 +187,7 @@ def _entry_from_item(item: Any, *, feed_url: str, feed_language: str, now: datet
     body = _read_body(item, base_url=link or web_guid or feed_url)
     kind, responder = classify_title(title)
     companies = dedupe(([responder] if responder else []) + list(body.markers))
+    mentioned = [name for name in body.mentions if not responder or name.casefold() != responder.casefold()]
     excerpt = truncate_blocks(body.blocks, MAX_EXCERPT_CHARS)
     excerpt_text = blocks_to_text(excerpt)
     return Entry(
@@ -207,6 +209,9 @@ def _entry_from_item(item: Any, *, feed_url: str, feed_language: str, now: datet
         translations=body.translations,
         guid=guid,
         feed_categories=tuple(dedupe([unescape_all(t.get("term") or "") for t in item.get("tags", [])])),
+        link=published_url(link or web_guid or ""),
+        mentioned_companies=tuple(mentioned),
+        mention_line=body.mention_line,
     )
 
 
@@ -325,7 +330,8 @@ def _merge_group(group: list[Entry]) -> Entry:
     language = group[0].language
     same = [e for e in group if e.language == language]
     winner = same[-1]
-    for field in ("published", "author", "source_title", "source_date", "marker_companies"):
+    for field in ("published", "author", "source_title", "source_date", "marker_companies", "mentioned_companies",
+                  "mention_line", "link"):
         if not getattr(winner, field):
             earlier = next((getattr(e, field) for e in reversed(same) if getattr(e, field)), None)
             if earlier:
@@ -337,15 +343,25 @@ def _merge_group(group: list[Entry]) -> Entry:
     for entry in others:
         translations.update((t.language, t) for t in entry.translations)
         translations[entry.language] = Translation(
-            language=entry.language, title=entry.title, url=entry.url,
+            language=entry.language, title=entry.title, url=entry.link or entry.url,
             author=entry.author, excerpt_text=entry.excerpt_text,
         )  # fmt: skip
     translations.pop(language, None)
     companies = dedupe(list(winner.marker_companies) + [c for e in others for c in e.marker_companies])
+    # A company one language's version is about is not "only mentioned" in another's.
+    about = {c.casefold() for e in (winner, *others) for c in _about(e)}
+    mentioned = [c for e in (winner, *others) for c in e.mentioned_companies if c.casefold() not in about]
     categories = dedupe([c for e in group for c in e.feed_categories])
     return replace(
         winner,
         translations=tuple(translations.values()),
         marker_companies=tuple(companies),
+        mentioned_companies=tuple(dedupe(mentioned)),
         feed_categories=tuple(categories),
     )
+
+
+def _about(entry: Entry) -> list[str]:
+    """The entry's marker companies that it is about, not only mentions."""
+    mentioned = {c.casefold() for c in entry.mentioned_companies}
+    return [c for c in entry.marker_companies if c.casefold() not in mentioned]

@@ -166,7 +166,8 @@ def _matches() -> sa.Select:
     return (
         sa.select(chat_companies.c.chat_id, components.c.key, chat_companies.c.company)
         .select_from(components)
-        .join(component_tags, sa.and_(component_tags.c.key == components.c.key, component_tags.c.facet == "company"))
+        .join(component_tags, sa.and_(component_tags.c.key == components.c.key,
+                                      component_tags.c.facet.in_(("company", "mention"))))  # a mention is named too
         .join(chat_companies, chat_companies.c.company == component_tags.c.name)
         .join(chats, chats.c.chat_id == chat_companies.c.chat_id)
         .where(
@@ -230,8 +231,8 @@ def due_alerts(
     query = (
         sa.select(
             ranked.c.chat_id, ranked.c.key, ranked.c.companies, ranked.c.attempts, ranked.c.due,
-            components.c.title, components.c.url, components.c.kind,
-            components.c.author, components.c.excerpt_text,
+            components.c.title, sa.func.coalesce(components.c.link, components.c.url).label("url"),  # as published
+            components.c.kind, components.c.author, components.c.excerpt_text,
         )
         .join(components, components.c.key == ranked.c.key)
         .where(ranked.c.n <= (per_chat or limit))

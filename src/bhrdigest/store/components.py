@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bhrdigest.ingest.fetch import FeedState
-from bhrdigest.model import Component, Kind, Translation
+from bhrdigest.model import Component, Kind, PlaceOrigin, Translation
 from bhrdigest.store.schema import (
     component_feeds,
     component_tags,
@@ -28,8 +28,7 @@ from bhrdigest.store.schema import (
 )
 from bhrdigest.store.sql import chunked, insert_ignore, store_errors
 
-FACETS = ("company", "country", "region", "topic")
-
+FACETS = ("company", "mention", "country", "region", "topic")
 
 
 _store_errors = store_errors("the component store")
@@ -64,6 +63,8 @@ def content_hash(component: Component) -> str:
         "|".join(component.countries),
         "|".join(component.topics),
     ]
+    if component.mentions:  # only then: components without mentions keep the hash they had
+        parts.append("|".join(component.mentions))
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
@@ -148,6 +149,9 @@ def _row(component: Component, digest: str) -> dict:
         "excerpt_text": component.excerpt_text,
         "kind": component.kind.value,
         "content_hash": digest,
+        "link": component.link or None,
+        "mention_line": component.mention_line or None,
+        "place_origins": [[o.place, o.named, o.where] for o in component.place_origins],
     }
 
 
@@ -155,7 +159,7 @@ def _as_translation(component: Component) -> Translation:
     return Translation(
         language=component.language,
         title=component.title,
-        url=component.url,
+        url=component.web_url,
         author=component.author,
         excerpt_text=component.excerpt_text,
     )
@@ -172,7 +176,7 @@ def _replace_tags(conn: sa.Connection, component: Component) -> None:
 
 
 def _facet_values(component: Component) -> tuple[tuple[str, ...], ...]:
-    return (component.companies, component.countries, component.regions, component.topics)
+    return (component.companies, component.mentions, component.countries, component.regions, component.topics)
 
 
 def _save_translations(conn: sa.Connection, key: str, items: Iterable[Translation]) -> None:
@@ -253,6 +257,11 @@ def _component(row: sa.Row[Any], tags: dict[str, list[str]], extra: list[Transla
         topics=tuple(tags["topic"]),
         translations=tuple(t for t in extra if t.language != row.language),
         guid=row.guid,
+        link=row.link or "",
+        mentions=tuple(tags["mention"]),
+        mention_line=row.mention_line or "",
+        place_origins=tuple(PlaceOrigin(*origin) for origin in row.place_origins or ()),
+        first_seen=_utc(row.first_seen_at),
     )
 
 

@@ -55,6 +55,9 @@ components = sa.Table(
     sa.Column("first_seen_at", UTC_DATETIME, nullable=False),
     sa.Column("updated_at", UTC_DATETIME, nullable=False),
     sa.Column("alertable", sa.Boolean, nullable=False, default=True),  # False: feed backfill
+    sa.Column("link", sa.Text),  # the URL the site published (`url` is the identity form)
+    sa.Column("mention_line", sa.Text),  # "[Also referred to …]" as written, when it named mentions
+    sa.Column("place_origins", sa.JSON),  # [[place, named place, "title" | "text" | "tag"], …]
 )
 sa.Index("ix_components_first_seen", components.c.first_seen_at)
 
@@ -62,7 +65,7 @@ component_tags = sa.Table(
     "component_tags",
     metadata,
     sa.Column("key", sa.String(64), sa.ForeignKey("components.key", ondelete="CASCADE"), primary_key=True),
-    sa.Column("facet", sa.String(16), primary_key=True),  # company | country | region | topic
+    sa.Column("facet", sa.String(16), primary_key=True),  # company | mention | country | region | topic
     sa.Column("name", sa.Text, primary_key=True),
     sa.Column("position", sa.Integer, nullable=False, default=0),
 )

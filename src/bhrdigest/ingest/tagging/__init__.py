@@ -3,11 +3,15 @@
 Pure and fast: the catalogue is indexed once (`Tagger(catalogue)`), then each entry is
 read in one pass per text. What each part finds:
 
-    companies  marker companies ([Also referred to …], response titles) first, canonical
-               when the catalogue knows them and as written otherwise; then catalogue
-               names and aliases found in the titles and excerpts; then feed categories
+    companies  what it is about: the responder of a response title and `Related companies:`
+               first, canonical when the catalogue knows them and as written otherwise;
+               then catalogue names and aliases found in the titles and excerpts; then
+               feed categories
+    mentions   companies only an `[Also referred to …]` line names (kept apart: a story
+               that mentions a company is not news about it)
     countries  the title's place prefix, places named in the text, feed categories,
-               each with its containing country (Hong Kong -> China)
+               each with its containing country (Hong Kong -> China); place_origins
+               says, for each country and region, which named place gave it and where
     regions    the BHRRC regions and groupings of those, plus YAML regions covering one
     topics     keywords of built-in and YAML topics, feed categories, with big issues
 """
@@ -29,7 +33,7 @@ from bhrdigest.ingest.tagging.places import (
 )
 from bhrdigest.ingest.tagging.text import cased_words_of, phrase_key
 from bhrdigest.ingest.tagging.topics import TopicIndex
-from bhrdigest.model import Catalogue, Component, Entry
+from bhrdigest.model import Catalogue, Component, Entry, PlaceOrigin
 
 __all__ = ["Tagger", "CompanyIndex", "TopicIndex"]
 
@@ -55,7 +59,8 @@ class Tagger:
         excerpts = [entry.excerpt_text, *(t.excerpt_text for t in entry.translations)]
         # Split once, read three times.
         folded, written = cased_words_of(map(strip_money, filter(None, [*titles, *excerpts])))
-        countries, regions = self._places(titles, folded, written, entry.feed_categories)
+        countries, regions, origins = self._places(titles, folded, written, entry.feed_categories)
+        companies, mentions = self._companies(entry, folded)
         return Component(
             key=entry.key,
             url=entry.url,
@@ -68,23 +73,34 @@ class Tagger:
             excerpt_html=entry.excerpt_html,
             excerpt_text=entry.excerpt_text,
             kind=entry.kind,
-            companies=self._companies(entry, folded),
+            companies=companies,
             countries=countries,
             regions=regions,
             topics=self._topics(folded, entry.feed_categories),
             translations=entry.translations,
             guid=entry.guid,
+            link=entry.link,
+            mentions=mentions,
+            mention_line=entry.mention_line if mentions else "",
+            place_origins=origins,
         )
 
-    def _companies(self, entry: Entry, text_words: list[str]) -> tuple[str, ...]:
-        names = [self._canonical_marker(m) for m in entry.marker_companies]
+    def _companies(self, entry: Entry, text_words: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(what the entry is about, what it only mentions): the text itself naming a
+        mentioned company makes it a subject."""
+        mentioned = {m.casefold() for m in entry.mentioned_companies}
+        names = [self._canonical_marker(m) for m in entry.marker_companies if m.casefold() not in mentioned]
         names += self.companies.find_in_words(text_words)
         names += filter(None, map(self.companies.lookup, entry.feed_categories))
         # One spelling per company: "Whatsapp" and "WhatsApp" are one.
         unique: dict[tuple[str, ...], str] = {}
         for name in filter(None, names):
             unique.setdefault(phrase_key(name) or (name,), name)
-        return tuple(unique.values())
+        mentions: dict[tuple[str, ...], str] = {}
+        for name in map(self._canonical_marker, entry.mentioned_companies):
+            if name and (phrase_key(name) or (name,)) not in unique:
+                mentions.setdefault(phrase_key(name) or (name,), name)
+        return tuple(unique.values()), tuple(mentions.values())
 
     def _canonical_marker(self, marker: str) -> str:
         marker = " ".join(marker.split())
@@ -99,16 +115,26 @@ class Tagger:
 
     def _places(
         self, titles: list[str], folded: list[str], written: list[str], categories: Iterable[str]
-    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[PlaceOrigin, ...]]:
         # Prefixes first: they name the places a component is about, and accept
         # spellings too ambiguous for running text ("Jordan: …").
-        named = [place for title in titles for place in split_prefix(title)[0]]
-        named += find_places_in_words(folded, written)
-        named += [place.name for place in filter(None, map(lookup_place, categories))]
-        countries, regions = expand_places(named)
-        present = set(countries)
-        extra = [name for name, covered in self._extra_regions.items() if present & covered]
-        return countries, tuple(dict.fromkeys([*regions, *extra]))
+        named = [(place, "title") for title in titles for place in split_prefix(title)[0]]
+        named += [(place, "text") for place in find_places_in_words(folded, written)]
+        named += [(place.name, "tag") for place in filter(None, map(lookup_place, categories))]
+        countries: dict[str, None] = {}
+        regions: dict[str, None] = {}
+        origins: dict[str, PlaceOrigin] = {}  # the first named place standing for each place
+        for name, where in named:
+            found_countries, found_regions = expand_places([name])
+            countries.update(dict.fromkeys(found_countries))
+            regions.update(dict.fromkeys(found_regions))
+            for place in (*found_countries, *found_regions):
+                origins.setdefault(place, PlaceOrigin(place, name, where))
+        extra = [name for name, covered in self._extra_regions.items() if covered.intersection(countries)]
+        for region in extra:
+            first = next(origins[c] for c in countries if c in self._extra_regions[region])
+            origins.setdefault(region, PlaceOrigin(region, first.named, first.where))
+        return tuple(countries), tuple(dict.fromkeys([*regions, *extra])), tuple(origins.values())
 
     def _topics(self, text_words: list[str], categories: Iterable[str]) -> tuple[str, ...]:
         found = [*self.topics.find_in_words(text_words)]

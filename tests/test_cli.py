@@ -355,6 +355,15 @@ def test_demo_writes_digests_and_says_which_file_to_open(cli, tmp_path):
     assert list((tmp_path / "demo").glob("*.eml")) and list((tmp_path / "demo").glob("*.html"))
 
 
+def test_demo_reads_old_sample_feeds_as_news_of_their_week(cli, tmp_path):
+    result = cli("--config", str(ROOT / "subscriptions.yaml"), "demo", "--outbox", str(tmp_path / "demo"))
+    assert "running as of 03 August 2021" in result.output
+    alex = next((tmp_path / "demo").glob("*alex_example.org.html")).read_text()
+    new, _, earlier = alex.partition("Earlier items newly added")
+    assert new.count('class="title"') >= 3, "the 2021 items are this week's news, not a backfill"
+    assert "Cellebrite&#39;s response" in new.split('class="lead-title"')[1][:300]
+
+
 # --- Telegram alerts through the CLI ------------------------------------------------
 
 TRACKER = """

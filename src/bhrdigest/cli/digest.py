@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from bhrdigest.cli.app import App, bundled_path, make_composer, pass_app, run
 from bhrdigest.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bhrdigest.config.load import FeedSource
 
 
 @click.command()
@@ -53,7 +58,9 @@ def preview(app: App, email: str, output: str | None, text: bool) -> None:
 def demo(app: App, outbox: str | None) -> None:
     """The whole pipeline offline on the bundled sample feeds, digests written to a folder.
 
-    Uses a throwaway database, so it can be run again and again.
+    Uses a throwaway database, so it can be run again and again. Sample feeds from long ago
+    are read as of the day after their newest item, so their items count as that week's news
+    (otherwise every one is an earlier item newly added).
 
     Example: bhrdigest demo && open outbox/demo/*.html
     """
@@ -67,7 +74,13 @@ def demo(app: App, outbox: str | None) -> None:
 
     if not app.settings.config_path.exists():
         app.settings = app.settings.override(config=str(bundled_path("subscriptions.yaml")))
-    config, now = app.config, app.now()
+    config = app.config
+    as_of = _sample_week(config.feeds, app.now())
+    if as_of is not None:
+        app.started = as_of  # the one clock every part of this command reads
+        click.echo(f"demo: the sample feeds' newest item is from {as_of - timedelta(days=1):%d %B %Y}: "
+                   f"running as of {as_of:%d %B %Y} so they read as that week's news")
+    now = app.now()
     folder = Path(outbox) if outbox else app.settings.outbox / "demo"
     with tempfile.TemporaryDirectory() as tmp:
         engine = connect(f"sqlite:///{tmp}/demo.db")
@@ -96,3 +109,26 @@ def demo(app: App, outbox: str | None) -> None:
     if files.written:
         first = files.written[0][1].with_suffix(".html")
         click.echo(f"\nOpen {first} in a browser, or the .eml files beside it in a mail client.")
+
+
+def _sample_week(feeds: Sequence[FeedSource], now: datetime) -> datetime | None:
+    """The day after the newest item of the local feed files, when that is more than a week ago."""
+    from bhrdigest.digest.match import EARLIER_THAN_SEEN
+    from bhrdigest.errors import FeedError
+    from bhrdigest.ingest.parse import parse_feed
+
+    newest: datetime | None = None
+    for feed in feeds:
+        path = Path(feed.url)
+        if not path.is_file():
+            continue  # an http(s) feed: fetched as it is
+        try:
+            parsed = parse_feed(path.read_bytes(), feed_url=feed.url, now=now)
+        except FeedError:
+            continue  # fetch reports it
+        dates = [entry.published for entry in parsed.entries if entry.published is not None]
+        if dates and (newest is None or max(dates) > newest):
+            newest = max(dates)
+    if newest is None or now - newest < min(EARLIER_THAN_SEEN, timedelta(days=7)):
+        return None
+    return newest + timedelta(days=1)

@@ -7,10 +7,9 @@ from botapi import EntityError, parse_html, utf16_length
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bhrdigest.model import Kind
+from bhrdigest.model import Alert, Kind
 from bhrdigest.telegram.format import (
     MAX_MESSAGE,
-    Alert,
     format_alerts,
     render_alert,
     safe_href,

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
+from databases import PG_SKIP, PG_URL, postgresql_schema
 from fixtures import schema_v1
 
 from bhrdigest.errors import StoreError
@@ -86,3 +87,62 @@ def test_an_unreachable_database_is_a_clear_store_error(tmp_path):
     missing = tmp_path / "no" / "such" / "folder" / "x.db"
     with pytest.raises(StoreError, match="cannot open database"):
         db.connect(f"sqlite:///{missing}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def two_database_urls(request, tmp_path):
+    """Two fresh, empty databases on the same engine."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migrated.db'}", f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    if not PG_URL:
+        pytest.skip(PG_SKIP)
+    with postgresql_schema("migrated") as migrated, postgresql_schema("fresh") as fresh:
+        yield migrated, fresh
+
+
+def shape(engine: sa.Engine) -> dict[str, dict]:
+    """What a database's schema is, as reflected: the parts a migration can get wrong."""
+    inspector = sa.inspect(engine)
+    tables = {}
+    for table in sorted(inspector.get_table_names()):
+        tables[table] = {
+            "columns": {
+                column["name"]: (
+                    column["type"].compile(dialect=engine.dialect),
+                    column["nullable"],
+                    column.get("default"),
+                )
+                for column in inspector.get_columns(table)
+            },
+            "primary key": inspector.get_pk_constraint(table)["constrained_columns"],
+            "indexes": sorted(
+                (index["name"], tuple(index["column_names"]), bool(index["unique"]))
+                for index in inspector.get_indexes(table)
+            ),
+            "unique": sorted(tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)),
+            "foreign keys": sorted(
+                (tuple(fk["constrained_columns"]), fk["referred_table"], tuple(fk["referred_columns"]),
+                 (fk.get("options") or {}).get("ondelete"))
+                for fk in inspector.get_foreign_keys(table)
+            ),
+        }
+    return tables
+
+
+def test_a_database_built_by_the_migrations_equals_one_built_fresh(two_database_urls):
+    migrated_url, fresh_url = two_database_urls
+    migrated = db.open_engine(migrated_url)
+    with migrated.begin() as conn:
+        schema_v1.metadata.create_all(conn)
+        conn.execute(sa.insert(schema_v1.schema_version).values(version=1))
+    assert db.upgrade(migrated) == (1, db.SCHEMA_VERSION)
+    fresh = db.connect(fresh_url)
+
+    migrated_shape, fresh_shape = shape(migrated), shape(fresh)
+    migrated.dispose()
+    fresh.dispose()
+
+    assert set(migrated_shape) == set(fresh_shape) == set(schema.metadata.tables)
+    for table, expected in fresh_shape.items():
+        assert migrated_shape[table] == expected, f"table {table} differs after the migrations"

@@ -290,13 +290,6 @@ async def test_backing_off_feed_is_skipped_unless_forced(server):
     assert (forced.outcome, forced.body, forced.state.error_count) == ("ok", RSS, 0)
 
 
-async def test_naive_next_check_from_the_database_counts_as_utc(server):
-    url = server.route("/feed.xml", Route(body=RSS))
-    waiting = FeedState(url, error_count=1, next_check_at=(NOW + timedelta(minutes=5)).replace(tzinfo=None))
-
-    assert (await fetch_one(waiting)).outcome == "skipped"
-
-
 def test_backoff_grows_then_is_capped_with_bounded_jitter():
     delays = [next_backoff(n, key="https://example.org/feed").total_seconds() for n in range(1, 12)]
 

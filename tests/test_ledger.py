@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from bhrdigest.errors import StoreError
-from bhrdigest.mail.smtp import SendResult
+from bhrdigest.mail.sending import SendResult
 from bhrdigest.store import ledger
 from bhrdigest.store.schema import deliveries
 
@@ -236,5 +236,5 @@ def test_live_senders_outcome_is_recorded_even_after_a_rival_marked_it_unknown(e
 
 
 def test_ledger_refuses_naive_datetimes(engine):
-    with pytest.raises(ValueError, match="timezone-aware"):
+    with pytest.raises(sa.exc.StatementError, match="timezone-aware"):
         ledger.open_run(engine, now=datetime(2025, 3, 10, 9, 0))

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from bhrdigest.mail.smtp import SendResult
+from bhrdigest.mail.sending import SendResult
 from bhrdigest.store import ledger
 from bhrdigest.store.schema import deliveries
 

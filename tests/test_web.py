@@ -29,10 +29,9 @@ from bhrdigest.cli.main import main
 from bhrdigest.config.load import Config, load_config
 from bhrdigest.config.preferences import Choices, split_names
 from bhrdigest.model import Catalogue, Company, Subscriber
-from bhrdigest.signing import make_preferences_token, make_token
+from bhrdigest.signing import check_csrf, make_csrf, make_preferences_token, make_token
 from bhrdigest.store import subscribers as store
 from bhrdigest.web.app import Limits, create_app
-from bhrdigest.web.csrf import check_csrf, make_csrf
 from bhrdigest.web.ratelimit import RateLimiter
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -236,7 +236,7 @@ async def test_passes_of_one_read_leave_waiting_chats_due_and_send_every_alert_o
 
     # Two chats read, their first messages sent, their second ones not waited for…
     assert (first.chats, first.messages, first.retried) == (2, 2, 0)
-    assert left and all(store.utc(r.next_attempt_at) <= LATER and r.attempts == 0 for r in left)  # …but left due
+    assert left and all(r.next_attempt_at <= LATER and r.attempts == 0 for r in left)  # …but left due
     assert set(statuses(engine).values()) == {"sent"}
     for chat in chats:
         texts = api.texts(chat)
@@ -261,7 +261,7 @@ async def test_429_is_rescheduled_then_sent_once_after_retry_after(engine, api, 
 
     assert api.texts(8) and len(api.texts(7)) == 1  # the other chat was not held up
     assert row.status == "pending" and row.attempts == 0  # a flood wait is not a failed attempt
-    assert store.utc(row.next_attempt_at) >= LATER + timedelta(seconds=30)
+    assert row.next_attempt_at >= LATER + timedelta(seconds=30)
     assert (first.retried, early.messages, late.messages) == (1, 0, 1)
     assert statuses(engine)[(7, "c1")] == "sent"
 
@@ -331,8 +331,8 @@ async def test_server_errors_back_off_and_finally_give_up(engine, api, sender):
         row = alert_row(engine, 7, "c1")
         if row.status != "pending":
             break
-        assert store.utc(row.next_attempt_at) > moment + timedelta(seconds=29)
-        moment = store.utc(row.next_attempt_at) + timedelta(seconds=1)
+        assert row.next_attempt_at > moment + timedelta(seconds=29)
+        moment = row.next_attempt_at + timedelta(seconds=1)
 
     assert (row.status, row.attempts) == ("failed", MAX_ATTEMPTS)
     assert api.texts(7) == []

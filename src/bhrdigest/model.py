@@ -7,6 +7,8 @@ This module imports nothing of ours: every other stage imports it.
     Translation  another language's version of a component
     PlaceOrigin  why a component has a place: which place it names, and where
     Company / Subscriber / Catalogue   what subscriptions.yaml describes
+    FeedState    what is remembered of a feed between fetches (the store keeps it)
+    Alert        one component to tell one Telegram chat about (the store queues it)
 """
 
 from __future__ import annotations
@@ -148,3 +150,31 @@ class Catalogue:
     companies: tuple[Company, ...] = ()
     topics: dict[str, tuple[str, ...]] = field(default_factory=dict)
     regions: dict[str, tuple[str, ...]] = field(default_factory=dict)  # extra region -> countries
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What we remember per feed between runs."""
+
+    url: str  # as configured: an http(s) URL, or an absolute file path / file:// URL
+    fetch_url: str | None = None  # after a permanent redirect (301/308), fetch this next time
+    etag: str | None = None
+    last_modified: str | None = None
+    error_count: int = 0
+    last_error: str | None = None
+    next_check_at: datetime | None = None  # back-off: skip until then
+    broken_since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One component to tell one chat about, with the tracked companies it names."""
+
+    key: str
+    kind: Kind
+    title: str
+    url: str
+    companies: tuple[str, ...]  # tracked by this chat and named by the component
+    places: tuple[str, ...] = ()  # countries first, then regions
+    source: str | None = None  # the author: newspaper, NGO, the company itself
+    excerpt: str = ""  # plain text

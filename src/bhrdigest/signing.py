@@ -1,17 +1,20 @@
-"""Signed subscriber tokens: short, URL-safe, tamper-evident.
+"""Everything bhrdigest signs with BHRDIGEST_SECRET: short, URL-safe, tamper-evident.
 
-A token is ``<base64url(email)>.<base64url(mac)>`` where the MAC is
-HMAC-SHA256(secret, list_id + email) cut to 16 bytes (128 bits: far beyond
-guessing, and short enough that the List-Unsubscribe header stays on one
-line). The email travels in the token so the web endpoint needs no lookup
-table; it is not secret (the subscriber already knows it).
+One MAC for all (`_mac`): HMAC-SHA256(secret, purpose + part + NUL + part) cut to 16
+bytes (128 bits: far beyond guessing, and short enough that the List-Unsubscribe header
+stays on one line). The purpose string is the only thing that differs between uses, so a
+MAC made for one use never passes for another:
 
-Tokens do not expire: an unsubscribe link in a year-old digest must still
-work (RFC 8058 asks that one-click links keep working).
+    unsubscribe   make_token / read_token                      <email>.<mac>, no expiry
+    preferences   make_preferences_token / read_preferences_token   the same shape
+    form (CSRF)   make_csrf / check_csrf                       <unix time>.<mac>, 12 hours
 
-Two purposes, two MACs: `make_token` for one-click unsubscribe and
-`make_preferences_token` for the preferences page. Each MAC covers its
-purpose, so neither token opens the other's page.
+Subscriber tokens carry the email (base64url) so the web endpoint needs no lookup table;
+it is not secret (the subscriber already knows it). They do not expire: an unsubscribe
+link in a year-old digest must still work (RFC 8058 asks that one-click links keep
+working). A form token covers the subscriber, the list and when the form was served: it
+is valid only for that subscriber's form and only for `CSRF_MAX_AGE` seconds, so no
+cookie is needed and a forged page cannot make one without the secret.
 """
 
 from __future__ import annotations
@@ -24,15 +27,19 @@ import hmac
 from bhrdigest.errors import ConfigError
 
 _MAC_BYTES = 16
-# Binds the MAC to its purpose, so a MAC made for something else with the
-# same secret can never pass as an unsubscribe token.
-_PURPOSE = b"bhrdigest-unsubscribe-v1\x00"
+# One per use, and the only place they are written: changing one invalidates every
+# token of that use already sent.
+_UNSUBSCRIBE = b"bhrdigest-unsubscribe-v1\x00"
 _PREFERENCES = b"bhrdigest-preferences-v1\x00"
+_CSRF = b"bhrdigest-csrf-v1\x00"
+
+CSRF_MAX_AGE = 12 * 3600  # a form left open over a working day still saves
+_CLOCK_SKEW = 300
 
 
 def make_token(secret: str, email: str, list_id: str) -> str:
     """The unsubscribe token for `email` on `list_id` (email lower-cased)."""
-    return _make(secret, email, list_id, _PURPOSE)
+    return _make(secret, email, list_id, _UNSUBSCRIBE)
 
 
 def read_token(secret: str, token: str, list_id: str) -> str | None:
@@ -41,7 +48,7 @@ def read_token(secret: str, token: str, list_id: str) -> str | None:
     Malformed, truncated, tampered tokens and tokens for another list or
     purpose all give None; the MAC is compared in constant time.
     """
-    return _read(secret, token, list_id, _PURPOSE)
+    return _read(secret, token, list_id, _UNSUBSCRIBE)
 
 
 def make_preferences_token(secret: str, email: str, list_id: str) -> str:
@@ -54,10 +61,27 @@ def read_preferences_token(secret: str, token: str, list_id: str) -> str | None:
     return _read(secret, token, list_id, _PREFERENCES)
 
 
+def make_csrf(secret: str, subject: str, *, now: float) -> str:
+    """A form token for `subject` (the subscriber's list and address) issued at `now`."""
+    issued = str(int(now))
+    return f"{issued}.{_b64encode(_mac(secret, _CSRF, subject, issued))}"
+
+
+def check_csrf(secret: str, subject: str, value: str | None, *, now: float, max_age: int = CSRF_MAX_AGE) -> bool:
+    """True for a genuine form token of `subject` issued at most `max_age` seconds ago."""
+    issued, dot, mac = (value or "").partition(".")
+    if not dot or not issued.isdigit() or len(issued) > 12:
+        return False
+    expected = _b64encode(_mac(secret, _CSRF, subject, issued)).encode("ascii")
+    if not hmac.compare_digest(mac.encode("ascii", "replace"), expected):
+        return False
+    return -_CLOCK_SKEW <= now - int(issued) <= max_age
+
+
 def _make(secret: str, email: str, list_id: str, purpose: bytes) -> str:
     address = _normalise(email)
     payload = _b64encode(address.encode("utf-8"))
-    return f"{payload}.{_b64encode(_mac(secret, address, list_id, purpose))}"
+    return f"{payload}.{_b64encode(_mac(secret, purpose, list_id, address))}"
 
 
 def _read(secret: str, token: str, list_id: str, purpose: bytes) -> str | None:
@@ -72,20 +96,19 @@ def _read(secret: str, token: str, list_id: str, purpose: bytes) -> str | None:
         return None
     if address != _normalise(address):
         return None
-    if not hmac.compare_digest(given_mac, _mac(secret, address, list_id, purpose)):
+    if not hmac.compare_digest(given_mac, _mac(secret, purpose, list_id, address)):
         return None
     return address
 
 
-def _mac(secret: str, address: str, list_id: str, purpose: bytes) -> bytes:
+def _mac(secret: str, purpose: bytes, first: str, second: str) -> bytes:
+    """The one MAC: `purpose` keeps each use's MACs apart; NUL keeps the parts apart."""
     if not secret:
         raise ConfigError(
             "BHRDIGEST_SECRET is empty: set it to a long random string to sign unsubscribe links"
         )
-    message = purpose + list_id.encode("utf-8") + b"\x00" + address.encode("utf-8")
-    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).digest()[
-        :_MAC_BYTES
-    ]
+    message = purpose + first.encode("utf-8") + b"\x00" + second.encode("utf-8")
+    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).digest()[:_MAC_BYTES]
 
 
 def _normalise(email: str) -> str:

@@ -38,7 +38,8 @@ def open_sender(
 
     if not app.settings.smtp_url:
         return Outbox(Path(outbox) if outbox else app.settings.outbox), None
-    from bhrdigest.mail.smtp import SmtpSender, parse_smtp_url
+    from bhrdigest.mail.smtp import SmtpSender
+    from bhrdigest.mail.target import parse_smtp_url
 
     target = parse_smtp_url(app.settings.smtp_url)
     sender = SmtpSender(target, connections=connections, per_second=per_second, per_hour=per_hour)

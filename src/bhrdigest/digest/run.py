@@ -45,7 +45,7 @@ from bhrdigest.digest.render import DigestRenderer
 from bhrdigest.digest.subject import subject_line
 from bhrdigest.errors import StoreError
 from bhrdigest.mail.dkim import DkimSigner
-from bhrdigest.mail.smtp import SendResult, send_many
+from bhrdigest.mail.sending import SendResult, send_many
 from bhrdigest.model import Subscriber
 from bhrdigest.signing import make_preferences_token, make_token
 from bhrdigest.store import ledger

@@ -33,6 +33,7 @@ import httpx
 
 from bhrdigest import __version__
 from bhrdigest.errors import FeedError
+from bhrdigest.model import FeedState
 from bhrdigest.redact import display_url, redact_text
 
 __all__ = ["DEFAULT_USER_AGENT", "FeedState", "FetchResult", "fetch_feeds", "next_backoff", "record_failure"]
@@ -48,20 +49,6 @@ _CHUNK = 64 * 1024
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 Outcome = Literal["ok", "not_modified", "skipped", "failed"]
-
-
-@dataclass(frozen=True, slots=True)
-class FeedState:
-    """What we remember per feed between runs."""
-
-    url: str  # as configured: an http(s) URL, or an absolute file path / file:// URL
-    fetch_url: str | None = None  # after a permanent redirect (301/308), fetch this next time
-    etag: str | None = None
-    last_modified: str | None = None
-    error_count: int = 0
-    last_error: str | None = None
-    next_check_at: datetime | None = None  # back-off: skip until then
-    broken_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +116,6 @@ async def fetch_feeds(
 
     A feed still backing off (`next_check_at` after `now`) is "skipped" unless `force`.
     """
-    now = _aware(now)
     timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout)
     headers = {"User-Agent": user_agent or DEFAULT_USER_AGENT, "Accept": _ACCEPT, "Accept-Encoding": "gzip, deflate"}
     limits = httpx.Limits(max_connections=total, max_keepalive_connections=total)
@@ -168,7 +154,7 @@ class _Run:
 
     async def fetch_one(self, state: FeedState) -> FetchResult:
         started = time.monotonic()
-        if not self.force and state.next_check_at and _aware(state.next_check_at) > self.now:
+        if not self.force and state.next_check_at and state.next_check_at > self.now:
             log.debug("feed %s skipped: backing off until %s", display_url(state.url), state.next_check_at)
             return FetchResult(url=state.url, outcome="skipped", state=state)
         local = not _is_http(state.url)
@@ -323,7 +309,7 @@ def _parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
             return None
-        delay = _aware(when) - now
+        delay = _http_date_in_utc(when) - now
     return min(max(delay, timedelta(0)), MAX_RETRY_AFTER)
 
 
@@ -519,8 +505,8 @@ def _is_http(url: str) -> bool:
     return url.lower().startswith(("http://", "https://"))
 
 
-def _aware(moment: datetime) -> datetime:
-    """Naive datetimes (SQLite returns them) are UTC."""
+def _http_date_in_utc(moment: datetime) -> datetime:
+    """HTTP dates are GMT; parsedate_to_datetime leaves one written with -0000 naive."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 

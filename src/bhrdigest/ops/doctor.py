@@ -132,7 +132,8 @@ async def _smtp(settings: Settings, config: Config | None, timeout: float) -> li
 
 
 async def _smtp_session(smtp_url: str, timeout: float) -> Check:
-    from bhrdigest.mail.smtp import SmtpSender, parse_smtp_url
+    from bhrdigest.mail.smtp import SmtpSender
+    from bhrdigest.mail.target import parse_smtp_url
 
     target = parse_smtp_url(smtp_url)
     sender = SmtpSender(target, connections=1, timeout=timeout, retries=0)

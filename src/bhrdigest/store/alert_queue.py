@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from bhrdigest.model import Kind, Subscriber
+from bhrdigest.model import Alert, Kind, Subscriber
 from bhrdigest.store.bot_api import read_state, write_state
 from bhrdigest.store.schema import (
     alerts,
@@ -36,7 +36,6 @@ from bhrdigest.store.schema import (
     components,
 )
 from bhrdigest.store.sql import chunked, insert_ignore
-from bhrdigest.telegram.format import Alert
 
 OFFSET_NAME = "telegram_update_offset"
 
@@ -76,11 +75,6 @@ class ChatState:
     companies: tuple[tuple[str, str], ...]  # (company, source yaml|bot), sorted
 
 
-def utc(moment: datetime) -> datetime:
-    """Always write UTC: SQLite compares the stored text, not the instant."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 # --- chats from subscriptions.yaml ---------------------------------------------------
 
 
@@ -91,7 +85,6 @@ def sync_yaml_chats(engine: sa.Engine, subscribers: Iterable[Subscriber], now: d
     deleted; a chat's own status (stopped by /stop, gone after a block) is kept.
     Returns how many chats the YAML names.
     """
-    now = utc(now)
     wanted: dict[int, set[str]] = defaultdict(set)
     for subscriber in subscribers:
         if subscriber.telegram is not None:
@@ -140,7 +133,7 @@ def queue_alerts(engine: sa.Engine, keys: Sequence[str], *, now: datetime | None
 
 def queue_alerts_conn(conn: sa.Connection, keys: Sequence[str], *, now: datetime | None = None) -> int:
     """`queue_alerts` inside the caller's transaction (the one that stored the keys)."""
-    now = utc(now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
     matched: dict[tuple[int, str], list[str]] = defaultdict(list)
     for part in chunked(sorted(set(keys))):
         for chat_id, key, company in conn.execute(_matches().where(components.c.key.in_(part))):
@@ -154,10 +147,10 @@ def queue_alerts_since(engine: sa.Engine, since: datetime, *, now: datetime | No
     A sweep at worker start: components stored by a fetch that died before its
     keys were queued still reach their chats; those already queued are skipped.
     """
-    now = utc(now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
     matched: dict[tuple[int, str], list[str]] = defaultdict(list)
     with engine.begin() as conn:
-        for chat_id, key, company in conn.execute(_matches().where(components.c.first_seen_at >= utc(since))):
+        for chat_id, key, company in conn.execute(_matches().where(components.c.first_seen_at >= since)):
             matched[(chat_id, key)].append(company)
         return _insert_alerts(conn, matched, now)
 
@@ -212,7 +205,6 @@ def due_alerts(
     `exclude_chats`: chats the caller has in hand already, so that `limit` goes to others.
     `per_chat`: at most this many a chat; `ChatAlerts.more` counts the rest.
     """
-    now = utc(now)
     where = [chats.c.status == "active", alerts.c.status.in_(("pending", "sending")), alerts.c.next_attempt_at <= now]
     if exclude_chats:
         where.append(alerts.c.chat_id.not_in(sorted(exclude_chats)))
@@ -302,12 +294,12 @@ def mark_sending(engine: sa.Engine, chat_id: int, keys: Sequence[str], now: date
     claimable = sa.and_(
         _alert_rows(chat_id, keys),
         alerts.c.status.in_(("pending", "sending")),
-        alerts.c.next_attempt_at <= utc(now),
+        alerts.c.next_attempt_at <= now,
     )
     claim = (
         sa.update(alerts)
         .where(claimable)
-        .values(status="sending", attempts=alerts.c.attempts + 1, next_attempt_at=utc(lease_until))
+        .values(status="sending", attempts=alerts.c.attempts + 1, next_attempt_at=lease_until)
     )
     wanted = len(set(keys))
     with engine.connect() as conn, conn.begin() as transaction:
@@ -325,7 +317,7 @@ def mark_sending(engine: sa.Engine, chat_id: int, keys: Sequence[str], now: date
 def mark_sent(engine: sa.Engine, chat_id: int, keys: Sequence[str], now: datetime) -> None:
     with engine.begin() as conn:
         conn.execute(
-            sa.update(alerts).where(_alert_rows(chat_id, keys)).values(status="sent", sent_at=utc(now), error=None)
+            sa.update(alerts).where(_alert_rows(chat_id, keys)).values(status="sent", sent_at=now, error=None)
         )
 
 
@@ -343,7 +335,7 @@ def mark_retry(
     `refund_attempt` for a flood wait (429) or a send never tried: neither says
     the message is undeliverable, so neither counts toward giving up.
     """
-    values: dict = {"status": "pending", "next_attempt_at": utc(retry_at), "error": error[:500]}
+    values: dict = {"status": "pending", "next_attempt_at": retry_at, "error": error[:500]}
     if refund_attempt:
         values["attempts"] = sa.case((alerts.c.status == "sending", alerts.c.attempts - 1), else_=alerts.c.attempts)
     with engine.begin() as conn:
@@ -355,7 +347,7 @@ def mark_summarised(engine: sa.Engine, chat_id: int, due_by: datetime) -> int:
     with engine.begin() as conn:
         return conn.execute(
             sa.update(alerts)
-            .where(alerts.c.chat_id == chat_id, alerts.c.status == "pending", alerts.c.next_attempt_at <= utc(due_by))
+            .where(alerts.c.chat_id == chat_id, alerts.c.status == "pending", alerts.c.next_attempt_at <= due_by)
             .values(status="summarised", error=None)
         ).rowcount
 
@@ -372,7 +364,7 @@ def mark_gone(engine: sa.Engine, chat_id: int, now: datetime, error: str) -> int
     (/start after unblocking) makes it active again.
     """
     with engine.begin() as conn:
-        conn.execute(sa.update(chats).where(chats.c.chat_id == chat_id).values(status="gone", updated_at=utc(now)))
+        conn.execute(sa.update(chats).where(chats.c.chat_id == chat_id).values(status="gone", updated_at=now))
         return _close_queue(conn, chat_id, "gone", error)
 
 
@@ -391,7 +383,7 @@ def expire_alerts(engine: sa.Engine, before: datetime) -> int:
     with engine.begin() as conn:
         result = conn.execute(
             sa.update(alerts)
-            .where(alerts.c.status.in_(("pending", "sending")), alerts.c.created_at < utc(before))
+            .where(alerts.c.status.in_(("pending", "sending")), alerts.c.created_at < before)
             .values(status="failed", error="expired: not delivered in time to be an instant alert")
         )
     return result.rowcount or 0
@@ -413,8 +405,7 @@ def next_due(engine: sa.Engine) -> datetime | None:
         .where(chats.c.status == "active", alerts.c.status.in_(("pending", "sending")))
     )
     with engine.connect() as conn:
-        value = conn.execute(query).scalar()
-    return utc(value) if value is not None else None
+        return conn.execute(query).scalar()
 
 
 # --- bot commands -----------------------------------------------------------------------
@@ -433,7 +424,6 @@ def chat_state(engine: sa.Engine, chat_id: int) -> ChatState:
 
 def start_chat(engine: sa.Engine, chat_id: int, now: datetime) -> str | None:
     """Make the chat active (new, stopped or gone alike); returns its status before."""
-    now = utc(now)
     with engine.begin() as conn:
         before = conn.execute(sa.select(chats.c.status).where(chats.c.chat_id == chat_id)).scalar()
         if before is None:
@@ -447,7 +437,6 @@ def track_company(
     engine: sa.Engine, chat_id: int, company: str, now: datetime, *, max_companies: int = 200
 ) -> TrackResult:
     """Track `company` (a canonical name) from `now` on; the chat becomes active."""
-    now = utc(now)
     start_chat(engine, chat_id, now)
     with engine.begin() as conn:
         source = conn.execute(sa.select(chat_companies.c.source).where(_row(chat_id, company))).scalar()
@@ -480,7 +469,6 @@ def stop_chat(engine: sa.Engine, chat_id: int, now: datetime) -> int:
     Companies from subscriptions.yaml stay configured but silent until /start.
     Returns how many queued alerts were dropped.
     """
-    now = utc(now)
     with engine.begin() as conn:
         _insert_chats(conn, [chat_id], now)
         conn.execute(sa.update(chats).where(chats.c.chat_id == chat_id).values(status="stopped", updated_at=now))

@@ -12,13 +12,12 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from bhrdigest.ingest.fetch import FeedState
-from bhrdigest.model import Component, Kind, PlaceOrigin, Translation
+from bhrdigest.model import Component, FeedState, Kind, PlaceOrigin, Translation
 from bhrdigest.store.schema import (
     component_feeds,
     component_tags,
@@ -27,6 +26,7 @@ from bhrdigest.store.schema import (
     translations,
 )
 from bhrdigest.store.sql import chunked, insert_ignore, store_errors
+from bhrdigest.store.types import UtcDateTime
 
 FACETS = ("company", "mention", "country", "region", "topic")
 
@@ -207,9 +207,8 @@ def load_components(
         query = query.where(components.c.first_seen_at < seen_before)
     with engine.connect() as conn:
         if keys is not None:
-            rows = [
-                row for part in chunked(list(keys)) for row in conn.execute(query.where(components.c.key.in_(part)))
-            ]
+            parts = chunked(list(keys))
+            rows = [row for part in parts for row in conn.execute(query.where(components.c.key.in_(part)))]
         else:
             rows = list(conn.execute(query))
         wanted = [row.key for row in rows]
@@ -244,7 +243,7 @@ def _component(row: sa.Row[Any], tags: dict[str, list[str]], extra: list[Transla
         url=row.url,
         title=row.title,
         language=row.language,
-        published=_utc(row.published),
+        published=row.published,
         author=row.author,
         source_title=row.source_title,
         source_date=row.source_date,
@@ -261,15 +260,8 @@ def _component(row: sa.Row[Any], tags: dict[str, list[str]], extra: list[Transla
         mentions=tuple(tags["mention"]),
         mention_line=row.mention_line or "",
         place_origins=tuple(PlaceOrigin(*origin) for origin in row.place_origins or ()),
-        first_seen=_utc(row.first_seen_at),
+        first_seen=row.first_seen_at,
     )
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes; everything we store is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 # --- feed state -------------------------------------------------------------
@@ -278,11 +270,8 @@ def _utc(value: datetime | None) -> datetime | None:
 def load_feed_states(engine: sa.Engine, urls: Iterable[str]) -> dict[str, FeedState]:
     urls = list(urls)
     with engine.connect() as conn:
-        rows = {
-            row.url: row
-            for part in chunked(urls)
-            for row in conn.execute(sa.select(feeds).where(feeds.c.url.in_(part)))
-        }
+        query = sa.select(feeds)
+        rows = {row.url: row for part in chunked(urls) for row in conn.execute(query.where(feeds.c.url.in_(part)))}
     return {url: _feed_state(url, rows.get(url)) for url in urls}
 
 
@@ -296,8 +285,8 @@ def _feed_state(url: str, row: sa.Row[Any] | None) -> FeedState:
         last_modified=row.last_modified,
         error_count=row.error_count,
         last_error=row.last_error,
-        next_check_at=_utc(row.next_check_at),
-        broken_since=_utc(row.broken_since),
+        next_check_at=row.next_check_at,
+        broken_since=row.broken_since,
     )
 
 
@@ -333,7 +322,7 @@ def save_feed_state(
         insert_ignore(conn, feeds, [{"url": state.url, "error_count": 0, "component_count": 0}])
         if ok:
             values["last_ok_at"] = now
-            values["first_ok_at"] = sa.func.coalesce(feeds.c.first_ok_at, now)
+            values["first_ok_at"] = sa.func.coalesce(feeds.c.first_ok_at, sa.literal(now, UtcDateTime()))
             values["component_count"] = feeds.c.component_count + stored
         conn.execute(sa.update(feeds).where(feeds.c.url == state.url).values(values))
 

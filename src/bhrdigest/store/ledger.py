@@ -59,7 +59,7 @@ Bind = Engine | Connection
 
 
 class SendOutcome(Protocol):
-    """What `mark` needs of a delivery result (mail.smtp.SendResult fits)."""
+    """What `mark` needs of a delivery result (mail.sending.SendResult fits)."""
 
     # Read-only, so a frozen dataclass such as SendResult fits.
     @property
@@ -88,13 +88,12 @@ class DigestRun:
 @_store_errors
 def open_run(bind: Bind, *, now: datetime, first_period_days: int = 7) -> DigestRun:
     """The unfinished run, resumed as it was; else a new run from the last period's end to `now`."""
-    now = _aware(now)
     with _transaction(bind, exclusive=True) as conn:
         latest = conn.execute(sa.select(digest_runs).order_by(digest_runs.c.id.desc()).limit(1)).first()
         if latest is not None and latest.finished_at is None:
             log.info("resuming digest run %s (%s to %s)", latest.id, latest.period_start, latest.period_end)
             return _digest_run(latest, resumed=True)
-        start = _from_db(latest.period_end) if latest is not None else now - timedelta(days=first_period_days)
+        start = latest.period_end if latest is not None else now - timedelta(days=first_period_days)
         end = max(now, start)  # a clock set back must not make a negative period
         values = {"started_at": now, "period_start": start, "period_end": end}
         inserted = conn.execute(sa.insert(digest_runs).values(**values)).inserted_primary_key
@@ -134,7 +133,7 @@ def enqueue(bind: Bind, run_id: int, emails: Iterable[str], *, now: datetime | N
     Idempotent: an email the run already has (queued, sent, gone…) is left as it is, so
     every sender of a run may enqueue what it planned, and none sends anyone twice.
     """
-    now = _aware(now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
     rows = [
         {"run_id": run_id, "email": email, "status": QUEUED, "message_id": "", "item_count": 0, "size": 0,
          "attempts": 0, "updated_at": now}
@@ -147,7 +146,7 @@ def enqueue(bind: Bind, run_id: int, emails: Iterable[str], *, now: datetime | N
 @_store_errors
 def requeue_failed(bind: Bind, run_id: int, *, now: datetime | None = None) -> int:
     """The run's transient failures go back in the queue: a new `send` tries them again."""
-    now = _aware(now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
     with _transaction(bind) as conn:
         return conn.execute(
             sa.update(deliveries)
@@ -166,7 +165,7 @@ def claim_batch(
     lease ran out belonged to a sender that died and is taken over here. Its `pending`
     rows were in flight when it died: they become `unknown`, never sent again unasked.
     """
-    now = _aware(now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
     until = now + timedelta(seconds=lease)
     this_run = deliveries.c.run_id == run_id
     # No lease at all: claimed outside any batch by a sender that cannot be vouched for.
@@ -206,7 +205,7 @@ def _locked_emails(conn: Connection, query: sa.Select) -> list[str]:
 @_store_errors
 def renew_lease(bind: Bind, run_id: int, worker: str, *, lease: float, now: datetime | None = None) -> int:
     """The sender is alive: keep its batch (queued and in-flight rows) for `lease` more seconds."""
-    now = _aware(now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
     with _transaction(bind) as conn:
         return conn.execute(
             sa.update(deliveries)
@@ -280,7 +279,7 @@ def claim(
     not send, and the row becomes `unknown` (a live sender's `mark` still records the
     real outcome).
     """
-    now = _aware(now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
     item_count = sum(1 for _ in component_keys)
     fresh = {"message_id": message_id, "item_count": item_count, "size": size, "error": None, "updated_at": now}
     with _transaction(bind) as conn:
@@ -351,7 +350,7 @@ def mark(
         status = _RESULT_STATUS[result.status]
     except KeyError:
         raise ValueError(f"unknown delivery status {result.status!r}") from None
-    now = _aware(now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
     params = {"b_run": run_id, "b_email": email, "b_message_id": result.message_id, "b_status": status,
               "b_error": result.error, "b_attempts": result.attempts, "b_now": now}  # fmt: skip
     with _transaction(bind) as conn:
@@ -396,7 +395,6 @@ def retry_unknown(bind: Bind, run_id: int, emails: Iterable[str] | None = None) 
 @_store_errors
 def finish_run(bind: Bind, run_id: int, now: datetime) -> bool:
     """Close the run unless deliveries are queued, pending or failed (a re-run sends those)."""
-    now = _aware(now)
     with _transaction(bind) as conn:
         open_rows = conn.execute(
             sa.select(sa.func.count())
@@ -495,20 +493,10 @@ def _lock_runs(conn: Connection) -> None:
 def _digest_run(row: sa.Row, *, resumed: bool) -> DigestRun:
     return DigestRun(
         id=row.id,
-        period_start=_from_db(row.period_start),
-        period_end=_from_db(row.period_end),
+        period_start=row.period_start,
+        period_end=row.period_end,
         resumed=resumed,
-        started_at=_from_db(row.started_at),
-        finished_at=_from_db(row.finished_at) if row.finished_at is not None else None,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
     )
 
-
-def _aware(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        raise ValueError("the ledger needs timezone-aware datetimes (UTC)")
-    return moment.astimezone(UTC)
-
-
-def _from_db(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; we only ever store UTC.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -1,16 +1,17 @@
 """The database schema (SQLAlchemy Core), the same on SQLite and PostgreSQL.
 
-Times are stored as timezone-aware UTC datetimes. Component identity is `key`;
-"new" is decided by whether a key was seen before, never by a date.
+Every moment is a UtcDateTime (types.py): aware datetimes in, aware UTC out.
+Component identity is `key`; "new" is decided by whether a key was seen before,
+never by a date.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-metadata = sa.MetaData()
+from bhrdigest.store.types import UtcDateTime
 
-UTC_DATETIME = sa.DateTime(timezone=True)
+metadata = sa.MetaData()
 
 schema_version = sa.Table(
     "schema_version",
@@ -28,11 +29,11 @@ feeds = sa.Table(
     sa.Column("error_count", sa.Integer, nullable=False, default=0),
     sa.Column("last_error", sa.Text),
     sa.Column("last_status", sa.Integer),
-    sa.Column("last_fetched_at", UTC_DATETIME),
-    sa.Column("last_ok_at", UTC_DATETIME),
-    sa.Column("next_check_at", UTC_DATETIME),
-    sa.Column("broken_since", UTC_DATETIME),
-    sa.Column("first_ok_at", UTC_DATETIME),  # None until the backfill fetch succeeded
+    sa.Column("last_fetched_at", UtcDateTime()),
+    sa.Column("last_ok_at", UtcDateTime()),
+    sa.Column("next_check_at", UtcDateTime()),
+    sa.Column("broken_since", UtcDateTime()),
+    sa.Column("first_ok_at", UtcDateTime()),  # None until the backfill fetch succeeded
     sa.Column("component_count", sa.Integer, nullable=False, default=0),
 )
 
@@ -44,7 +45,7 @@ components = sa.Table(
     sa.Column("guid", sa.Text),
     sa.Column("title", sa.Text, nullable=False),
     sa.Column("language", sa.String(16), nullable=False),
-    sa.Column("published", UTC_DATETIME),
+    sa.Column("published", UtcDateTime()),
     sa.Column("author", sa.Text),
     sa.Column("source_title", sa.Text),
     sa.Column("source_date", sa.Date),
@@ -52,8 +53,8 @@ components = sa.Table(
     sa.Column("excerpt_text", sa.Text, nullable=False, default=""),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("content_hash", sa.String(64), nullable=False),
-    sa.Column("first_seen_at", UTC_DATETIME, nullable=False),
-    sa.Column("updated_at", UTC_DATETIME, nullable=False),
+    sa.Column("first_seen_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
     sa.Column("alertable", sa.Boolean, nullable=False, default=True),  # False: feed backfill
     sa.Column("link", sa.Text),  # the URL the site published (`url` is the identity form)
     sa.Column("mention_line", sa.Text),  # "[Also referred to …]" as written, when it named mentions
@@ -93,10 +94,10 @@ digest_runs = sa.Table(
     "digest_runs",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("started_at", UTC_DATETIME, nullable=False),
-    sa.Column("period_start", UTC_DATETIME, nullable=False),
-    sa.Column("period_end", UTC_DATETIME, nullable=False),
-    sa.Column("finished_at", UTC_DATETIME),
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("period_start", UtcDateTime(), nullable=False),
+    sa.Column("period_end", UtcDateTime(), nullable=False),
+    sa.Column("finished_at", UtcDateTime()),
 )
 
 deliveries = sa.Table(
@@ -110,11 +111,11 @@ deliveries = sa.Table(
     sa.Column("size", sa.Integer, nullable=False, default=0),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("error", sa.Text),
-    sa.Column("updated_at", UTC_DATETIME, nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
     # The sender process whose batch holds the row, and until when: a batch whose lease
     # ran out (its sender died) is taken over by another sender of the same run.
     sa.Column("claimed_by", sa.Text),
-    sa.Column("lease_until", UTC_DATETIME),
+    sa.Column("lease_until", UtcDateTime()),
 )
 sa.Index("ix_deliveries_queue", deliveries.c.run_id, deliveries.c.status, deliveries.c.lease_until)
 
@@ -131,8 +132,8 @@ chats = sa.Table(
     metadata,
     sa.Column("chat_id", sa.BigInteger, primary_key=True),
     sa.Column("status", sa.String(16), nullable=False),  # active | stopped | gone
-    sa.Column("created_at", UTC_DATETIME, nullable=False),
-    sa.Column("updated_at", UTC_DATETIME, nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 chat_companies = sa.Table(
@@ -141,7 +142,7 @@ chat_companies = sa.Table(
     sa.Column("chat_id", sa.BigInteger, primary_key=True),
     sa.Column("company", sa.Text, primary_key=True),
     sa.Column("source", sa.String(8), nullable=False),  # yaml | bot
-    sa.Column("since", UTC_DATETIME, nullable=False),  # alerts only for components first seen after
+    sa.Column("since", UtcDateTime(), nullable=False),  # alerts only for components first seen after
 )
 
 alerts = sa.Table(
@@ -152,10 +153,10 @@ alerts = sa.Table(
     sa.Column("companies", sa.Text, nullable=False),  # tracked companies that matched, "\n"-joined
     sa.Column("status", sa.String(16), nullable=False),  # pending | sending | sent | failed | gone
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("next_attempt_at", UTC_DATETIME, nullable=False),
+    sa.Column("next_attempt_at", UtcDateTime(), nullable=False),
     sa.Column("error", sa.Text),
-    sa.Column("created_at", UTC_DATETIME, nullable=False),
-    sa.Column("sent_at", UTC_DATETIME),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("sent_at", UtcDateTime()),
 )
 sa.Index("ix_alerts_due", alerts.c.status, alerts.c.next_attempt_at)
 
@@ -179,7 +180,7 @@ subscriber_preferences = sa.Table(
     sa.Column("topics", sa.JSON),
     sa.Column("languages", sa.JSON),
     sa.Column("paused", sa.Boolean, nullable=False, default=False),
-    sa.Column("updated_at", UTC_DATETIME, nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 # Addresses that asked to get no more digests: `send` never mails them, whatever the YAML says.
@@ -189,7 +190,7 @@ suppressions = sa.Table(
     sa.Column("email", sa.Text, primary_key=True),  # lower-cased
     # one-click | web | staff | hard-bounce | complaint | soft-bounces
     sa.Column("reason", sa.String(16), nullable=False),
-    sa.Column("created_at", UTC_DATETIME, nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
 )
 
 # --- bounces and complaints (mail/bounces.py) -----------------------------------------
@@ -203,7 +204,7 @@ bounces = sa.Table(
     sa.Column("kind", sa.String(16), nullable=False),  # hard | soft | complaint
     sa.Column("report_id", sa.Text, nullable=False),  # the report's Message-ID, else a hash of it
     sa.Column("detail", sa.Text, nullable=False),
-    sa.Column("received_at", UTC_DATETIME, nullable=False),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
     sa.UniqueConstraint("report_id", "email", name="uq_bounces_report"),
     sa.Index("ix_bounces_email", "email", "received_at"),
 )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -127,7 +127,7 @@ def _preferences(row: sa.Row[Any]) -> Preferences:
         topics=names(row.topics),
         languages=names(row.languages),
         paused=bool(row.paused),
-        updated_at=_utc(row.updated_at),
+        updated_at=row.updated_at,
     )
 
 
@@ -172,9 +172,7 @@ def load_suppressions(engine: sa.Engine) -> dict[str, Suppression]:
 
 
 def _suppression(row: sa.Row[Any]) -> Suppression:
-    created_at = _utc(row.created_at)
-    assert created_at is not None  # a NOT NULL column
-    return Suppression(row.email, row.reason, created_at)
+    return Suppression(row.email, row.reason, row.created_at)
 
 
 # --- the merged view -----------------------------------------------------------
@@ -221,12 +219,6 @@ def subscriber_views(
         for email in sorted(set(suppressed) - listed):
             views.append(SubscriberView(email, "unsubscribed", False, None, (), None, suppressed[email]))
     return views
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from bhrdigest.model import Kind
+from bhrdigest.model import Alert, Kind
 
 MAX_MESSAGE = 4096  # Telegram's limit for a text message
 
@@ -36,20 +36,6 @@ _KIND_LABELS = {
 }
 
 _SPACE = re.compile(r"\s+")
-
-
-@dataclass(frozen=True, slots=True)
-class Alert:
-    """One component to tell one chat about, with the tracked companies it names."""
-
-    key: str
-    kind: Kind
-    title: str
-    url: str
-    companies: tuple[str, ...]  # tracked by this chat and named by the component
-    places: tuple[str, ...] = ()  # countries first, then regions
-    source: str | None = None  # the author: newspaper, NGO, the company itself
-    excerpt: str = ""  # plain text
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,14 +1,15 @@
 """The `web` process: one-click unsubscribe (RFC 8058) and the preferences page.
 
-    app.py          the Starlette application: routes, the context the pages share
+    app.py          the Starlette application: routes
+    context.py      what every page shares: configuration, database, secret, templates, limits
     frame.py        around every request: client and scheme, body limit, security headers, token-free log
     proxy.py        the client address and scheme the trusted proxies report
     pages.py        the pages: unsubscribe, preferences, health
-    csrf.py         signed, expiring form tokens
     ratelimit.py    in-memory token buckets (per process)
     server.py       uvicorn, the production server, bounded under abuse
     connections.py  header timeout and a connection cap, in uvicorn's HTTP protocol
 
-The commands (`bhrdigest web`, `subscribers`, `unsubscribe`) are in cli/web.py.
+Tokens (unsubscribe, preferences, form) are signed in bhrdigest/signing.py;
+the commands (`bhrdigest web`, `subscribers`, `unsubscribe`) are in cli/web.py.
 Importing this package imports no web framework: the modules do, on use.
 """

@@ -30,10 +30,9 @@ from bhrdigest.config.preferences import (
     split_names,
 )
 from bhrdigest.model import Subscriber
-from bhrdigest.signing import read_preferences_token, read_token
+from bhrdigest.signing import check_csrf, make_csrf, read_preferences_token, read_token
 from bhrdigest.store import subscribers as store
-from bhrdigest.web.app import WebContext, too_many
-from bhrdigest.web.csrf import check_csrf, make_csrf
+from bhrdigest.web.context import WebContext, too_many
 from bhrdigest.web.frame import BodyTooLarge
 
 log = logging.getLogger(__name__)

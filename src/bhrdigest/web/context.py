@@ -1,0 +1,112 @@
+"""What every page shares: the configuration, the database, the signing secret, the
+templates and the rate limits (`WebContext`), and the plain responses pages refuse with.
+
+app.py builds the context and routes requests to pages.py; both read this module, so
+neither imports the other.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jinja2
+import sqlalchemy as sa
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+
+from bhrdigest.config.load import Config
+from bhrdigest.config.preferences import Choices
+from bhrdigest.signing import make_preferences_token, make_token
+from bhrdigest.web.ratelimit import RateLimiter, retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Token buckets: per client address (pages, bad tokens) and per subscriber (every hit)."""
+
+    client_burst: int = 60
+    client_per_second: float = 1.0
+    subscriber_burst: int = 20
+    subscriber_per_second: float = 0.2
+
+
+class WebContext:
+    """What the pages share: configuration, database, signing secret, templates, limits."""
+
+    def __init__(self, config: Config, engine: sa.Engine, secret: str, *, templates_dir: Path,
+                 limits: Limits, clock: Callable[[], float], wall_clock: Callable[[], float]):
+        self.config = config
+        self.engine = engine
+        self.secret = secret  # kept out of repr below
+        self.list_id = config.sender.list_id
+        self.subscribers = {s.email.lower(): s for s in config.subscribers}
+        self.choices = Choices(config.catalogue)
+        self.client_limit = RateLimiter(burst=limits.client_burst, per_second=limits.client_per_second, clock=clock)
+        self.subscriber_limit = RateLimiter(burst=limits.subscriber_burst, per_second=limits.subscriber_per_second,
+                                            clock=clock)
+        self.wall_clock = wall_clock
+        self.css = (templates_dir / "web.css").read_text(encoding="utf-8")
+        css_hash = base64.b64encode(hashlib.sha256(self.css.encode("utf-8")).digest()).decode("ascii")
+        # No script, no outside resource; the one inline stylesheet allowed by its hash.
+        self.policy = (f"default-src 'none'; style-src 'sha256-{css_hash}'; form-action 'self'; "
+                       "frame-ancestors 'none'; base-uri 'none'")
+        self.templates = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(templates_dir),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def __repr__(self) -> str:  # never the secret
+        return f"WebContext(list_id={self.list_id!r}, subscribers={len(self.subscribers)})"
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.wall_clock(), UTC)
+
+    def page(self, template: str, /, *, status: int = 200, **context: object) -> HTMLResponse:
+        html = self.templates.get_template(template).render(css=self.css, **context)
+        return HTMLResponse(html, status_code=status, headers={"Content-Security-Policy": self.policy})
+
+    def link(self, kind: str, email: str) -> str:
+        """The unsubscribe ("u") or preferences ("p") URL of `email`: as configured, else relative."""
+        if kind == "u":
+            token, configured = make_token(self.secret, email, self.list_id), self.config.sender.unsubscribe_url
+        else:
+            token = make_preferences_token(self.secret, email, self.list_id)
+            configured = self.config.sender.preferences_url
+        return configured.replace("{token}", token) if configured else f"../{kind}/{token}"
+
+    def limited(self, request: Request, email: str | None) -> float:
+        """Seconds to wait, or 0: the client's bucket, then the subscriber's."""
+        wait = self.client_limit.take(client_address(request))
+        if not wait and email is not None:
+            wait = self.subscriber_limit.take(email)
+        return wait
+
+    def refused(self, request: Request) -> Response:
+        """A forged, tampered or unknown token: the plain 404 of any unknown path.
+
+        It costs the client a token, so guessing is throttled too."""
+        wait = self.client_limit.take(client_address(request))
+        return too_many(wait) if wait else not_found()
+
+
+def client_address(request: Request) -> str:
+    # The address the trusted proxies report (RequestFrame), else the connection's peer.
+    return request.client.host if request.client else "unknown"
+
+
+def not_found() -> Response:
+    return PlainTextResponse("Not Found", status_code=404)
+
+
+def too_many(wait: float) -> Response:
+    seconds = retry_after(wait)
+    return PlainTextResponse(f"Too many requests: try again in {seconds} seconds.", status_code=429,
+                             headers={"Retry-After": seconds})

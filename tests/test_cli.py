@@ -187,11 +187,11 @@ def test_fetch_sends_conditional_requests_the_second_time(cli, tmp_path):
 
 def test_send_writes_each_digest_to_the_outbox_once(cli):
     cli("fetch")
-    first = cli("send", "--yes")
+    first = cli("send", "--yes", "--outbox", str(cli.tmp / "outbox"))
     assert first.exit_code == 0, first.output
     files = sorted((cli.tmp / "outbox").glob("*.eml"))
     assert len(files) == 3, first.output
-    again = cli("send", "--yes")
+    again = cli("send", "--yes", "--outbox", str(cli.tmp / "outbox"))
     assert again.exit_code == 0, again.output
     assert "nothing to send" in again.output
     assert sorted((cli.tmp / "outbox").glob("*.eml")) == files
@@ -199,7 +199,7 @@ def test_send_writes_each_digest_to_the_outbox_once(cli):
 
 def test_send_asks_before_sending_and_stops_on_no(cli):
     cli("fetch")
-    result = cli("send", input="n\n")
+    result = cli("send", "--outbox", str(cli.tmp / "outbox"), input="n\n")
     assert result.exit_code == 1
     assert "Send 3 digests" in result.output
     assert not list((cli.tmp / "outbox").glob("*.eml"))
@@ -211,7 +211,7 @@ def test_dry_run_renders_files_and_records_nothing(cli, tmp_path):
     result = cli("send", "--dry-run", "--outbox", str(folder))
     assert result.exit_code == 0, result.output
     assert len(list(folder.glob("*.html"))) == 3 and "nothing recorded" in result.output
-    real = cli("send", "--yes")
+    real = cli("send", "--yes", "--outbox", str(tmp_path / "outbox"))
     assert "sent=3" in real.output
 
 
@@ -313,7 +313,7 @@ def test_preview_renders_html_and_text_without_recording(cli, tmp_path):
     assert html.exit_code == 0 and "Cellebrite" in out.read_text(encoding="utf-8")
     assert "<html" in out.read_text(encoding="utf-8").lower()
     assert "Cellebrite" in text.output and "<td" not in text.output
-    assert "sent=3" in cli("send", "--yes").output
+    assert "sent=3" in cli("send", "--yes", "--outbox", str(tmp_path / "outbox")).output
 
 
 def test_each_digest_subject_gives_the_date_and_the_lead_headline(cli, tmp_path):

@@ -68,6 +68,7 @@ def demo(app: App, outbox: str | None) -> None:
 
     from bhrdigest.digest import run as sending
     from bhrdigest.ingest.pipeline import fetch_once
+    from bhrdigest.mail.outbox import Outbox
     from bhrdigest.store import ledger
     from bhrdigest.store.components import load_components
     from bhrdigest.store.db import connect
@@ -100,14 +101,14 @@ def demo(app: App, outbox: str | None) -> None:
         plan = sending.plan_run(engine, config.subscribers, period_start=run_.period_start,
                                 period_end=run_.period_end, max_items=config.digest.max_items)
         composer = make_composer(app, require_secret=False)
-        files = sending.Outbox(folder, html_copies=True)  # `outbox` is the option's folder name
-        result = run(sending.deliver_run(engine, run_, plan, composer, files))
+        box = Outbox(folder, html_copies=True)
+        result = run(sending.deliver_run(engine, run_, plan, composer, box))
         engine.dispose()
     click.echo(f"\n{result.line()}")
-    for email, path, size in files.written:
+    for email, path, size in box.written:
         click.echo(f"  {email:<36} {size / 1024:6.1f} KB  {path.with_suffix('.html')}")
-    if files.written:
-        first = files.written[0][1].with_suffix(".html")
+    if box.written:
+        first = box.written[0][1].with_suffix(".html")
         click.echo(f"\nOpen {first} in a browser, or the .eml files beside it in a mail client.")
 
 

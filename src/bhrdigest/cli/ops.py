@@ -33,15 +33,19 @@ def check(app: App) -> None:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable, for monitoring.")
+@click.option("--runs", is_flag=True, help="Also every digest run: period, planned/sent/failed/gone/unknown, "
+                                           "started/finished.")  # fmt: skip
 @pass_app
-def status(app: App, as_json: bool) -> None:
+def status(app: App, as_json: bool, runs: bool) -> None:
     """Feeds' health, counts, the last digest run and its deliveries.
 
-    Example: bhrdigest status --json
+    The last run's failed, refused and unknown-fate addresses are named.
+
+    Example: bhrdigest status --runs --json
     """
     from bhrdigest.ops.status import collect_status, format_status
 
-    report = collect_status(app.engine, app.config, now=app.now())
+    report = collect_status(app.engine, app.config, now=app.now(), history=runs)
     click.echo(json.dumps(report, ensure_ascii=False, indent=2, default=str) if as_json else format_status(report))
 
 

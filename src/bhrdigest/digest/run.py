@@ -13,7 +13,9 @@ The ledger row is written before the message goes out and marked after, so a
 re-run after Ctrl-C, kill -9 or a dead relay never sends anyone a second digest
 and never skips anyone; a message whose fate is unknown is reported and re-sent
 only when staff ask (`--resend-unknown`). A sender that dies stops renewing its
-batch's lease; another sender of the run takes the batch over when it runs out.
+batch's lease; another sender of the run takes the batch over when it runs out (at
+once when that sender ran on this machine and its process is gone). Ctrl-C finishes
+the messages in flight (`stop`); a second one gives them up as of unknown fate (`abort`).
 Memory stays flat: messages are built a batch at a time, never all at once.
 """
 
@@ -23,17 +25,16 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import parseaddr
-from pathlib import Path
-from typing import Protocol, cast
+from typing import Protocol
 
 import sqlalchemy as sa
 
@@ -48,7 +49,7 @@ from bhrdigest.mail.dkim import DkimSigner
 from bhrdigest.mail.sending import SendResult, send_many
 from bhrdigest.model import Subscriber
 from bhrdigest.signing import make_preferences_token, make_token
-from bhrdigest.store import ledger
+from bhrdigest.store import ledger, runs
 from bhrdigest.store.components import load_components
 from bhrdigest.store.sql import chunked
 
@@ -76,6 +77,7 @@ class Plan:
     digests: tuple[PlannedDigest, ...]  # empty when only counted (`keep_digests=False`)
     already_delivered: int = 0  # subscribers whose matches were all delivered before
     nothing_new: int = 0  # subscribers with no match in the period
+    settled: int = 0  # subscribers the resumed run already has an outcome for (sent, gone, unknown)
     recipients: tuple[str, ...] = ()  # who gets a digest (lower-cased emails), in YAML order
     item_count: int = 0  # items in all these digests, before the per-digest cap
 
@@ -140,18 +142,22 @@ def plan_run(
     period_end: datetime,
     keep_digests: bool = True,
     max_items: int = DEFAULT_MAX_ITEMS,
+    settled: AbstractSet[str] = frozenset(),
 ) -> Plan:
     """Who gets which components: matched, first seen in the period, never delivered to them.
 
     `keep_digests=False` only counts, a chunk of subscribers at a time: `send` needs the
     recipients and the numbers, not 100,000 digests' matches in memory at once.
+    `settled`: (lower-cased) addresses the run being resumed already has an outcome for.
     """
     recipients = RunRecipients(engine, subscribers, period_start=period_start, period_end=period_end,
                                max_items=max_items)
     digests: list[PlannedDigest] = []
     queue: list[str] = []
     items = already = 0
-    for chunk in chunked(recipients.matched_emails(), 500):
+    matched = recipients.matched_emails()
+    wanted = [email for email in matched if email not in settled]
+    for chunk in chunked(wanted, 500):
         planned, nothing = recipients.digests(engine, chunk)
         already += len(nothing)
         queue += (p.subscriber.email.strip().lower() for p in planned)
@@ -164,7 +170,8 @@ def plan_run(
         component_count=recipients.component_count,
         digests=tuple(digests),
         already_delivered=already,
-        nothing_new=len(subscribers) - len(queue) - already,
+        settled=len(matched) - len(wanted),
+        nothing_new=len(subscribers) - len(matched),
         recipients=tuple(queue),
         item_count=items,
     )
@@ -205,6 +212,9 @@ class RunRecipients:
         return digests, nothing
 
 
+TEST_PREFIX = "[TEST] "  # before the subject of a test send, so nobody takes it for the real digest
+
+
 class DigestComposer:
     """Turns a planned digest into the email that goes out (rendering, headers, tokens)."""
 
@@ -229,26 +239,40 @@ class DigestComposer:
             return None
         return template.replace("{token}", make(self.secret, email, self.config.sender.list_id))
 
-    def render(self, planned: PlannedDigest, *, unsubscribe_url: str | None = None) -> RenderedDigest:
+    def render(self, planned: PlannedDigest, *, unsubscribe_url: str | None = None,
+               links_for: str | None = None) -> RenderedDigest:  # fmt: skip
+        """The digest; its unsubscribe and preferences links are signed for `links_for` (the subscriber)."""
         digest = build_digest(planned.subscriber, planned.matches, max_items=self.config.digest.max_items,
                               total=planned.total)
-        email = planned.subscriber.email
+        email = links_for or planned.subscriber.email
         return self.renderer.render(
             digest, unsubscribe_url=unsubscribe_url or self.unsubscribe_url(email),
             preferences_url=self.preferences_url(email),
         )  # fmt: skip
 
-    def compose(self, planned: PlannedDigest, *, run_id: int) -> tuple[RenderedDigest, EmailMessage]:
-        """The digest rendered, and the email carrying it (its unsubscribe link signed once)."""
-        unsubscribe_url = self.unsubscribe_url(planned.subscriber.email)
-        rendered = self.render(planned, unsubscribe_url=unsubscribe_url)
+    def compose(self, planned: PlannedDigest, *, run_id: int,
+                test_to: str | None = None) -> tuple[RenderedDigest, EmailMessage]:  # fmt: skip
+        """The digest rendered, and the email carrying it (its unsubscribe link signed once).
+
+        `test_to`: a test of this digest, mailed to that address: "[TEST] " before the
+        subject, and its links signed for that address, so that a click on the test's
+        one-click unsubscribe can never unsubscribe the subscriber.
+        """
+        to = planned.subscriber
+        if test_to is not None and test_to.strip().lower() != to.email.strip().lower():
+            to = replace(to, email=test_to.strip(), name="")  # staff's address: not the subscriber's name
+        unsubscribe_url = self.unsubscribe_url(to.email)
+        rendered = self.render(planned, unsubscribe_url=unsubscribe_url, links_for=to.email)
         sender = self.config.sender
+        subject = subject_line(self.config.digest.subject, day=self.now.date(), lead_title=rendered.lead_title,
+                               others=max(rendered.item_count - 1, 0) + rendered.more_count)
+        if test_to is not None:
+            subject = f"{TEST_PREFIX}{subject}"
         message = build_message(
             rendered,
-            subscriber=planned.subscriber,
+            subscriber=to,
             from_addr=sender.from_addr,
-            subject=subject_line(self.config.digest.subject, day=self.now.date(), lead_title=rendered.lead_title,
-                                 others=max(rendered.item_count - 1, 0) + rendered.more_count),
+            subject=subject,
             run_id=run_id,
             list_id=sender.list_id,
             unsubscribe_url=unsubscribe_url,
@@ -271,6 +295,7 @@ class Batching:
     size: int = 200  # recipients claimed at once
     lease: float = 60.0  # seconds a batch stays ours after the last heartbeat
     poll: float = 1.0  # seconds between looks while other senders hold the last batches
+    notice: float = 5.0  # seconds of such waiting before saying whom we wait for (a live one is usually done by then)
     worker: str = field(default_factory=worker_name)
 
     def __post_init__(self) -> None:
@@ -309,6 +334,8 @@ async def work_run(
     batching: Batching | None = None,
     on_result: Callable[[SendResult], None] | None = None,
     stop: asyncio.Event | None = None,
+    abort: asyncio.Event | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> RunSummary:
     """Send the run's queued digests, batch by batch, alongside any other senders of the run.
 
@@ -316,7 +343,10 @@ async def work_run(
     is done, or has died and had its batch taken over. `subscribers` (default: the
     configuration's) are who may receive a digest; a queued address not among them
     gets none. Once `stop` is set, no new message is started: those in flight finish
-    and are recorded, the rest stay queued for the next `send`.
+    and are recorded, the rest stay queued for the next `send`. Once `abort` is set,
+    the messages in flight are given up too: recorded as of unknown fate, at once.
+    `on_wait` is told, in words, what this sender waits for while others hold the
+    last batches, and when it takes over the batch of a sender that is gone.
     """
     batching = batching or Batching()
     subscribers = composer.config.subscribers if subscribers is None else subscribers
@@ -327,10 +357,11 @@ async def work_run(
     # checkout and liveness probe per message (a third of the ledger's time, measured).
     with engine.connect() as conn:
         job = _Job(engine, conn, run, composer, recipients, batching, RunSummary(run_id=run.id), on_result,
-                   stop or asyncio.Event())
+                   stop or asyncio.Event(), on_wait)
         heartbeat = asyncio.ensure_future(job.heartbeat())
         try:
-            await send_many(sender, job.messages(), concurrency=concurrency, on_result=job.record)
+            sending = send_many(sender, job.messages(), concurrency=concurrency, on_result=job.record)
+            job.aborted = await _unless_aborted(sending, abort)
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -339,6 +370,27 @@ async def work_run(
             job.summary.seconds = time.monotonic() - started
             log.info(job.summary.line())
     return job.summary
+
+
+async def _unless_aborted(work: Coroutine[object, object, None], abort: asyncio.Event | None) -> bool:
+    """Run `work` to its end, or cancel it once `abort` is set; True when it was cancelled."""
+    task = asyncio.ensure_future(work)
+    if abort is None:
+        await task
+        return False
+    waiter = asyncio.ensure_future(abort.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        if not task.done():  # aborted, or our caller was cancelled: either way, stop sending
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if task.cancelled():
+        return True
+    task.result()  # its error, if it failed
+    return False
 
 
 @dataclass
@@ -354,7 +406,11 @@ class _Job:
     summary: RunSummary
     on_result: Callable[[SendResult], None] | None
     stop_event: asyncio.Event
+    on_wait: Callable[[str], None] | None = None
     in_flight: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)  # message id -> (email, keys)
+    aborted: bool = False
+    waiting_for: frozenset[str] = frozenset()  # the senders last reported as holding the rest
+    waiting_since: float | None = None  # monotonic time this sender began waiting for others
 
     # Ledger calls are made from the event loop, not threads: rendering keeps the GIL busy,
     # and a thread waiting for it would hold each call for milliseconds (measured: slower).
@@ -387,10 +443,12 @@ class _Job:
             batch = ledger.claim_batch(self.engine, self.run.id, worker, size=size, lease=lease)
             if batch.emails:
                 log.debug("run %s: %s took %d recipients", self.run.id, worker, len(batch.emails))
+                self.waiting_since = None
                 return batch.emails
             if not ledger.outstanding(self.engine, self.run.id, besides=worker):
                 return None
             # Other senders hold the last batches: wait, to take over any whose sender dies.
+            self.wait_for_others()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop_event.wait(), self.batching.poll)
 
@@ -427,76 +485,68 @@ class _Job:
             except StoreError as exc:  # the next beat may get through; a missed lease only means a takeover
                 log.warning("could not renew the batch lease: %s", exc)
 
+    def wait_for_others(self) -> None:
+        """Take over at once a batch whose sender is gone from this machine; say what else we wait for."""
+        holders = runs.lease_holders(self.engine, self.run.id, besides=self.batching.worker)
+        gone = [holder for holder in holders if process_gone(holder.worker)]
+        for holder in gone:  # its rows are taken over by the next claim; its in-flight ones become unknown
+            ledger.expire_lease(self.engine, self.run.id, holder.worker)
+            self.say(f"sender {holder.worker} is no longer running: taking over its {holder.count} digests now "
+                     "(any it was sending when it stopped are of unknown fate)")
+        alive = [holder for holder in holders if holder not in gone]
+        if self.waiting_since is None:
+            self.waiting_since = time.monotonic()
+        if time.monotonic() - self.waiting_since < self.batching.notice:
+            return
+        workers = frozenset(holder.worker for holder in alive)
+        if alive and workers != self.waiting_for:
+            self.say(describe_wait(alive, datetime.now(UTC)))
+        self.waiting_for = workers
+
+    def say(self, text: str) -> None:
+        log.info("run %s: %s", self.run.id, text)
+        if self.on_wait:
+            self.on_wait(text)
+
     def stop(self) -> None:
-        """Give back what was claimed but not sent, then close the run if it is complete."""
+        """Give back what was claimed but not sent, then close the run if it is complete.
+
+        Aborted: the messages still in flight may or may not have gone: `unknown`.
+        """
         try:
+            if self.aborted:
+                self.summary.interrupted = True
+                ledger.abandon(self.engine, self.run.id, {email: message_id for message_id, (email, _)
+                                                          in self.in_flight.items()})  # fmt: skip
             ledger.release(self.engine, self.run.id, self.batching.worker)
             self.summary.unknown = ledger.run_summary(self.engine, self.run.id)[ledger.UNKNOWN]
-            self.summary.finished = ledger.finish_run(self.engine, self.run.id, self.composer.now)
+            self.summary.finished = ledger.finish_run(self.engine, self.run.id, datetime.now(UTC))
         except StoreError as exc:  # the lease runs out instead; another sender closes the run
             log.error("could not close this sender's part of run %s: %s", self.run.id, exc)
 
 
-# --- the outbox: the embedded default when no SMTP_URL is set ---------------
+def describe_wait(holders: Sequence[runs.Holder], now: datetime) -> str:
+    """What a sender waits for: "waiting for 12 digests held by sender h:41:ab12 until 07:02:21 UTC (52 s) …"."""
+    parts = []
+    for holder in holders:
+        until = holder.lease_until
+        when = f"until {until:%H:%M:%S} UTC ({max(0, round((until - now).total_seconds()))} s)" if until else ""
+        parts.append(f"{holder.count} digests held by sender {holder.worker} {when}".rstrip())
+    return ("waiting for " + "; ".join(parts) + ": another sender still at work, or one that stopped "
+            "(then its digests are taken over when its lease runs out; those it was sending become "
+            "of unknown fate)")
 
 
-class Outbox:
-    """Writes each message as an .eml file, atomically, named after its Message-ID and recipient.
-
-    `html_copies`: also write each message's HTML part beside it, to open in a browser.
-    """
-
-    down: str | None = None  # a folder never becomes unusable the way a relay does
-
-    def __init__(self, folder: Path, *, html_copies: bool = False):
-        self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.html_copies = html_copies
-        self.written: list[tuple[str, Path, int]] = []  # (recipient, .eml path, size)
-
-    async def check(self) -> None:
-        """Nothing to check before sending: the folder was made on opening (as SmtpSender's)."""
-
-    async def aclose(self) -> None:
-        """Nothing to close: each file is written whole (as SmtpSender's)."""
-
-    async def send(self, message: EmailMessage) -> SendResult:
-        message_id = str(message.get("Message-ID", "")).strip()
-        recipient = parseaddr(str(message.get("To", "")))[1]
-        path = self.folder / f"{file_stem(message_id.partition('@')[0] or 'message')}.{file_stem(recipient)}.eml"
-        data = message.as_bytes()
-        try:
-            write_atomically(path, data)
-            if self.html_copies and (html := message.get_body(("html",))) is not None:
-                # A text part's payload decodes to bytes (only a multipart's would not).
-                write_atomically(path.with_suffix(".html"), cast(bytes, html.get_payload(decode=True)))
-        except OSError as exc:
-            return SendResult(message_id, "failed", f"cannot write {path}: {exc.strerror}", 1)
-        self.written.append((recipient, path, len(data)))
-        return SendResult(message_id, "sent", None, 1)
-
-
-def file_stem(message_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", message_id.strip("<>"))[:120]
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def render_previews(
-    composer: DigestComposer, digests: Iterable[PlannedDigest], folder: Path
-) -> list[tuple[str, Path, int, int]]:
-    """--dry-run: every digest to folder/<address>.html and .eml; (email, path, items, size) each."""
-    folder.mkdir(parents=True, exist_ok=True)
-    report = []
-    for planned in digests:
-        rendered, message = composer.compose(planned, run_id=0)
-        data = message.as_bytes()
-        stem = file_stem(planned.subscriber.email)
-        write_atomically(folder / f"{stem}.html", rendered.html.encode())
-        write_atomically(folder / f"{stem}.eml", data)
-        report.append((planned.subscriber.email, folder / f"{stem}.eml", rendered.item_count, len(data)))
-    return report
+def process_gone(worker: str) -> bool:
+    """True when `worker` (host:pid:tag) ran on this machine and its process no longer exists."""
+    host, _, rest = worker.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's sender: only its lease can tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, but belongs to someone else (or is a reused pid): wait for the lease
+        return False
+    return False

@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -79,9 +79,9 @@ async def run_workers(
     command: Sequence[str],
     *,
     env: Mapping[str, str],
-    now: datetime,
     progress: Callable[[int], None] | None = None,
     stop: asyncio.Event | None = None,
+    abort: asyncio.Event | None = None,
     every: float = 0.5,
 ) -> RunSummary:
     """Start `workers` sender processes on the run and wait for every one.
@@ -89,7 +89,9 @@ async def run_workers(
     `env` carries the settings (config path, database and SMTP URLs, secrets) so that
     none of them appears on a command line. `progress` is told how many more messages
     of the run were settled, every `every` seconds. When `stop` is set, each sender is
-    asked to stop (SIGTERM: it finishes and records its messages in flight).
+    asked to stop (SIGTERM: it finishes and records its messages in flight); when `abort`
+    is set too, asked again (a second SIGTERM: it gives them up as of unknown fate).
+    Either way each sender prints its summary, and these are added up.
     """
     started = time.monotonic()
     # A session of their own: a Ctrl-C in the terminal reaches this process only, which
@@ -103,8 +105,9 @@ async def run_workers(
     log.info("run %s: %d sender processes started", run_id, workers)
     outputs = [asyncio.ensure_future(child.communicate()) for child in children]
     helpers = [asyncio.ensure_future(_watch(engine, run_id, progress, every))] if progress else []
-    if stop is not None:
-        helpers.append(asyncio.ensure_future(_pass_on_stop(stop, children)))
+    for event in (stop, abort):
+        if event is not None:
+            helpers.append(asyncio.ensure_future(_pass_on(event, children)))
     try:
         results = await asyncio.gather(*outputs)
     finally:
@@ -118,7 +121,7 @@ async def run_workers(
     for number, (child, (stdout, _)) in enumerate(zip(children, results, strict=True), start=1):
         summary.add(_child_summary(number, child.returncode, stdout))
     summary.unknown = ledger.run_summary(engine, run_id)[ledger.UNKNOWN]
-    summary.finished = ledger.finish_run(engine, run_id, now)  # closed already, unless a sender stopped
+    summary.finished = ledger.finish_run(engine, run_id, datetime.now(UTC))  # closed already, unless a sender stopped
     summary.seconds = time.monotonic() - started
     log.info(summary.line())  # the run's one line; each sender logged its own part
     return summary
@@ -155,8 +158,9 @@ async def _watch(engine: sa.Engine, run_id: int, progress: Callable[[int], None]
             settled = now
 
 
-async def _pass_on_stop(stop: asyncio.Event, children: Sequence[asyncio.subprocess.Process]) -> None:
-    await stop.wait()
+async def _pass_on(event: asyncio.Event, children: Sequence[asyncio.subprocess.Process]) -> None:
+    """SIGTERM to each sender once `event` is set: the first asks it to stop, the second to abort."""
+    await event.wait()
     for child in children:
         if child.returncode is None:
             child.send_signal(signal.SIGTERM)

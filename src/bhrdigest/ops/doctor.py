@@ -52,7 +52,7 @@ async def run_checks(settings: Settings, *, timeout: float = 10.0) -> list[Check
     """Every check, in order; never raises for what it finds."""
     config, checks = _configuration(settings)
     checks.append(await _guarded("database", lambda: asyncio.to_thread(_database, settings)))
-    checks += await _smtp(settings, config, timeout)
+    checks += await smtp_checks(settings, config, timeout)
     checks.append(await _guarded("telegram", lambda: _telegram(settings, timeout)))
     if config is not None:
         checks += await _feeds(config, settings, timeout)
@@ -115,13 +115,13 @@ def _database_kind(engine: sa.Engine) -> str:
     return f"PostgreSQL {version} at {engine.url.host or 'localhost'}"
 
 
-async def _smtp(settings: Settings, config: Config | None, timeout: float) -> list[Check]:
-    smtp_url = settings.smtp_url
-    if not smtp_url:
-        where = settings.outbox
-        return [Check("smtp", WARN, f"SMTP_URL is not set: `send` writes digests as .eml files to {where}/ "
-                                    "instead of mailing them")]  # fmt: skip
-    checks = [await _guarded("smtp", lambda: _smtp_session(smtp_url, timeout))]
+async def smtp_checks(settings: Settings, config: Config | None, timeout: float) -> list[Check]:
+    """The relay answers and logs us in; the secret the unsubscribe links need is set (also `send`'s checks)."""
+    url = settings.smtp_url
+    if not url:
+        return [Check("smtp", WARN, "SMTP_URL is not set: `send` refuses to run until it is (or writes the "
+                                    "digests as .eml files when given `--outbox DIR`)")]  # fmt: skip
+    checks = [await _guarded("smtp", lambda: _smtp_session(url, timeout))]
     if config is not None and config.sender.unsubscribe_url and not settings.secret:
         checks.append(Check("secret", FAIL, "BHRDIGEST_SECRET is not set: `send` over SMTP refuses to run without "
                                             "it (it signs the one-click unsubscribe links). Set it to a long "

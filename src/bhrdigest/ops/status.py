@@ -1,22 +1,27 @@
-"""`bhrdigest status`: feeds' health, counts, the last digest run and its deliveries."""
+"""`bhrdigest status`: feeds' health, counts, the last digest run and its deliveries.
+
+The last run names the addresses whose digest failed (retried by the next `send`), was
+refused for good, or is of unknown fate (re-sent only with `send --resend-unknown`);
+`runs=True` adds the history of every run.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from bhrdigest.config.load import Config
 from bhrdigest.redact import display_url, redact_text
 from bhrdigest.store import alert_queue as alert_store
-from bhrdigest.store import bot_api, ledger
+from bhrdigest.store import bot_api, ledger, runs
 from bhrdigest.store import components as component_store
 
-if TYPE_CHECKING:
-    from bhrdigest.config.load import Config
+NAMED = (ledger.FAILED, ledger.GONE, ledger.UNKNOWN)  # the states whose addresses staff must see
+SHOWN = 20  # addresses listed per state in the text; --json lists them all
 
 
-def collect_status(engine: sa.Engine, config: Config, *, now: datetime) -> dict:
+def collect_status(engine: sa.Engine, config: Config, *, now: datetime, history: bool = False) -> dict:
     configured = {feed.url for feed in config.feeds}
     feeds = []
     rows = list(component_store.feed_rows(engine))
@@ -52,10 +57,19 @@ def collect_status(engine: sa.Engine, config: Config, *, now: datetime) -> dict:
             "period_end": run.period_end,
             "finished_at": run.finished_at,
             "deliveries": ledger.run_summary(engine, run.id),
+            **_addresses(engine, run.id),
         },
         "alerts": alert_store.alert_counts(engine),
         "telegram_bot_api": _bot_api(engine),
-    }
+    } | ({"runs": [record.to_json() for record in runs.run_history(engine)]} if history else {})
+
+
+def _addresses(engine: sa.Engine, run_id: int) -> dict[str, list[dict]]:
+    """{"failed": [{"email", "error"}…], "gone": […], "unknown": […]} for the run."""
+    named: dict[str, list[dict]] = {status: [] for status in NAMED}
+    for delivery in runs.deliveries_in(engine, run_id, NAMED):
+        named[delivery.status].append({"email": delivery.email, "error": delivery.error})
+    return named
 
 
 def _bot_api(engine: sa.Engine) -> dict | None:
@@ -81,6 +95,7 @@ def format_status(report: dict) -> str:
         state = f"finished {run['finished_at']:%Y-%m-%d %H:%M}" if run["finished_at"] else "unfinished"
         counts = ", ".join(f"{status} {count}" for status, count in run["deliveries"].items())
         lines.append(f"last digest run: #{run['id']} {state}; deliveries: {counts}")
+        lines += _address_lines(run)
     counts = ", ".join(f"{status} {count}" for status, count in report["alerts"].items()) or "none"
     lines.append(f"telegram alerts: {counts}")
     api = report.get("telegram_bot_api")
@@ -89,4 +104,45 @@ def format_status(report: dict) -> str:
                      f"{api['checked_at']:%H:%M}: {api['last_error']} (alerts wait; fetching goes on)")
     elif api is not None:
         lines.append(f"telegram bot api: up (checked {api['checked_at']:%Y-%m-%d %H:%M} UTC)")
+    if "runs" in report:
+        lines += _history_lines(report["runs"])
     return "\n".join(lines)
+
+
+_WHAT_NEXT = {
+    ledger.FAILED: "failed (the next `send` tries them again)",
+    ledger.GONE: "refused for good by the relay (never retried)",
+    ledger.UNKNOWN: "of unknown fate (may have arrived; re-send with `bhrdigest send --resend-unknown`)",
+}
+
+
+def _address_lines(run: dict) -> list[str]:
+    lines = []
+    for status in NAMED:
+        if not (entries := run[status]):
+            continue
+        lines.append(f"  {len(entries)} {_WHAT_NEXT[status]}:")
+        for entry in entries[:SHOWN]:
+            lines.append(f"    {entry['email']}" + (f": {entry['error']}" if status != ledger.UNKNOWN else ""))
+        if len(entries) > SHOWN:
+            lines.append(f"    … and {len(entries) - SHOWN} more (`bhrdigest status --json` lists them all)")
+    return lines
+
+
+def _history_lines(history: list[dict]) -> list[str]:
+    if not history:
+        return ["digest runs: none yet"]
+    lines = ["digest runs, newest first:"]
+    for run in history:
+        counts = run["deliveries"]
+        finished = run["finished_at"][:16].replace("T", " ") if run["finished_at"] else "unfinished"
+        lines.append(
+            f"  #{run['id']:<4} period {_minute(run['period_start'])} to {_minute(run['period_end'])}  "
+            f"planned {run['planned']}, sent {counts['sent']}, failed {counts['failed']}, gone {counts['gone']}, "
+            f"unknown {counts['unknown']}  started {_minute(run['started_at'])}, finished {finished}"
+        )
+    return lines
+
+
+def _minute(iso: str) -> str:
+    return iso[:16].replace("T", " ")

@@ -13,6 +13,10 @@ A run's life, safe across processes and machines (SQLite and PostgreSQL alike):
                  dead sender's messages in flight) become `unknown`
     claim        a `pending` row BEFORE sending; False when this (run, email) is taken
     mark         after sending: sent (and its components, never delivered again) | failed | gone
+    abandon      a sender stopping at once (a second Ctrl-C) gives up its messages in
+                 flight: `unknown`, as if it had died, but without the lease's wait
+    expire_lease a sender known to be gone (its process no longer exists): its batch may
+                 be taken over now, not when the lease runs out
     finish_run   once nothing is queued, pending or failed
     retry_unknown  staff re-send messages of unknown fate (reopens the latest run)
     delivered_keys which of this period's components each subscriber already has
@@ -34,11 +38,11 @@ transaction, or a new one when none is open).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -59,9 +63,8 @@ Bind = Engine | Connection
 
 
 class SendOutcome(Protocol):
-    """What `mark` needs of a delivery result (mail.sending.SendResult fits)."""
+    """What `mark` needs of a delivery result (mail.sending.SendResult fits); read only."""
 
-    # Read-only, so a frozen dataclass such as SendResult fits.
     @property
     def message_id(self) -> str: ...
     @property
@@ -96,9 +99,9 @@ def open_run(bind: Bind, *, now: datetime, first_period_days: int = 7) -> Digest
         start = latest.period_end if latest is not None else now - timedelta(days=first_period_days)
         end = max(now, start)  # a clock set back must not make a negative period
         values = {"started_at": now, "period_start": start, "period_end": end}
-        inserted = conn.execute(sa.insert(digest_runs).values(**values)).inserted_primary_key
-        assert inserted is not None  # one row inserted, so one key
-        run_id = inserted[0]
+        key = conn.execute(sa.insert(digest_runs).values(**values)).inserted_primary_key
+        assert key is not None  # an INSERT always has one
+        run_id = key[0]
     log.info("digest run %s: %s to %s", run_id, start, end)
     return DigestRun(run_id, start, end, resumed=False, started_at=now)
 
@@ -300,7 +303,7 @@ def claim(
 # The two statements run around every message, built once: constructing them per call
 # cost as much CPU as executing them (measured with 10,000 digests).
 _THIS_ROW = (deliveries.c.run_id == sa.bindparam("b_run")) & (deliveries.c.email == sa.bindparam("b_email"))
-_CLAIMED: dict[str, Any] = {
+_CLAIMED: dict[str, object] = {
     "status": PENDING,
     "message_id": sa.bindparam("b_message_id"),
     "item_count": sa.bindparam("b_items"),
@@ -360,6 +363,38 @@ def mark(
         if status == SENT:  # even unclaimed: the subscriber has these components now
             rows = [{"email": email, "key": key, "run_id": run_id} for key in dict.fromkeys(component_keys)]
             insert_ignore(conn, delivered_components, rows)
+
+
+@_store_errors
+def abandon(bind: Bind, run_id: int, in_flight: Mapping[str, str], *, now: datetime | None = None) -> int:
+    """Give up the messages in flight (email -> message id): they become `unknown`.
+
+    For a sender stopping at once: each may have reached the relay or not, so none is
+    sent again unless staff ask (`retry_unknown`); the next `send` need not wait for the
+    lease to find them. Matching the message id leaves a row another sender took alone.
+    """
+    now = now or datetime.now(UTC)
+    this_row = (deliveries.c.run_id == run_id) & (deliveries.c.status == PENDING)
+    with _transaction(bind) as conn:
+        return sum(
+            conn.execute(
+                sa.update(deliveries)
+                .where(this_row & (deliveries.c.email == email) & (deliveries.c.message_id == message_id))
+                .values(status=UNKNOWN, error=_UNKNOWN_FATE, updated_at=now)
+            ).rowcount
+            for email, message_id in in_flight.items()
+        )
+
+
+@_store_errors
+def expire_lease(bind: Bind, run_id: int, worker: str) -> int:
+    """`worker` is known to be gone: its batch is free to take over at once (see claim_batch)."""
+    with _transaction(bind) as conn:
+        return conn.execute(
+            sa.update(deliveries)
+            .where(_held_by(run_id, worker) & deliveries.c.status.in_((QUEUED, PENDING)))
+            .values(lease_until=None)
+        ).rowcount
 
 
 @_store_errors

@@ -11,7 +11,7 @@ shown in the plan and the question is still asked.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -39,11 +39,11 @@ def feed_checks(engine: sa.Engine, config: Config, *, now: datetime) -> list[Che
     last_ok: datetime | None = None
     for feed in config.feeds:
         row = rows.get(feed.url)
-        ok_at = _utc(row["last_ok_at"]) if row else None
+        ok_at = row["last_ok_at"] if row else None
         if ok_at is not None and (last_ok is None or ok_at > last_ok):
             last_ok = ok_at
         if row is not None and row["error_count"]:
-            since = _utc(row["broken_since"])
+            since = row["broken_since"]
             when = f" since {since:%Y-%m-%d %H:%M} UTC" if since else ""
             good = f"last good fetch {ok_at:%Y-%m-%d %H:%M} UTC" if ok_at else "never fetched successfully"
             errors = f"{row['error_count']} error{'s' if row['error_count'] != 1 else ''}"
@@ -75,9 +75,3 @@ def _ago(age: timedelta) -> str:
             return f"{count} {unit}{'s' if count != 1 else ''} ago"
     return f"{minutes} minute{'s' if minutes != 1 else ''} ago"
 
-
-def _utc(moment: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; only UTC is ever stored.
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

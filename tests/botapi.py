@@ -300,10 +300,11 @@ class FakeBotAPI:
 
     def add_update(
         self, chat_id: int, text: str, *, chat_type: str | None = None, user_id: int | None = None,
-        anonymous_admin: bool = False,
+        anonymous_admin: bool = False, language_code: str | None = None,
     ) -> int:
         """User `user_id` (default: the chat's own id) writes `text` to the bot in `chat_id`;
-        `anonymous_admin`: a group administrator writes as the group. Returns the update id."""
+        `anonymous_admin`: a group administrator writes as the group; `language_code`: the
+        user's Telegram app language. Returns the update id."""
         with self._lock:
             update_id = self._next_update
             self._next_update += 1
@@ -319,6 +320,8 @@ class FakeBotAPI:
                 message["from"] = {"id": 1087968824, "is_bot": True, "first_name": "Group",
                                    "username": "GroupAnonymousBot"}
                 message["sender_chat"] = {"id": chat_id, "type": chat_type, "title": "A group"}
+            elif language_code:  # what Telegram says of the user's app language
+                message["from"]["language_code"] = language_code
             if text.startswith("/"):
                 command = text.split()[0] if text.split() else text
                 message["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_length(command)}]

@@ -40,10 +40,9 @@ def api() -> Iterator[FakeBotAPI]:
         yield running
 
 
-def say(engine, text, chat_id=CHAT, *, chat_type="private", now=NOW):
-    reply = handle_command(
-        text, chat_id, engine=engine, companies=CATALOGUE, now=now, bot_username="bhr_test_bot", chat_type=chat_type
-    )
+def say(engine, text, chat_id=CHAT, *, chat_type="private", now=NOW, language_code=None):
+    reply = handle_command(text, chat_id, engine=engine, companies=CATALOGUE, now=now, bot_username="bhr_test_bot",
+                           chat_type=chat_type, language_code=language_code)
     if reply is not None:
         parse_html(reply)  # every reply must be valid Telegram HTML
     return reply
@@ -272,3 +271,37 @@ async def test_a_list_longer_than_one_message_arrives_whole_in_several(engine, a
     texts = api.texts(CHAT)
     assert len(texts) == 3 and api.refusals == []  # Telegram takes 4096 characters a message
     assert all(f"• {name}" in "\n".join(texts) for name in names)
+
+
+# --- the chat's language ----------------------------------------------------------------------
+
+
+def test_replies_follow_the_senders_telegram_language(engine):
+    assert "Siguiendo a HSBC" in shown(say(engine, "/track HSBC", language_code="es"))
+    assert "Ce chat suit 1 entreprise" in shown(say(engine, "/list", language_code="fr-CA"))
+    assert "This chat tracks 1 company" in shown(say(engine, "/list", language_code="ja"))  # no catalogue: English
+    assert "Solo entiendo comandos" in shown(say(engine, "hola", language_code="es"))
+
+
+def test_the_language_command_is_remembered_for_the_chat_until_auto(engine):
+    assert "désormais en français" in shown(say(engine, "/language fr", language_code="es"))
+    assert store.get_chat_language(engine, CHAT) == "fr"
+    assert "Suivi de Shell" in shown(say(engine, "/track Shell", language_code="es"))
+    assert "Ce chat suit 1 entreprise" in shown(say(engine, "/list"))
+    unknown = shown(say(engine, "/language xx"))
+    assert "Pas encore de traduction pour « xx »" in unknown and "es" in unknown and "fr" in unknown
+    assert "Les réponses sont en français" in shown(say(engine, "/language"))
+    say(engine, "/language auto")
+    assert store.get_chat_language(engine, CHAT) is None
+    assert "Este chat sigue 1 empresa" in shown(say(engine, "/list", language_code="es"))
+    assert "/language" in shown(say(engine, "/start"))
+
+
+async def test_a_polled_command_is_answered_in_the_users_telegram_language(engine, api):
+    api.add_update(CHAT, "/start", language_code="es")
+
+    async with TelegramSender(TOKEN, api.url, pacing=FAST) as sender:
+        await poll_bot_once(engine, sender, CATALOGUE, timeout=0)
+
+    (reply,) = api.texts(CHAT)
+    assert "Este bot envía una alerta inmediata" in reply

@@ -139,17 +139,18 @@ def test_a_long_lead_headline_is_cut_in_the_subject_but_the_count_is_kept():
 
 
 def test_n_more_leads_to_the_sites_listing_of_what_the_reader_follows(stored):
-    def more_link(subscriber):
+    def more_link(subscriber, words="more items on"):
         matches = Matcher([subscriber]).match(stored)[subscriber.email]
         digest = build_digest(subscriber, matches, max_items=1)
         rendered = DigestRenderer(TEMPLATES).render(digest, unsubscribe_url=None, preferences_url=None)
-        assert digest.more_count and f"{digest.more_count} more on business-humanrights.org" in rendered.text
+        assert digest.more_count and f"{digest.more_count} {words} business-humanrights.org" in rendered.text
         return rendered
 
     rendered = more_link(Subscriber(email="kim@example.org", companies=("Samsung",), places=("Asia & Pacific",)))
     listing = "https://www.business-humanrights.org/en/latest-news/?&search=Samsung"
     assert f'href="{listing.replace("&", "&amp;")}"' in rendered.html and listing in rendered.text
-    spanish = more_link(Subscriber(email="ana@example.org", languages=("es", "en"), places=("Asia & Pacific",)))
+    spanish = more_link(Subscriber(email="ana@example.org", languages=("es", "en"), places=("Asia & Pacific",)),
+                        words="noticias más en")  # in the reader's language
     assert "https://www.business-humanrights.org/es/latest-news/?&search=Asia%20%26%20Pacific" in spanish.text
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from babel.dates import format_date
 from click.testing import CliRunner
 from smtpserver import closed_port
 from webpages import forms
@@ -463,3 +464,55 @@ def test_web_listens_on_port_and_stops_cleanly_on_sigterm(cli):
         output = process.communicate(timeout=20)[0].decode()
     assert process.returncode == 0, output
     assert f"listening on 127.0.0.1:{port}" in output
+
+
+# --- the subscriber's language ------------------------------------------------------------
+
+MULTILINGUAL = CONFIG + """  - email: ana@example.org
+    languages: [es, en]
+    companies: [Cellebrite]
+  - email: claire@example.org
+    name: Claire
+    languages: [fr]
+    companies: [Cellebrite]
+"""
+
+
+def test_unsubscribe_pages_speak_the_subscribers_first_language(make_site):
+    site = make_site(config_text=MULTILINGUAL)
+    page = site.client.get(site.u("ana@example.org"))
+    assert '<html lang="es" dir="ltr">' in page.text
+    assert "¿Dejar de enviar el boletín semanal a <strong>ana@example.org</strong>?" in page.text
+    (form,) = forms(page.text)
+    done = site.client.post(site.u("ana@example.org"), data=form.submission())
+    assert "Se ha dado de baja" in done.text and "no recibirá más boletines" in done.text
+    assert "Stop the weekly digest" in site.client.get(site.u("sam@example.org")).text  # English reader
+
+
+def test_the_preferences_page_and_its_notices_follow_the_chosen_first_language(make_site):
+    site = make_site(config_text=MULTILINGUAL)
+    page = site.client.get(site.p("claire@example.org"))
+    assert '<html lang="fr" dir="ltr">' in page.text
+    assert "<h1>Votre lettre hebdomadaire</h1>" in page.text and "Pour Claire &lt;claire@example.org&gt;" in page.text
+    form = forms(page.text)[1]
+    saved = site.client.post(site.p("claire@example.org"), data=form.submission(language=["es", "fr"]),
+                             follow_redirects=True)
+    assert saved.status_code == 200, saved.text
+    assert "Sus opciones se han guardado" in saved.text  # Spanish now leads her languages
+
+
+def test_an_unsubscribed_readers_page_gives_the_date_in_their_language(make_site):
+    site = make_site(config_text=MULTILINGUAL)
+    site.client.post(site.u("claire@example.org"))
+    page = site.client.get(site.p("claire@example.org"))
+    day = format_date(datetime.fromtimestamp(site.wall(), UTC), "long", locale="fr")  # "3 décembre 2026"
+    assert f"Vous vous êtes désabonné le {day} : aucune lettre ne vous est envoyée." in page.text
+
+
+def test_a_refused_choice_is_explained_in_the_readers_language(make_site):
+    site = make_site(config_text=MULTILINGUAL)
+    form = forms(site.client.get(site.p("ana@example.org")).text)[1]
+    response = site.client.post(site.p("ana@example.org"), data=form.submission(add_companies="Cellebrit"))
+    assert response.status_code == 400
+    assert "empresa desconocida: &#39;Cellebrit&#39;. ¿Quiso decir &#39;Cellebrite&#39;?" in response.text
+    assert "No se guardó nada" in response.text

@@ -63,7 +63,8 @@ SUBSCRIBERS = """
     companies: [Cellebrite]
 """
 EXPECTED_HEADERS = {"from", "to", "subject", "date", "message-id", "list-id", "list-unsubscribe",
-                    "list-unsubscribe-post", "mime-version", "content-type"}
+                    "list-unsubscribe-post", "mime-version", "content-type", "auto-submitted", "content-language",
+                    "reply-to"}
 UNSAFE_SCHEMES = ("javascript:", "data:", "vbscript:")
 URL_ATTRIBUTES = {"href", "src", "action", "formaction", "xlink:href", "background", "poster", "data"}
 EXECUTABLE_TAGS = {"script", "iframe", "object", "embed", "form", "input", "svg", "math", "base", "frame", "applet"}

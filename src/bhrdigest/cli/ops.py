@@ -29,6 +29,10 @@ def check(app: App) -> None:
         f"{config.path}: ok: {len(config.feeds)} feeds, {len(config.subscribers)} subscribers, "
         f"{len(config.catalogue.companies)} companies"
     )
+    for key in ("postal_address", "privacy_url"):
+        if getattr(config.sender, key) is None:
+            click.echo(f"warning: {config.path}: sender.{key} is not set: anti-spam laws in many countries "
+                       "require the sender's postal address and a privacy notice in bulk mail", err=True)
 
 
 @click.command()

@@ -18,6 +18,11 @@ Decisions an operator may want to know (CONTRACT.md has the file's shape):
 - `sender.list_id` defaults to "weekly.bhrdigest.<domain of sender.from>"; unsubscribe
   tokens are signed with it, so a config should set it explicitly and keep it.
 - A feed is `{url: ...}` or a bare string; a path is made absolute against the YAML's folder.
+- `sender.reply_to`, `postal_address`, `privacy_url` and `view_url` are optional: a monitored
+  Reply-To address, and the footer's postal address, privacy link and "view in your browser"
+  link (a page where the organisation publishes the week's update; a digest is personal, so
+  bhrdigest keeps no public copy of it). `check` warns when the address or privacy link is
+  missing: anti-spam laws in many countries require them in bulk mail.
 - A subscriber must follow at least one company, place or topic: one who follows nothing
   would never receive anything, which is almost certainly a mistake.
 """
@@ -38,13 +43,14 @@ import yaml
 
 from bhrdigest.config.yaml_reader import MAX_TEXT, TAG, Reader, compose, describe, did_you_mean, has_control, is_null
 from bhrdigest.errors import ConfigError
+from bhrdigest.i18n import N_
 from bhrdigest.ingest.tagging.companies import CompanyIndex
 from bhrdigest.ingest.tagging.places import all_place_names, lookup_place
 from bhrdigest.ingest.tagging.text import phrase_key
 from bhrdigest.ingest.tagging.topics import all_topic_names, lookup_topic
 from bhrdigest.model import Catalogue, Company, Subscriber
 
-DEFAULT_SUBJECT = "Business & human rights: your weekly update"
+DEFAULT_SUBJECT = N_("Business & human rights: your weekly update")  # translated per reader
 DEFAULT_MAX_ITEMS_PER_FEED = 1000
 ENV_VAR = "BHRDIGEST_CONFIG"
 
@@ -55,7 +61,8 @@ _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 _ADDRESS_FORBIDDEN = set('<>()[]\\,;:"')
 
 _TOP_KEYS = ("sender", "digest", "feeds", "companies", "topics", "regions", "subscribers", "worker")
-_SENDER_KEYS = ("from", "unsubscribe_url", "unsubscribe_mailto", "list_id", "preferences_url", "bounce_address")
+_SENDER_KEYS = ("from", "unsubscribe_url", "unsubscribe_mailto", "list_id", "preferences_url", "bounce_address",
+                "reply_to", "postal_address", "privacy_url", "view_url")
 _DIGEST_KEYS = ("subject", "max_items", "period_days")
 _SUBSCRIBER_KEYS = ("email", "name", "languages", "companies", "regions", "countries", "topics", "match", "telegram")
 
@@ -68,6 +75,10 @@ class Sender:
     list_id: str = "weekly.bhrdigest"  # RFC 2919 id, without angle brackets
     preferences_url: str | None = None  # https URL containing "{token}" (the `web` preferences page)
     bounce_address: str | None = None  # VERP base of the envelope sender: bounces+alex=example.org@this.domain
+    reply_to: str | None = None  # a monitored address for replies
+    postal_address: str | None = None  # the organisation's, shown in every digest's footer
+    privacy_url: str | None = None  # https URL of the privacy notice
+    view_url: str | None = None  # https URL where the week's update can be read in a browser
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,8 +205,21 @@ def _read_sender(node: yaml.Node | None, r: Reader, root: yaml.Node) -> Sender:
     if bounce is not None and (reason := address_problem(bounce) or ("+" in bounce and "must not contain '+'") or None):
         r.add(m["bounce_address"], "sender.bounce_address", f"{bounce!r} {reason}")
         bounce = None
+    reply_to = r.text(m.get("reply_to"), "sender.reply_to", header=True)
+    if reply_to is not None and (reason := address_problem(reply_to)):
+        r.add(m["reply_to"], "sender.reply_to", f"{reply_to!r} {reason}")
     return Sender(from_addr or "", url, mailto, list_id or _default_list_id(domain), preferences,
-                  bounce.lower() if bounce else None)
+                  bounce_address=bounce.lower() if bounce else None, reply_to=reply_to,
+                  postal_address=r.text(m.get("postal_address"), "sender.postal_address"),
+                  privacy_url=_read_page_url(m, "privacy_url", r), view_url=_read_page_url(m, "view_url", r))
+
+
+def _read_page_url(m: dict[str, yaml.Node], key: str, r: Reader) -> str | None:
+    """A footer link (sender.privacy_url, sender.view_url): an https page anyone may open."""
+    url = r.text(m.get(key), f"sender.{key}", header=True)
+    if url is not None and (reason := _https_problem(url, "https://www.example.org/privacy")):
+        r.add(m[key], f"sender.{key}", reason)
+    return url
 
 
 def _read_from(node: yaml.Node | None, r: Reader, parent: yaml.Node) -> tuple[str | None, str]:
@@ -235,6 +259,16 @@ def _default_list_id(domain: str) -> str:
 
 
 def _unsubscribe_url_problem(url: str, path: str = "/u/{token}") -> str | None:
+    if reason := _https_problem(url, f"https://digest.example.org{path}"):
+        return reason
+    if "{token}" not in url:
+        return "must contain {token}, where each subscriber's own token goes"
+    if "{" in url.replace("{token}", "") or "}" in url.replace("{token}", ""):
+        return "may contain no braces other than {token}"
+    return None
+
+
+def _https_problem(url: str, example: str) -> str | None:
     if has_control(url) or any(c.isspace() for c in url):
         return "contains a space, line break or control character"
     parts = urlsplit(url)
@@ -243,13 +277,9 @@ def _unsubscribe_url_problem(url: str, path: str = "/u/{token}") -> str | None:
     except ValueError:
         host = None
     if not host or parts.scheme not in ("https", "http"):
-        return f"must be an https:// URL such as https://digest.example.org{path}"
+        return f"must be an https:// URL such as {example}"
     if parts.scheme == "http" and host not in _LOCAL_HOSTS:
         return "must use https:// (plain http is accepted only for localhost)"
-    if "{token}" not in url:
-        return "must contain {token}, where each subscriber's own token goes"
-    if "{" in url.replace("{token}", "") or "}" in url.replace("{token}", ""):
-        return "may contain no braces other than {token}"
     return None
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from bhrdigest.i18n import N_
 from bhrdigest.ingest.tagging.companies import CompanyIndex
 from bhrdigest.ingest.tagging.places import BHRRC_REGIONS, all_place_names, lookup_place
 from bhrdigest.ingest.tagging.topics import all_topic_names, lookup_topic
@@ -28,8 +29,21 @@ OFFERED_LANGUAGES: dict[str, str] = {
     "ru": "Русский", "uk": "Українська", "ar": "العربية", "zh": "中文", "ja": "日本語", "ko": "한국어",
 }  # fmt: skip
 MAX_PER_FACET = 500  # more would be a script, not a person; keeps a row small
-# A name as typed -> the catalogue's name for it (or a close one), None when there is none.
-Lookup = Callable[[str], str | None]
+# The page's wording of a refused choice, by facet: (unknown, unknown with a suggestion).
+_UNKNOWN = {
+    "company": (N_("unknown company %(name)r"), N_("unknown company %(name)r: did you mean %(close)r?")),
+    "place": (N_("unknown place %(name)r"), N_("unknown place %(name)r: did you mean %(close)r?")),
+    "topic": (N_("unknown topic %(name)r"), N_("unknown topic %(name)r: did you mean %(close)r?")),
+    "language": (N_("unknown language %(name)r"), N_("unknown language %(name)r: did you mean %(close)r?")),
+}
+_TOO_MANY = {
+    "companies": N_("at most %(max)s companies, please"), "places": N_("at most %(max)s places, please"),
+    "topics": N_("at most %(max)s topics, please"), "languages": N_("at most %(max)s languages, please"),
+}  # fmt: skip
+
+
+def _english(message: str, **variables: object) -> str:
+    return message % variables if variables else message
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,33 +99,39 @@ class Choices:
         topics: Iterable[str],
         languages: Iterable[str],
         own_languages: Sequence[str] = (),
+        gettext: Callable[..., str] = _english,
     ) -> Selection:
-        """Canonical choices from what a form sent; unknown names become problems.
+        """Canonical choices from what a form sent; unknown names become problems, worded
+        by `gettext` (the page's language: bhrdigest.i18n.Chrome.gettext).
 
         `own_languages` (from the YAML) stay valid even when not among OFFERED_LANGUAGES.
         """
         problems: list[str] = []
+
+        def resolve(names: Iterable[str], lookup: Callable[[str], str | None], what: str,
+                    suggest: Callable[[str], str | None]) -> tuple[str, ...]:  # fmt: skip
+            return self._resolve(names, lookup, what, problems, suggest, gettext)
+
         found = {
-            "companies": self._resolve(companies, self.company, "company", problems, self._suggest_company),
-            "places": self._resolve(places, self.place, "place", problems, self._suggest(self.places)),
-            "topics": self._resolve(topics, self.topic, "topic", problems, self._suggest(self.topics)),
+            "companies": resolve(companies, self.company, "company", self._suggest_company),
+            "places": resolve(places, self.place, "place", self._suggest(self.places)),
+            "topics": resolve(topics, self.topic, "topic", self._suggest(self.topics)),
         }
         allowed = {code.lower(): code for code in [*OFFERED_LANGUAGES, *own_languages]}
-        chosen = self._resolve(languages, lambda c: allowed.get(c.strip().lower()), "language", problems,
-                               lambda _: None)
+        chosen = resolve(languages, lambda c: allowed.get(c.strip().lower()), "language", lambda _: None)
         if not any(found.values()) and not problems:
-            problems.append("choose at least one company, place or topic, or pause your digest instead")
+            problems.append(gettext(N_("choose at least one company, place or topic, or pause your digest instead")))
         if not chosen and not problems:
-            problems.append("choose at least one language")
+            problems.append(gettext(N_("choose at least one language")))
         for facet, names in [*found.items(), ("languages", chosen)]:
             if len(names) > MAX_PER_FACET:
-                problems.append(f"at most {MAX_PER_FACET} {facet}, please")
+                problems.append(gettext(_TOO_MANY[facet], max=MAX_PER_FACET))
         return Selection(found["companies"], found["places"], found["topics"], chosen, tuple(problems))
 
     def keep_known(self, preferences: Preferences) -> Preferences:
         """The same preferences without names the catalogue no longer has."""
 
-        def known(names: tuple[str, ...] | None, resolve: Lookup) -> tuple[str, ...] | None:
+        def known(names: tuple[str, ...] | None, resolve: Callable[[str], str | None]) -> tuple[str, ...] | None:
             if names is None:
                 return None
             return _unique(filter(None, map(resolve, names)))
@@ -124,9 +144,8 @@ class Choices:
         )
 
     @staticmethod
-    def _resolve(
-        names: Iterable[str], resolve: Lookup, what: str, problems: list[str], suggest: Lookup
-    ) -> tuple[str, ...]:
+    def _resolve(names: Iterable[str], resolve: Callable[[str], str | None], what: str, problems: list[str],
+                 suggest: Callable[[str], str | None], gettext: Callable[..., str]) -> tuple[str, ...]:  # fmt: skip
         canonical = []
         for name in names:
             name = name.strip()
@@ -135,8 +154,8 @@ class Choices:
             found = resolve(name)
             if found is None:
                 close = suggest(name)
-                hint = f": did you mean {close!r}?" if close else ""
-                problems.append(f"unknown {what} {name!r}{hint}")
+                unknown, suggested = _UNKNOWN[what]
+                problems.append(gettext(suggested, name=name, close=close) if close else gettext(unknown, name=name))
             else:
                 canonical.append(found)
         return _unique(canonical)
@@ -146,7 +165,7 @@ class Choices:
         return close[0] if close else None
 
     @staticmethod
-    def _suggest(choices: Sequence[str]) -> Lookup:
+    def _suggest(choices: Sequence[str]) -> Callable[[str], str | None]:
         folded = {choice.casefold(): choice for choice in choices}
 
         def suggest(name: str) -> str | None:

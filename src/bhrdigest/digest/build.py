@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bhrdigest.digest.match import COMPANY, FACETS, MENTION, Match, published_long_before_seen
+from bhrdigest.i18n import N_
 from bhrdigest.model import Kind, Subscriber
 
 log = logging.getLogger(__name__)
@@ -22,12 +23,12 @@ EARLIER = "earlier"
 # The order items are listed in (match.py's _digest_groups mirrors it): those about a
 # followed company, those only mentioning one, places, topics, then the backfill.
 DIGEST_GROUPS = (*FACETS, EARLIER)
-SECTION_TITLES = {
-    "company": "Your companies",
-    "mention": "Your companies",  # listed after those about them, in the same section
-    "place": "Your places",
-    "topic": "Your topics",
-    "earlier": "Earlier items newly added",
+SECTION_TITLES = {  # English; rendered in the reader's language (digest/render.py)
+    "company": N_("Your companies"),
+    "mention": N_("Your companies"),  # listed after those about them, in the same section
+    "place": N_("Your places"),
+    "topic": N_("Your topics"),
+    "earlier": N_("Earlier items newly added"),
 }
 
 

@@ -61,6 +61,8 @@ def build_message(
     unsubscribe_mailto: str | None,
     now: datetime,
     domain: str,
+    reply_to: str | None = None,
+    language: str | None = None,
 ) -> EmailMessage:
     """The digest email for one subscriber (deterministic: the same input, the same bytes)."""
     if now.tzinfo is None:
@@ -77,6 +79,12 @@ def build_message(
     msg["Date"] = _header("Date", email.utils.format_datetime(now))
     msg["Message-ID"] = message_id(run_id, subscriber.email, domain)
     msg["List-Id"] = _header("List-Id", f"<{list_id}>")
+    # RFC 3834: machine-sent, so vacation responders and the like do not answer it.
+    msg["Auto-Submitted"] = _header("Auto-Submitted", "auto-generated")
+    if reply_to:
+        msg["Reply-To"] = _header("Reply-To", reply_to)
+    if language:
+        msg["Content-Language"] = _header("Content-Language", language)
     _set_unsubscribe_headers(msg, unsubscribe_url, unsubscribe_mailto)
     msg["MIME-Version"] = _header("MIME-Version", "1.0")
     msg["Content-Type"] = _header("Content-Type", f'multipart/alternative; boundary="{BOUNDARY}"')

@@ -9,7 +9,9 @@ costs one plain Jinja render. That inlining lives in mailhtml.py.
 Languages: each item is shown in the first of the subscriber's languages
 that the component has (its own language or a translation). A component in
 none of them is still included, in its own language: missing news on a
-followed company is worse than reading it in another language.
+followed company is worse than reading it in another language. Everything
+around the items (wording, dates, numbers, direction) is in the subscriber's
+first language when it has a catalogue, else English (bhrdigest.i18n).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import itertools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date
+from datetime import UTC
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -32,6 +34,7 @@ from bhrdigest.digest.match import COMPANY, Match
 from bhrdigest.digest.templating import RenderingEnvironment
 from bhrdigest.digest.why import ReasonView, reason_views
 from bhrdigest.errors import ConfigError, Problem
+from bhrdigest.i18n import LOCALE_DIR, N_, Chrome, chrome_for, text_direction
 from bhrdigest.model import Component, Kind, Subscriber, Translation
 
 log = logging.getLogger(__name__)
@@ -42,11 +45,10 @@ TEXT_TEMPLATE = "digest.txt.j2"
 SITE_URL = "https://www.business-humanrights.org"
 MAX_ENCODED_BYTES = 90_000  # whole message; Gmail clips at ~102 KB
 EXCERPT_CHARS = 600
-# English whatever the process locale (strftime("%B") follows the locale).
-# fmt: off
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July",
-           "August", "September", "October", "November", "December")
-# fmt: on
+# Words the templates translate with _(…) from a value (reason.facet, link.label, a
+# facet's label): marked here so `pybabel extract` puts them in the catalogue.
+FACET_WORDS = {"company": N_("company"), "place": N_("place"), "topic": N_("topic")}
+FOLLOWED_LABELS = {"companies": N_("companies"), "places": N_("places"), "topics": N_("topics")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +59,9 @@ class ItemView:
     url: str
     lang: str
     translated: bool
-    date: str | None  # "10 August 2020", or None: templates say "date not given"
+    dir: str  # "rtl" when item.lang is written right to left, else "ltr"
+    align: str  # "right" or "left", for mail clients that ignore dir (Outlook)
+    date: str | None  # "10 August 2020" in the reader's language, or None: "date not given"
     kind: str  # "article" | "company_response" | "company_non_response"
     author: str | None
     source_title: str | None
@@ -80,6 +84,22 @@ class FollowedView:
 
 
 @dataclass(frozen=True, slots=True)
+class FooterLink:
+    url: str
+    label: str  # English; templates show _(link.label)
+
+
+@dataclass(frozen=True, slots=True)
+class Mailbox:
+    """What the footer says of the sender (subscriptions.yaml `sender:`)."""
+
+    reply_to: bool = False  # replies reach a monitored mailbox
+    postal_address: str | None = None
+    privacy_url: str | None = None
+    view_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DigestView:
     """The `digest` variable of digest.html.j2 and digest.txt.j2."""
 
@@ -92,19 +112,24 @@ class DigestView:
     more_url: str
     site_host: str
     following: tuple[FollowedView, ...]
-    following_text: str  # "companies HSBC, Cellebrite; places Asia & Pacific"
+    following_text: str  # "companies HSBC, Cellebrite; places Asia & Pacific", translated
     match_all: bool
     unsubscribe_url: str | None
     preferences_url: str | None
+    footer_links: tuple[FooterLink, ...] = ()  # unsubscribe, preferences, view, privacy
+    reply_to: bool = False
+    postal_address: str | None = None
 
 
 def item_view(
-    match: Match, languages: Sequence[str], *, site_url: str = SITE_URL
+    match: Match, languages: Sequence[str], *, site_url: str = SITE_URL, chrome: Chrome | None = None
 ) -> ItemView:
-    """The item in the first of `languages` it exists in, else its own.
+    """The item in the first of `languages` it exists in, else its own; dates in
+    `chrome`'s language (default: the one `languages` choose).
 
     Links other than http(s) (a feed's `javascript:`) point to the site instead.
     """
+    chrome = chrome or chrome_for(languages)
     component = match.component
     translation = _choose_translation(component, languages)
     kind = str(component.kind)  # a StrEnum: "company_response", …
@@ -114,11 +139,13 @@ def item_view(
             url=_web_link(component.web_url, site_url),
             lang=component.language,
             translated=False,
-            date=format_date(component.published),
+            dir=text_direction(component.language),
+            align=_ALIGN[text_direction(component.language)],
+            date=chrome.format_date(component.published),
             kind=kind,
             author=component.author,
             source_title=component.source_title,
-            source_date=format_date(component.source_date),
+            source_date=chrome.format_date(component.source_date),
             paragraphs=_excerpt(component.excerpt_text),
             reasons=reason_views(match),
             excerpt_lang=component.language,
@@ -129,20 +156,26 @@ def item_view(
     # The old site's inline translations (`+ 日本語 - Hide`) carry a text but no
     # headline or page of their own: the original's headline and link stay.
     titled = bool(translation.title.strip())
+    lang = translation.language if titled else component.language
     return ItemView(
         title=translation.title if titled else component.title,
         url=_web_link((translation.url if titled else "") or component.web_url, site_url),
-        lang=translation.language if titled else component.language,
+        lang=lang,
         translated=True,
-        date=format_date(component.published),
+        dir=text_direction(lang),
+        align=_ALIGN[text_direction(lang)],
+        date=chrome.format_date(component.published),
         kind=kind,
         author=translation.author if own_source else component.author,
         source_title=None if own_source else component.source_title,
-        source_date=None if own_source else format_date(component.source_date),
+        source_date=None if own_source else chrome.format_date(component.source_date),
         paragraphs=_excerpt(translation.excerpt_text),
         reasons=reason_views(match),
         excerpt_lang=translation.language,
     )
+
+
+_ALIGN = {"rtl": "right", "ltr": "left"}
 
 
 class DigestRenderer:
@@ -154,8 +187,10 @@ class DigestRenderer:
         *,
         site_url: str = SITE_URL,
         inline_css: Callable[[str, str], str] = premailer_inline,
+        locale_dir: Path = LOCALE_DIR,
     ):
         self.templates_dir = Path(templates_dir)
+        self.locale_dir = locale_dir
         self.site_url = site_url.rstrip("/")
         self.site_host = (
             urlsplit(self.site_url).hostname or self.site_url
@@ -169,7 +204,10 @@ class DigestRenderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            extensions=["jinja2.ext.i18n"],
         )
+        # {% trans %} as {{ _() }}: placeholders by name, escaped (bhrdigest.i18n).
+        self._env.newstyle_gettext = True  # type: ignore[attr-defined]
         self._sizes = _SizeModel()
         self._item_views: dict[tuple[int, tuple[str, ...]], tuple[Match, ItemView]] = {}
         self._text_template = self._load(TEXT_TEMPLATE)
@@ -196,6 +234,7 @@ class DigestRenderer:
         *,
         unsubscribe_url: str | None,
         preferences_url: str | None,
+        mailbox: Mailbox = Mailbox(),
     ) -> RenderedDigest:
         """HTML and text of one digest: as many items as fit under the cap, the tail dropped.
 
@@ -213,7 +252,7 @@ class DigestRenderer:
 
         def attempt(keep: int) -> int:
             if keep not in renders:
-                html, text = self._render_kept(digest, entries, keep, unsubscribe_url, preferences_url)
+                html, text = self._render_kept(digest, entries, keep, unsubscribe_url, preferences_url, mailbox)
                 size = _message_size(html, text)
                 if keep == 0:
                     model.base = size
@@ -243,7 +282,8 @@ class DigestRenderer:
             fits = 0
         html, text, _ = renders[fits]
         shown = tuple(match.component.key for _, match in entries[:fits])
-        lead = self._item_view(digest.lead, digest.subscriber.languages).title if fits and digest.lead else None
+        languages = digest.subscriber.languages
+        lead = self._item_view(digest.lead, languages, self.chrome(languages)).title if fits and digest.lead else None
         return RenderedDigest(html=html, text=text, item_count=fits, component_keys=shown, lead_title=lead,
                               more_count=digest.more_count + len(entries) - fits)  # fmt: skip
 
@@ -253,7 +293,12 @@ class DigestRenderer:
             sample_digest(),
             unsubscribe_url="https://example.org/u/x",
             preferences_url=None,
+            mailbox=Mailbox(True, "1 Example Street", "https://example.org/privacy", "https://example.org/v"),
         )
+
+    def chrome(self, languages: Sequence[str]) -> Chrome:
+        """The language of a digest for a reader of `languages` (bhrdigest.i18n)."""
+        return chrome_for(languages, self.locale_dir)
 
     def _render_kept(
         self,
@@ -262,17 +307,14 @@ class DigestRenderer:
         keep: int,
         unsubscribe_url: str | None,
         preferences_url: str | None,
+        mailbox: Mailbox,
     ) -> tuple[str, str]:
-        view = self._view(
-            digest,
-            entries[:keep],
-            len(entries) - keep,
-            unsubscribe_url,
-            preferences_url,
-        )
+        chrome = self.chrome(digest.subscriber.languages)
+        view = self._view(digest, entries[:keep], len(entries) - keep, chrome,
+                          unsubscribe_url, preferences_url, mailbox)
         return (
-            self._run(self._html_template, HTML_TEMPLATE, view),
-            self._run(self._text_template, TEXT_TEMPLATE, view),
+            self._run(self._html_template, HTML_TEMPLATE, view, chrome),
+            self._run(self._text_template, TEXT_TEMPLATE, view, chrome),
         )
 
     def _view(
@@ -280,8 +322,10 @@ class DigestRenderer:
         digest: Digest,
         kept: list[tuple[int, Match]],
         dropped: int,
+        chrome: Chrome,
         unsubscribe_url: str | None,
         preferences_url: str | None,
+        mailbox: Mailbox,
     ) -> DigestView:
         subscriber = digest.subscriber
         languages = subscriber.languages
@@ -289,18 +333,18 @@ class DigestRenderer:
         items: list[list[ItemView]] = [[] for _ in digest.sections]
         for slot, match in kept:
             if slot < 0:
-                lead = self._item_view(match, languages)
+                lead = self._item_view(match, languages, chrome)
             else:
-                items[slot].append(self._item_view(match, languages))
+                items[slot].append(self._item_view(match, languages, chrome))
         sections = tuple(
-            SectionView(section.title, tuple(views))
+            SectionView(chrome.gettext(section.title), tuple(views))
             for section, views in zip(digest.sections, items, strict=True)
             if views
         )
         following = _following(subscriber)
         return DigestView(
             name=subscriber.name.strip(),
-            preheader=_preheader(lead, sections),
+            preheader=_preheader(lead, sections, chrome),
             lead=lead,
             sections=sections,
             has_items=bool(kept),
@@ -309,14 +353,17 @@ class DigestRenderer:
             site_host=self.site_host,
             following=following,
             following_text="; ".join(
-                f"{f.label} {', '.join(f.names)}" for f in following
+                f"{chrome.gettext(FOLLOWED_LABELS[f.label])} {', '.join(f.names)}" for f in following
             ),
             match_all=subscriber.match_all,
             unsubscribe_url=unsubscribe_url,
             preferences_url=preferences_url,
+            footer_links=_footer_links(unsubscribe_url, preferences_url, mailbox),
+            reply_to=mailbox.reply_to,
+            postal_address=mailbox.postal_address,
         )
 
-    def _item_view(self, match: Match, languages: tuple[str, ...]) -> ItemView:
+    def _item_view(self, match: Match, languages: tuple[str, ...], chrome: Chrome) -> ItemView:
         # A run shares one Match per (component, reasons) among its digests (matching.py):
         # the same view serves each reader of the same languages, and the remembered item
         # blocks (templating.py) are found by it.
@@ -326,13 +373,13 @@ class DigestRenderer:
             return known[1]
         if len(self._item_views) >= _REMEMBERED_VIEWS:
             self._item_views.clear()
-        view = item_view(match, languages, site_url=self.site_url)
+        view = item_view(match, languages, site_url=self.site_url, chrome=chrome)
         self._item_views[key] = (match, view)
         return view
 
-    def _run(self, template: jinja2.Template, name: str, view: DigestView) -> str:
+    def _run(self, template: jinja2.Template, name: str, view: DigestView, chrome: Chrome) -> str:
         try:
-            return template.render(digest=view)
+            return template.render(digest=view, **chrome.template_globals())
         except jinja2.TemplateError as exc:
             line = getattr(exc, "lineno", None) or _template_line(exc, self._path(name))
             raise self._problem(name, line, str(exc)) from exc
@@ -489,12 +536,6 @@ def _web_link(url: str, fallback: str) -> str:
     return url if url.lower().startswith(("https://", "http://")) else fallback
 
 
-def format_date(value: date | None) -> str | None:
-    if value is None:
-        return None
-    return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
-
-
 @functools.lru_cache(maxsize=8192)  # a component's excerpt recurs in many digests
 def _excerpt(text: str, limit: int = EXCERPT_CHARS) -> tuple[str, ...]:
     """Paragraphs of `text`, cut at a word boundary after about `limit` characters."""
@@ -539,13 +580,24 @@ def _following(subscriber: Subscriber) -> tuple[FollowedView, ...]:
     return tuple(FollowedView(label, tuple(names)) for label, names in facets if names)
 
 
+def _footer_links(unsubscribe_url: str | None, preferences_url: str | None,
+                  mailbox: Mailbox) -> tuple[FooterLink, ...]:  # fmt: skip
+    links = (
+        (unsubscribe_url, N_("Unsubscribe")),
+        (preferences_url, N_("Change what you follow")),
+        (mailbox.view_url, N_("View in your browser")),
+        (mailbox.privacy_url, N_("Privacy notice")),
+    )
+    return tuple(FooterLink(url, label) for url, label in links if url)
+
+
 def _preheader(
-    lead: ItemView | None, sections: tuple[SectionView, ...], limit: int = 140
+    lead: ItemView | None, sections: tuple[SectionView, ...], chrome: Chrome, limit: int = 140
 ) -> str:
     titles = ([lead.title] if lead else []) + [
         i.title for s in sections for i in s.items
     ]
     if not titles:
-        return "Nothing new matched your interests this week."
+        return chrome.gettext("Nothing new matched your interests this week.")
     text = " · ".join(titles[:3])
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

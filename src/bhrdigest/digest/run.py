@@ -42,7 +42,7 @@ from bhrdigest.config.load import Config
 from bhrdigest.digest.build import DEFAULT_MAX_ITEMS, RenderedDigest, build_digest
 from bhrdigest.digest.match import Match, Matcher
 from bhrdigest.digest.message import build_message, encoded_size
-from bhrdigest.digest.render import DigestRenderer
+from bhrdigest.digest.render import DigestRenderer, Mailbox
 from bhrdigest.digest.subject import subject_line
 from bhrdigest.errors import StoreError
 from bhrdigest.mail.dkim import DkimSigner
@@ -227,6 +227,8 @@ class DigestComposer:
         self.signer = signer  # None when the relay signs, or no DKIM key is configured
         sender = config.sender
         self.domain = parseaddr(sender.from_addr)[1].rpartition("@")[2] or "bhrdigest.invalid"
+        self.mailbox = Mailbox(reply_to=sender.reply_to is not None, postal_address=sender.postal_address,
+                               privacy_url=sender.privacy_url, view_url=sender.view_url)
 
     def unsubscribe_url(self, email: str) -> str | None:
         return self._signed_url(self.config.sender.unsubscribe_url, make_token, email)
@@ -247,7 +249,7 @@ class DigestComposer:
         email = links_for or planned.subscriber.email
         return self.renderer.render(
             digest, unsubscribe_url=unsubscribe_url or self.unsubscribe_url(email),
-            preferences_url=self.preferences_url(email),
+            preferences_url=self.preferences_url(email), mailbox=self.mailbox,
         )  # fmt: skip
 
     def compose(self, planned: PlannedDigest, *, run_id: int,
@@ -264,8 +266,9 @@ class DigestComposer:
         unsubscribe_url = self.unsubscribe_url(to.email)
         rendered = self.render(planned, unsubscribe_url=unsubscribe_url, links_for=to.email)
         sender = self.config.sender
+        chrome = self.renderer.chrome(planned.subscriber.languages)
         subject = subject_line(self.config.digest.subject, day=self.now.date(), lead_title=rendered.lead_title,
-                               others=max(rendered.item_count - 1, 0) + rendered.more_count)
+                               others=max(rendered.item_count - 1, 0) + rendered.more_count, chrome=chrome)
         if test_to is not None:
             subject = f"{TEST_PREFIX}{subject}"
         message = build_message(
@@ -279,6 +282,8 @@ class DigestComposer:
             unsubscribe_mailto=sender.unsubscribe_mailto,
             now=self.now,
             domain=self.domain,
+            reply_to=sender.reply_to,
+            language=chrome.code,
         )
         return rendered, self.signer.sign(message) if self.signer else message  # signed last: nothing may change after
 

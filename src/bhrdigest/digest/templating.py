@@ -8,6 +8,8 @@ distinct item (component, language, reasons) and reused in every digest that sho
 
 Purity is read from the template itself when it is loaded, so a staff edit that makes a
 macro read the digest (say, the subscriber's name) simply turns remembering it off.
+A macro may translate (`_`, `gettext`, `ngettext`, `lang`, `dir`: bhrdigest.i18n): those
+come with each render, one set per language, so a remembered block is kept per `gettext`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from jinja2.runtime import Context, Macro
 # Distinct (macro, arguments) remembered per environment; a week's items in every
 # combination of language and reasons stay far below this (a few MB of HTML).
 REMEMBERED_CALLS = 50_000
+# Names a pure macro may read besides its parameters: the render's language (i18n.py).
+LANGUAGE_NAMES = frozenset({"_", "gettext", "ngettext", "lang", "dir"})
 
 
 class RenderingEnvironment(jinja2.Environment):
@@ -55,7 +59,7 @@ class _RememberingContext(Context):
         kwargs.pop("_block_vars", None)
         if kwargs:  # keyword arguments, `caller`: rendered every time
             return super().call(__obj, *args, **kwargs)
-        key = (__self.name, __obj.name, args)
+        key = (__self.name, __obj.name, __self.get("gettext"), args)
         remembered = environment.remembered  # type: ignore[attr-defined]
         try:
             return remembered[key]
@@ -73,9 +77,9 @@ def pure_macro_names(template: nodes.Template) -> frozenset[str]:
     """Macros whose output depends on their parameters alone.
 
     A macro is pure when every name it reads is a parameter, a variable it sets itself
-    (loop targets, `set`), `loop` inside its own for loop, or another pure macro of the
-    template. Reading anything else (`digest`, `caller`, `varargs`, a global) makes it
-    impure. Filters and tests are ours and pure.
+    (loop targets, `set`), `loop` inside its own for loop, the render's language
+    (LANGUAGE_NAMES), or another pure macro of the template. Reading anything else
+    (`digest`, `caller`, `varargs`, a global) makes it impure. Filters and tests are ours and pure.
     """
     free: dict[str, set[str]] = {}
     for macro in template.find_all(nodes.Macro):
@@ -83,7 +87,7 @@ def pure_macro_names(template: nodes.Template) -> frozenset[str]:
         bound = {n.name for n in names if n.ctx in ("param", "store")}
         if any(True for _ in macro.find_all(nodes.For)):
             bound.add("loop")
-        free[macro.name] = {n.name for n in names if n.ctx == "load"} - bound
+        free[macro.name] = {n.name for n in names if n.ctx == "load"} - bound - LANGUAGE_NAMES
     pure = set(free)
     changed = True
     while changed:  # drop macros that read an impure name, until nothing changes

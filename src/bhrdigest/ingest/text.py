@@ -40,8 +40,14 @@ _MAX_UNESCAPE_ROUNDS = 4
 # (U+3000) is left alone: it is part of how CJK text is written.
 _SPACES = re.compile(r"[ \t\n\r\f\v\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\x85]+")
 # Characters no text should carry: C0/C1 controls (PostgreSQL rejects NUL), BOM,
-# zero-width space. ZWJ/ZWNJ stay: Persian and Indic scripts need them.
-_INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufeff\u200b\ufffe\uffff]")
+# zero-width space, and the bidi embeddings, overrides and isolates (U+202A-U+202E,
+# U+2066-U+2069): one left open in a title reverses or hides the text after it in an
+# email or alert ("Trojan Source"). Digests set direction themselves (dir="rtl"/"auto").
+# ZWJ/ZWNJ stay: Persian and Indic scripts need them; so do the LRM/RLM/ALM marks,
+# which cannot open anything that leaks.
+_INVISIBLE = re.compile(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufeff\u200b\u202a-\u202e\u2066-\u2069\ufffe\uffff]"
+)
 _OVER_ESCAPED = re.compile(r"&amp;(?:amp;)*(#[0-9]{1,7};|#[xX][0-9a-fA-F]{1,6};|[A-Za-z][A-Za-z0-9]{1,31};)")
 _REAL_TAG = re.compile(r"<\s*/?\s*[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>|<!--")
 _ESCAPED_TAG = re.compile(r"&lt;\s*/?\s*[A-Za-z][A-Za-z0-9]*(?:\s|/|&gt;)")
@@ -87,7 +93,7 @@ def sanitise_html(html: str, *, base_url: str | None = None) -> str:
         strip_comments=True,
         attribute_filter=lambda tag, attr, value: _filter_attribute(tag, attr, value, base_url),
     )
-    cleaned = cleaned.replace("&nbsp;", " ").replace("\u00a0", " ")
+    cleaned = _INVISIBLE.sub("", cleaned.replace("&nbsp;", " ").replace("\u00a0", " "))
     return re.sub(r"<p>\s*</p>", "", cleaned).strip()
 
 

@@ -30,6 +30,7 @@ from bhrdigest.model import Alert, Kind, Subscriber
 from bhrdigest.store.bot_api import read_state, write_state
 from bhrdigest.store.schema import (
     alerts,
+    bot_state,
     chat_companies,
     chats,
     component_tags,
@@ -488,3 +489,25 @@ def get_update_offset(engine: sa.Engine) -> int | None:
 def set_update_offset(engine: sa.Engine, offset: int) -> None:
     """Remember the next update to ask for: a handled update is never handled again."""
     write_state(engine, OFFSET_NAME, str(offset))
+
+
+# --- a chat's language (/language) ---------------------------------------------------------
+
+
+def get_chat_language(engine: sa.Engine, chat_id: int) -> str | None:
+    """The language a chat chose with /language, or None (follow Telegram's language_code)."""
+    return read_state(engine, _language_name(chat_id))
+
+
+def set_chat_language(engine: sa.Engine, chat_id: int, language: str | None) -> None:
+    """Keep a chat's /language choice; None forgets it."""
+    if language is not None:
+        write_state(engine, _language_name(chat_id), language)
+        return
+    with engine.begin() as conn:
+        conn.execute(sa.delete(bot_state).where(bot_state.c.name == _language_name(chat_id)))
+
+
+def _language_name(chat_id: int) -> str:
+    # bot_state is the bot's own name -> value store; one row per chat that chose a language.
+    return f"language:{chat_id}"

@@ -1,4 +1,4 @@
-"""The self-service Telegram bot: /start, /track, /untrack, /list, /stop.
+"""The self-service Telegram bot: /start, /track, /untrack, /list, /stop, /language.
 
 `handle_command` turns one message into one reply (HTML parse mode) and the store
 changes it implies; `poll_bot_once` long-polls the Bot API and answers what came.
@@ -9,6 +9,10 @@ with one message however many commands it sent (at most MAX_COMMANDS_PER_POLL ar
 answered, the rest dropped with one note), and the chats are answered side by side:
 a chat that floods the bot waits for its own replies, never another chat or an alert.
 In a group, only its administrators (asked of the Bot API) change what it tracks.
+
+Replies are in the chat's language: the one it chose with /language, else the sender's
+Telegram language (`language_code`), else English (bhrdigest.i18n: any language with a
+catalogue; the companies' names stay as they are).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Protocol
 import sqlalchemy as sa
 
 from bhrdigest.errors import DeliveryError, TransientDeliveryError
+from bhrdigest.i18n import N_, Chrome, catalogue_languages, chrome_for
 from bhrdigest.store import alert_queue as store
 from bhrdigest.telegram.client import ChatGoneError, IncomingMessage, TelegramSender
 from bhrdigest.telegram.format import MAX_MESSAGE as MAX_REPLY
@@ -38,27 +43,29 @@ MAX_COMMANDS_PER_POLL = 10  # commands answered per chat and poll; the rest get 
 ADMIN_COMMANDS = frozenset({"start", "track", "untrack", "stop"})
 GROUP_TYPES = ("group", "supergroup")
 
-COMMANDS = (
-    ("start", "What this bot does"),
-    ("track", "Alert me about a company: /track HSBC"),
-    ("untrack", "Stop alerts about a company"),
-    ("list", "The companies this chat tracks"),
-    ("stop", "Stop every alert for this chat"),
+COMMANDS = (  # descriptions in English (setMyCommands); replies translate them
+    ("start", N_("What this bot does")),
+    ("track", N_("Alert me about a company: /track HSBC")),
+    ("untrack", N_("Stop alerts about a company")),
+    ("list", N_("The companies this chat tracks")),
+    ("stop", N_("Stop every alert for this chat")),
+    ("language", N_("Reply in another language: /language es")),
 )
 
-HELP = (
+HELP = N_(
     "This bot sends an instant alert when the Business &amp; Human Rights Resource Centre "
     "publishes news naming a company you track — above all when a company "
     "<b>responds</b>, or <b>does not respond</b>, to allegations of human rights abuse.\n\n"
     "/track <i>company</i> — get alerts about a company, e.g. <code>/track HSBC</code>\n"
     "/untrack <i>company</i> — stop alerts about it\n"
     "/list — the companies this chat tracks\n"
-    "/stop — stop every alert for this chat\n\n"
+    "/stop — stop every alert for this chat\n"
+    "/language <i>code</i> — reply in another language, e.g. <code>/language fr</code>\n\n"
     "You get alerts for news first seen after you start tracking."
 )
 
 
-HINT = "I only understand commands. Send <code>/track HSBC</code> to get alerts, or /start for help."
+HINT = N_("I only understand commands. Send <code>/track HSBC</code> to get alerts, or /start for help.")
 
 
 class CompanyDirectory(Protocol):
@@ -78,22 +85,31 @@ def handle_command(
     now: datetime,
     bot_username: str | None = None,
     chat_type: str = "private",
+    language_code: str | None = None,
 ) -> str | None:
     """The reply to one message, or None when it is not for us."""
     if text is None:
         return None
     if not text.strip().startswith("/"):
-        return HINT if chat_type == "private" else None
+        return chat_chrome(engine, chat_id, language_code).gettext(HINT) if chat_type == "private" else None
     parsed = parse_command(text, bot_username)
     if parsed is None:
         return None  # a command for another bot in the same group
     command, argument = parsed
     _revive_if_gone(engine, chat_id, now)
+    chrome = chat_chrome(engine, chat_id, language_code)
     handler = _HANDLERS.get(command)
     if handler is None:
         known = ", ".join(f"/{name}" for name, _ in COMMANDS)
-        return f"Sorry, I don't know /{escape(command[:40])}. I understand {known}."
-    return handler(engine, companies, chat_id, argument, now)
+        return chrome.gettext("Sorry, I don't know /%(command)s. I understand %(known)s.",
+                              command=escape(command[:40]), known=known)
+    return handler(engine, companies, chat_id, argument, now, chrome)
+
+
+def chat_chrome(engine: sa.Engine, chat_id: int, language_code: str | None) -> Chrome:
+    """The language of replies to a chat: its /language choice, else the sender's Telegram one."""
+    chosen = store.get_chat_language(engine, chat_id)
+    return chrome_for([chosen or language_code or "en"])
 
 
 def parse_command(text: str | None, bot_username: str | None) -> tuple[str, str] | None:
@@ -114,88 +130,122 @@ def _revive_if_gone(engine: sa.Engine, chat_id: int, now: datetime) -> None:
         store.start_chat(engine, chat_id, now)
 
 
-def _start(engine: sa.Engine, companies: CompanyDirectory, chat_id: int, argument: str, now: datetime) -> str:
+def _start(engine: sa.Engine, companies: CompanyDirectory, chat_id: int, argument: str, now: datetime,
+           t: Chrome) -> str:
     before = store.start_chat(engine, chat_id, now)
     if before in ("stopped", "gone"):
-        return "Alerts are on again for this chat.\n\n" + HELP
-    return HELP
+        return t.gettext("Alerts are on again for this chat.") + "\n\n" + t.gettext(HELP)
+    return t.gettext(HELP)
 
 
-def _track(engine: sa.Engine, companies: CompanyDirectory, chat_id: int, argument: str, now: datetime) -> str:
+def _track(engine: sa.Engine, companies: CompanyDirectory, chat_id: int, argument: str, now: datetime,
+           t: Chrome) -> str:
     if not argument:
-        return "Which company? Send /track and its name, e.g. <code>/track HSBC</code>."
+        return t.gettext("Which company? Send /track and its name, e.g. <code>/track HSBC</code>.")
     if len(argument) > MAX_NAME:
-        return f"That name is too long: company names have at most {MAX_NAME} characters."
+        return t.gettext("That name is too long: company names have at most %(max)s characters.", max=MAX_NAME)
     canonical = companies.lookup(argument)
     if canonical is None:
-        return _not_found(companies, argument)
+        return _not_found(companies, argument, t)
     name = f"<b>{escape(canonical)}</b>"
     result = store.track_company(engine, chat_id, canonical, now, max_companies=MAX_COMPANIES)
     if result is store.TrackResult.ALREADY:
-        return f"You already track {name}."
+        return t.gettext("You already track %(name)s.", name=name)
     if result is store.TrackResult.YAML:
-        return f"{name} is already in this chat's subscription."
+        return t.gettext("%(name)s is already in this chat's subscription.", name=name)
     if result is store.TrackResult.LIMIT:
-        return f"This chat tracks {MAX_COMPANIES} companies, the most it can. /untrack one first."
-    alias = "" if canonical.casefold() == argument.casefold() else f" (you wrote “{escape(argument)}”)"
-    return f"Tracking {name}{alias}. You will get an alert when new items name it."
+        return t.gettext("This chat tracks %(max)s companies, the most it can. /untrack one first.",
+                         max=MAX_COMPANIES)
+    if canonical.casefold() == argument.casefold():
+        return t.gettext("Tracking %(name)s. You will get an alert when new items name it.", name=name)
+    return t.gettext("Tracking %(name)s (you wrote “%(typed)s”). You will get an alert when new items name it.",
+                     name=name, typed=escape(argument))
 
 
-def _not_found(companies: CompanyDirectory, argument: str) -> str:
+def _not_found(companies: CompanyDirectory, argument: str, t: Chrome) -> str:
     suggestions = companies.suggest(argument, SUGGESTIONS)
-    asked = f"“{escape(argument)}”"
+    asked = escape(argument)
     if not suggestions:
-        return f"No company called {asked} in our list. Check the spelling, or try another of its names."
+        return t.gettext("No company called “%(name)s” in our list. Check the spelling, or try another of its "
+                         "names.", name=asked)
     options = ", ".join(f"<b>{escape(s)}</b>" for s in suggestions)
     example = f"<code>/track {escape(suggestions[0])}</code>"
-    return f"No company called {asked} in our list. Did you mean {options}? Send e.g. {example}."
+    return t.gettext("No company called “%(name)s” in our list. Did you mean %(options)s? Send e.g. %(example)s.",
+                     name=asked, options=options, example=example)
 
 
-def _untrack(engine: sa.Engine, companies: CompanyDirectory, chat_id: int, argument: str, now: datetime) -> str:
+def _untrack(engine: sa.Engine, companies: CompanyDirectory, chat_id: int, argument: str, now: datetime,
+           t: Chrome) -> str:
     if not argument:
-        return "Which company? Send /untrack and its name; /list shows what you track."
+        return t.gettext("Which company? Send /untrack and its name; /list shows what you track.")
     if len(argument) > MAX_NAME:
-        return f"That name is too long: company names have at most {MAX_NAME} characters."
+        return t.gettext("That name is too long: company names have at most %(max)s characters.", max=MAX_NAME)
     tracked = {name.casefold(): name for name, _ in store.chat_state(engine, chat_id).companies}
     canonical = tracked.get(argument.casefold()) or companies.lookup(argument) or argument
     result = store.untrack_company(engine, chat_id, canonical)
     name = f"<b>{escape(canonical)}</b>"
     if result is store.UntrackResult.REMOVED:
-        return f"No longer tracking {name}."
+        return t.gettext("No longer tracking %(name)s.", name=name)
     if result is store.UntrackResult.YAML:
-        return f"{name} is in the subscription the Resource Centre set up for this chat: ask them to remove it."
-    return f"This chat does not track {name}. /list shows what it tracks."
+        return t.gettext("%(name)s is in the subscription the Resource Centre set up for this chat: ask them to "
+                         "remove it.", name=name)
+    return t.gettext("This chat does not track %(name)s. /list shows what it tracks.", name=name)
 
 
-def _list(engine: sa.Engine, companies: CompanyDirectory, chat_id: int, argument: str, now: datetime) -> str:
+def _list(engine: sa.Engine, companies: CompanyDirectory, chat_id: int, argument: str, now: datetime,
+           t: Chrome) -> str:
     state = store.chat_state(engine, chat_id)
     if not state.companies:
-        return "This chat tracks no company yet. Send <code>/track HSBC</code> to start."
-    lines = [f"This chat tracks {len(state.companies)} {'company' if len(state.companies) == 1 else 'companies'}:"]
+        return t.gettext("This chat tracks no company yet. Send <code>/track HSBC</code> to start.")
+    lines = [t.ngettext("This chat tracks %(num)s company:", "This chat tracks %(num)s companies:",
+                        len(state.companies))]
     for company, source in state.companies:
-        note = " — from your subscription" if source == "yaml" else ""
+        note = " — " + t.gettext("from your subscription") if source == "yaml" else ""
         lines.append(f"• {escape(company)}{note}")
     if state.status == "stopped":
-        lines.append("\nAlerts are stopped (/stop). Send /start to turn them on again.")
+        lines.append("\n" + t.gettext("Alerts are stopped (/stop). Send /start to turn them on again."))
     return "\n".join(lines)
 
 
-def _stop(engine: sa.Engine, companies: CompanyDirectory, chat_id: int, argument: str, now: datetime) -> str:
+def _stop(engine: sa.Engine, companies: CompanyDirectory, chat_id: int, argument: str, now: datetime,
+           t: Chrome) -> str:
     store.stop_chat(engine, chat_id, now)
     kept = [c for c, source in store.chat_state(engine, chat_id).companies if source == "yaml"]
-    reply = "Alerts stopped: this chat will get no more alerts. Companies tracked with /track are forgotten."
+    reply = t.gettext("Alerts stopped: this chat will get no more alerts. Companies tracked with /track are "
+                      "forgotten.")
     if kept:
-        reply += " Companies from your subscription stay listed (/list) but silent."
-    return reply + " Send /start to turn alerts on again."
+        reply += " " + t.gettext("Companies from your subscription stay listed (/list) but silent.")
+    return reply + " " + t.gettext("Send /start to turn alerts on again.")
 
 
-_HANDLERS: dict[str, Callable[[sa.Engine, CompanyDirectory, int, str, datetime], str]] = {
+def _language(engine: sa.Engine, companies: CompanyDirectory, chat_id: int, argument: str, now: datetime,
+              t: Chrome) -> str:
+    offered = ", ".join(f"<code>{code}</code>" for code in sorted(catalogue_languages()))
+    code = argument.lower()
+    if not code:
+        return t.gettext("Replies are in %(language)s. Send /language and a code to change: %(offered)s "
+                         "(<code>/language auto</code> follows your Telegram language).",
+                         language=escape(t.locale.get_display_name() or t.code), offered=offered)
+    if code == "auto":
+        store.set_chat_language(engine, chat_id, None)
+        return t.gettext("Replies follow your Telegram language again.")
+    if code not in catalogue_languages():
+        return t.gettext("No translation for “%(code)s” yet. Languages: %(offered)s.",
+                         code=escape(argument[:20]), offered=offered)
+    store.set_chat_language(engine, chat_id, code)
+    chosen = chrome_for([code])
+    return chosen.gettext("Replies are in %(language)s from now on.",
+                          language=escape(chosen.locale.get_display_name() or code))
+
+
+_HANDLERS: dict[str, Callable[[sa.Engine, CompanyDirectory, int, str, datetime, Chrome], str]] = {
     "start": _start,
     "help": _start,
     "track": _track,
     "untrack": _untrack,
     "list": _list,
     "stop": _stop,
+    "language": _language,
 }
 
 
@@ -243,8 +293,10 @@ async def _answer_chat(
         if reply is not None:
             replies.append(reply)
     if ignored:
-        replies.append(f"You sent many commands at once: I answered the first {MAX_COMMANDS_PER_POLL} and "
-                       f"ignored the other {ignored}. Send them again a few at a time.")
+        chrome = chat_chrome(engine, chat_id, updates[-1].language_code)
+        replies.append(chrome.gettext("You sent many commands at once: I answered the first %(answered)s and "
+                                      "ignored the other %(ignored)s. Send them again a few at a time.",
+                                      answered=MAX_COMMANDS_PER_POLL, ignored=ignored))
     try:
         for text in _messages(replies):
             await _send_reply(sender, chat_id, text)
@@ -271,7 +323,8 @@ async def _reply_to(
 ) -> str | None:
     parsed = parse_command(update.text, sender.username)
     if parsed is not None and parsed[0] in ADMIN_COMMANDS and update.chat_type in GROUP_TYPES:
-        refusal = await _unless_admin(sender, chat_id, update, parsed[0])
+        chrome = chat_chrome(engine, chat_id, update.language_code)
+        refusal = await _unless_admin(sender, chat_id, update, parsed[0], chrome)
         if refusal is not None:
             return refusal
     return handle_command(
@@ -282,10 +335,12 @@ async def _reply_to(
         now=now,
         bot_username=sender.username,
         chat_type=update.chat_type,
+        language_code=update.language_code,
     )
 
 
-async def _unless_admin(sender: TelegramSender, chat_id: int, update: IncomingMessage, command: str) -> str | None:
+async def _unless_admin(sender: TelegramSender, chat_id: int, update: IncomingMessage, command: str,
+                        t: Chrome) -> str | None:
     """None when the writer administers the group, else the reply that says why not."""
     if update.sender_chat_id == chat_id:
         return None  # an administrator writing anonymously, as the group: only they can
@@ -294,8 +349,10 @@ async def _unless_admin(sender: TelegramSender, chat_id: int, update: IncomingMe
             return None
     except DeliveryError as exc:
         log.warning("cannot check the administrators of chat %s: %s", chat_id, exc)
-        return f"I could not check that you administer this group; try /{command} again in a minute."
-    return f"Only this group's administrators can change its alerts (/{command}). /list shows what it tracks."
+        return t.gettext("I could not check that you administer this group; try /%(command)s again in a minute.",
+                         command=command)
+    return t.gettext("Only this group's administrators can change its alerts (/%(command)s). /list shows what "
+                     "it tracks.", command=command)
 
 
 def _messages(replies: list[str]) -> list[str]:

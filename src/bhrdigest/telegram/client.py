@@ -142,6 +142,7 @@ class IncomingMessage:
     text: str | None  # None for a photo, a sticker, a member joining…
     user_id: int | None = None  # who wrote it
     sender_chat_id: int | None = None  # set when written on behalf of a chat (an anonymous group admin)
+    language_code: str | None = None  # the sender's Telegram language ("es", "pt-br"), when given
 
 
 ADMIN_CACHE_SECONDS = 60.0  # a demoted administrator keeps their rights this long at most
@@ -300,7 +301,9 @@ def _incoming(update: telegram.Update) -> IncomingMessage:
         return IncomingMessage(update.update_id, None, "", None)
     user = message.from_user.id if message.from_user else None
     on_behalf = message.sender_chat.id if message.sender_chat else None
-    return IncomingMessage(update.update_id, message.chat.id, message.chat.type, message.text, user, on_behalf)
+    language = message.from_user.language_code if message.from_user else None
+    return IncomingMessage(update.update_id, message.chat.id, message.chat.type, message.text, user, on_behalf,
+                           language)
 
 
 def retry_after_seconds(exc: tg_error.RetryAfter) -> float:

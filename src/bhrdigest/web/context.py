@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
 from bhrdigest.config.load import Config
 from bhrdigest.config.preferences import Choices
+from bhrdigest.i18n import chrome_for
 from bhrdigest.signing import make_preferences_token, make_token
 from bhrdigest.web.ratelimit import RateLimiter, retry_after
 
@@ -61,7 +62,9 @@ class WebContext:
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            extensions=["jinja2.ext.i18n"],
         )
+        self.templates.newstyle_gettext = True  # type: ignore[attr-defined]  # as the digest's (i18n.py)
 
     def __repr__(self) -> str:  # never the secret
         return f"WebContext(list_id={self.list_id!r}, subscribers={len(self.subscribers)})"
@@ -69,8 +72,11 @@ class WebContext:
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.wall_clock(), UTC)
 
-    def page(self, template: str, /, *, status: int = 200, **context: object) -> HTMLResponse:
-        html = self.templates.get_template(template).render(css=self.css, **context)
+    def page(self, template: str, /, *, status: int = 200, reader_languages: Sequence[str] = (),
+             **context: object) -> HTMLResponse:
+        """`template` in the first of `reader_languages` that has a catalogue's wording, else English."""
+        chrome = chrome_for(reader_languages)
+        html = self.templates.get_template(template).render(css=self.css, **chrome.template_globals(), **context)
         return HTMLResponse(html, status_code=status, headers={"Content-Security-Policy": self.policy})
 
     def link(self, kind: str, email: str) -> str:

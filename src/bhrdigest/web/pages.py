@@ -29,6 +29,7 @@ from bhrdigest.config.preferences import (
     apply_preferences,
     split_names,
 )
+from bhrdigest.i18n import N_, chrome_for
 from bhrdigest.model import Subscriber
 from bhrdigest.signing import check_csrf, make_csrf, read_preferences_token, read_token
 from bhrdigest.store import subscribers as store
@@ -37,11 +38,11 @@ from bhrdigest.web.frame import BodyTooLarge
 
 log = logging.getLogger(__name__)
 
-NOTICES = {
-    "saved": "Your choices are saved. The next digest follows them.",
-    "paused": "Your digest is paused. Nothing will be sent until you resume it.",
-    "resumed": "Your digest is on again.",
-    "resubscribed": "You are subscribed again.",
+NOTICES = {  # English; the page shows _(notice)
+    "saved": N_("Your choices are saved. The next digest follows them."),
+    "paused": N_("Your digest is paused. Nothing will be sent until you resume it."),
+    "resumed": N_("Your digest is on again."),
+    "resubscribed": N_("You are subscribed again."),
 }
 MAX_FIELDS = 2_000  # checkboxes of a long list of followed companies
 MAX_ADD_TEXT = 5_000
@@ -80,12 +81,19 @@ async def unsubscribe(request: Request) -> Response:
             return too_many(wait)
         reason = "web" if form.get("from") == "page" else "one-click"
         await run_in_threadpool(lambda: store.suppress(web.engine, email, reason, now=web.now()))
-        return web.page("unsubscribed.html.j2", email=email, preferences_link=_preferences_link(web, email))
+        return web.page("unsubscribed.html.j2", reader_languages=_languages(web, email), email=email,
+                        preferences_link=_preferences_link(web, email))
     if wait := web.limited(request, email):
         return too_many(wait)
     suppression = await run_in_threadpool(store.get_suppression, web.engine, email)
-    return web.page("unsubscribe.html.j2", email=email, already=suppression is not None,
-                    preferences_link=_preferences_link(web, email))
+    return web.page("unsubscribe.html.j2", reader_languages=_languages(web, email), email=email,
+                    already=suppression is not None, preferences_link=_preferences_link(web, email))
+
+
+def _languages(web: WebContext, email: str) -> tuple[str, ...]:
+    """The pages speak the subscriber's first language (English for an address not listed)."""
+    subscriber = web.subscribers.get(email)
+    return subscriber.languages if subscriber else ()
 
 
 def _preferences_link(web: WebContext, email: str) -> str | None:
@@ -134,7 +142,8 @@ async def preferences(request: Request) -> Response:
     form = await read_form(request)
     subject = f"{web.list_id}\x00{subscriber.email}"
     if not _same_origin(request) or not check_csrf(web.secret, subject, form.get("csrf"), now=web.wall_clock()):
-        return web.page("expired.html.j2", status=403, again=request.url.path.rsplit("/", 1)[-1])
+        return web.page("expired.html.j2", status=403, reader_languages=subscriber.languages,
+                        again=request.url.path.rsplit("/", 1)[-1])
     action = form.get("action", "save")
     if action == "save":
         return await _save(web, subscriber, form)
@@ -174,6 +183,8 @@ async def _save(web: WebContext, subscriber: Subscriber, form: MultiDict) -> Res
         topics=form.getlist("topic"),
         languages=form.getlist("language"),
         own_languages=own_languages,
+        gettext=chrome_for(subscriber.languages if current is None or not current.languages
+                           else current.languages).gettext,
     )
     if selection.problems:
         return await _show(web, subscriber, selection=selection, status=400,
@@ -212,10 +223,11 @@ async def _show(web: WebContext, subscriber: Subscriber, *, notice: str | None =
     return web.page(
         "preferences.html.j2",
         status=status,
+        reader_languages=following.languages,
         email=subscriber.email,
         name=subscriber.name,
         state=status_name,
-        unsubscribed_on=suppression.created_at.date().isoformat() if suppression else None,
+        unsubscribed_on=chrome_for(following.languages).format_date(suppression.created_at) if suppression else None,
         notice=notice,
         problems=selection.problems if selection else (),
         csrf=make_csrf(web.secret, f"{web.list_id}\x00{subscriber.email}", now=web.wall_clock()),

@@ -150,7 +150,7 @@ def _alert_store(folder: Path, *, chats: int, per_chat: int, now: datetime):
     100 companies are tracked by chats/100 chats each; each company is named by
     `per_chat` components, so every chat has `per_chat` alerts due.
     """
-    engine = connect(f"sqlite:///{folder / 'alerts.db'}")
+    engine = connect(f"sqlite:///{folder / 'alerts.db'}", create=True)
     companies = [Company(f"Tracked Company {i:03d}") for i in range(100)]
     tracking = [
         Subscriber(email=f"chat{c}@example.org", companies=(companies[c % 100].name,), telegram=800_000_000 + c)

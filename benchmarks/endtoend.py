@@ -52,6 +52,7 @@ def run_week(world: World, feeds: list[bytes], subscribers: int, *, sink_kind: s
             "BHRDIGEST_OUTBOX": str(folder / "outbox"),
         }
         env.pop("SMTP_URL", None)
+        _command(["db", "upgrade"], env)
         fetch = _command(["fetch"], env)
         after_fetch = _store_size(database)
         with ServerProcess(sink_kind) as sink:

@@ -572,7 +572,7 @@ def database(kind: str, tmp_path) -> Iterator:
     from bhrdigest.store.db import connect
 
     if kind == "sqlite":
-        engine = connect(f"sqlite:///{tmp_path / 'store.db'}")
+        engine = connect(f"sqlite:///{tmp_path / 'store.db'}", create=True)
         yield engine
         engine.dispose()
         return
@@ -584,7 +584,7 @@ def database(kind: str, tmp_path) -> Iterator:
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     separator = "&" if "?" in url else "?"
-    engine = connect(f"{url}{separator}options=-csearch_path%3D{schema}")
+    engine = connect(f"{url}{separator}options=-csearch_path%3D{schema}", create=True)
     try:
         yield engine
     finally:

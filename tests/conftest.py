@@ -27,6 +27,6 @@ def database_url(request, tmp_path):
 
 @pytest.fixture
 def engine(database_url):
-    engine = connect(database_url)
+    engine = connect(database_url, create=True)
     yield engine
     engine.dispose()

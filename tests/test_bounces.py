@@ -6,8 +6,16 @@ GNU Mailman's detector library); arf_complaint.eml and autoreply.eml are ours.
 
 from __future__ import annotations
 
+import asyncio
 import email
+import json
+import logging
 import mailbox
+import os
+import signal
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,8 +25,12 @@ from imapserver import append, dovecot_server, subjects
 
 from bhrdigest.cli.main import main
 from bhrdigest.mail.bounces import BounceKind, classify, recipient_from_verp, verp_address
+from bhrdigest.model import Catalogue
+from bhrdigest.ops.bounces import check_mailbox
 from bhrdigest.store.bounces import bounce_counts, record_bounce
+from bhrdigest.store.db import connect
 from bhrdigest.store.subscribers import get_suppression
+from bhrdigest.worker import run_worker
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bounces"
 BOUNCES = "bounces@bounce.example.org"
@@ -169,3 +181,80 @@ def test_bounces_without_a_mailbox_says_what_to_set(staff):
     result = staff("bounces")
     assert result.exit_code == 1
     assert "BOUNCE_MAILBOX_URL" in result.output
+
+
+# --- the worker reads the mailbox on its interval ----------------------------------------
+
+
+def test_the_worker_reads_the_bounce_mailbox_each_interval(staff, tmp_path):
+    box = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    for name in INBOX:
+        box.add((FIXTURES / name).read_bytes())
+    env = os.environ | {"BHRDIGEST_CONFIG": str(tmp_path / "subscriptions.yaml"),
+                        "DATABASE_URL": f"sqlite:///{tmp_path / 'bhrdigest.db'}",
+                        "BOUNCE_MAILBOX_URL": f"maildir:{tmp_path / 'Maildir'}", "TELEGRAM_BOT_TOKEN": ""}
+    env.pop("DYNO", None)
+    command = [sys.executable, "-m", "bhrdigest", "worker", "--interval", "0.01"]
+    child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while len(mailbox.Maildir(tmp_path / "Maildir", create=False)) > 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        child.send_signal(signal.SIGTERM)
+        _, stderr = child.communicate(timeout=20)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 0, stderr
+    assert "reading bounces from maildir:" in stderr
+    assert "bounces hard=2 soft=1 complaints=1" in stderr and "mailbox_failures=0" in stderr
+    assert "(hard-bounce)" in staff("subscribers").output
+
+
+async def test_a_failing_mailbox_never_stops_the_worker_and_is_read_again_next_interval(engine, tmp_path, caplog):
+    folder = tmp_path / "Maildir"  # not there at first: the mailbox fails
+    stop, fetches = asyncio.Event(), []
+
+    async def fetch_once():
+        fetches.append(1)
+        if len(fetches) == 2:  # the mailbox comes back
+            box = mailbox.Maildir(folder, create=True)
+            box.add((FIXTURES / "dsn_01.eml").read_bytes())
+        if len(fetches) == 3:
+            stop.set()
+        return []
+
+    def check_bounces():
+        return check_mailbox(engine, f"maildir:{folder}", now=NOW, bounce_address=BOUNCES)
+
+    caplog.set_level(logging.INFO, logger="bhrdigest")
+    await asyncio.wait_for(run_worker(fetch_once=fetch_once, engine=engine, sender=None, catalogue=Catalogue(),
+                                      interval=0.05, stop_event=stop, check_bounces=check_bounces), timeout=20)
+    assert "bounce mailbox failed, trying again next interval" in caplog.text
+    assert "is not a Maildir folder" in caplog.text
+    assert get_suppression(engine, "userx@example.com").reason == "hard-bounce"
+    assert "bounces hard=1 soft=0 complaints=0 unknown=0 suppressed=1 mailbox_failures=1" in caplog.text
+
+
+# --- status ----------------------------------------------------------------------------
+
+
+def test_status_shows_bounces_this_week_and_ever_and_suppressions_by_reason(staff, tmp_path):
+    box = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    for name in INBOX:
+        box.add((FIXTURES / name).read_bytes())
+    assert staff("bounces", "--mailbox", f"maildir:{tmp_path / 'Maildir'}").exit_code == 0
+    engine = connect(f"sqlite:///{tmp_path / 'bhrdigest.db'}")
+    long_ago = datetime.now(UTC) - timedelta(days=30)
+    record_bounce(engine, "old@example.org", "hard", report_id="<old@r>", detail="550", now=long_ago)
+    engine.dispose()
+    assert staff("unsubscribe", "kim@example.org").exit_code == 0
+    report = json.loads(staff("status", "--json").output)
+    assert report["bounces"] == {
+        "last_7_days": {"hard": 2, "soft": 1, "complaint": 1},
+        "all_time": {"hard": 3, "soft": 1, "complaint": 1},
+        "suppressed": {"complaint": 1, "hard-bounce": 3, "staff": 1},
+    }
+    text = staff("status").output
+    assert "bounces: last 7 days hard 2, soft 1, complaint 1; all time hard 3, soft 1, complaint 1" in text
+    assert "suppressed addresses: complaint 1, hard-bounce 3, staff 1" in text

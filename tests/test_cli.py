@@ -83,6 +83,8 @@ def cli(tmp_path):
         runner = CliRunner()
         return runner.invoke(main, list(args), env=env | (extra_env or {}), input=input, catch_exceptions=False)
 
+    created = invoke("db", "upgrade")  # no command but `db upgrade` and `demo` creates a database
+    assert created.exit_code == 0, created.output
     invoke.env = env
     invoke.tmp = tmp_path
     return invoke
@@ -116,6 +118,15 @@ def test_check_names_file_line_and_field_and_exits_1_without_traceback(cli, tmp_
     assert "Traceback" not in result.output
     assert f"{bad}:4" in result.output and "subscribers[0].email" in result.output
     assert "companies" in result.output  # the suggestion for the misspelt key
+
+
+def test_check_names_a_missing_feed_file_and_an_unknown_language(cli, tmp_path):
+    config = write_config(tmp_path, [str(SAMPLE), "samples/latest-news-jp.xml"],
+                          "\n  - email: sakura@example.org\n    companies: [Cellebrite]\n    languages: [jp, en]\n")
+    result = cli("--config", str(config), "check")
+    assert result.exit_code == 1, result.output
+    assert f"{config}:8: feeds[1].url: no such file {tmp_path / 'samples' / 'latest-news-jp.xml'}" in result.output
+    assert "subscribers[0].languages: 'jp' is not a known language code; did you mean 'ja'?" in result.output
 
 
 def test_fetch_stores_the_sample_and_components_json_matches_the_golden_file(cli):
@@ -414,6 +425,7 @@ def test_worker_fetches_alerts_and_stops_on_sigterm(tmp_path):
             "TELEGRAM_API_URL": api.url,
         }
         env.pop("DYNO", None)
+        assert CliRunner().invoke(main, ["db", "upgrade"], env=env).exit_code == 0
         command = [sys.executable, "-m", "bhrdigest", "worker", "--interval", "0.01"]
         child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:

@@ -361,6 +361,44 @@ def test_language_must_be_a_language_code(tmp_path):
     assert "'English' is not a language code" in problem.message
 
 
+@pytest.mark.parametrize(("code", "meant"), [("jp", "ja"), ("cn", "zh-hans"), ("kr", "ko"), ("gr", "el"),
+                                             ("fre", "fr")])
+def test_an_unknown_language_code_is_refused_with_what_was_meant(tmp_path, code, meant):
+    text = with_subscriber(f"""\
+      - email: sam@example.org
+        topics: [Labour rights]
+        languages: [{code}, en]
+    """)
+    problem = only_problem(tmp_path, text)
+    assert (problem.line, problem.field) == (line_of(text, f"[{code}, en]"), "subscribers[1].languages")
+    assert f"{code!r} is not a known language code; did you mean {meant!r}?" in problem.message
+
+
+@pytest.mark.parametrize("code", ["ja", "zh-hant", "my", "pt-BR", "uk", "fil", "es-419"])
+def test_the_sites_languages_and_others_babel_knows_are_accepted(tmp_path, code):
+    text = with_subscriber(f"""\
+      - email: sam@example.org
+        topics: [Labour rights]
+        languages: [{code}]
+    """)
+    sam = load_config(write(tmp_path, text)).subscribers[1]
+    assert sam.languages[0].lower() == code.lower()
+
+
+def test_check_files_names_a_feed_file_that_does_not_exist(tmp_path):
+    (tmp_path / "samples").mkdir()
+    (tmp_path / "samples" / "latest-news-en.xml").write_text("<rss/>")
+    text = BASE.replace("  - url: samples/latest-news-en.xml\n",
+                        "  - url: samples/latest-news-en.xml\n  - samples/latest-news-jp.xml\n")
+    path = write(tmp_path, text)
+    load_config(path)  # other commands leave a missing file to fetch, as one feed's failure
+    with pytest.raises(ConfigError) as info:
+        load_config(path, check_files=True)
+    [problem] = info.value.problems
+    assert (problem.file, problem.line, problem.field) == (str(path), line_of(text, "latest-news-jp"), "feeds[1].url")
+    assert f"no such file {tmp_path / 'samples' / 'latest-news-jp.xml'}" in problem.message
+
+
 @pytest.mark.parametrize("chat_id", ['"@alex"', "true", "12.5", "[1]", "0"])
 def test_telegram_must_be_a_numeric_chat_id(tmp_path, chat_id):
     text = with_subscriber(f"""\

@@ -51,6 +51,7 @@ def test_a_feed_of_sixty_items_stores_the_newest_up_to_the_cap_and_says_how_many
             "BHRDIGEST_CONFIG": str(write_config(tmp_path, url, "worker:\n  max_items_per_feed: 25\n")),
             "DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
         }
+        assert CliRunner().invoke(main, ["db", "upgrade"], env=env).exit_code == 0
         fetched = CliRunner().invoke(main, ["fetch"], env=env, catch_exceptions=False)
     listed = CliRunner().invoke(main, ["components", "--json"], env=env, catch_exceptions=False)
 

@@ -33,7 +33,8 @@ postgresql_only = pytest.mark.parametrize("database_url", ["postgresql"], indire
 @pytest.fixture
 def engines(database_url):
     """Two engines on one database: two worker processes, as far as the locks can tell."""
-    first, second = connect(database_url), connect(database_url)
+    first = connect(database_url, create=True)
+    second = connect(database_url)
     yield first, second
     first.dispose()
     second.dispose()

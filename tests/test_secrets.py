@@ -51,7 +51,7 @@ subscribers:
 
 
 def environment(tmp_path: Path, feeds: list[str], **changes: str) -> dict[str, str]:
-    return {
+    env = {
         "BHRDIGEST_CONFIG": str(write_config(tmp_path, feeds)),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
         "TELEGRAM_BOT_TOKEN": "",
@@ -59,6 +59,10 @@ def environment(tmp_path: Path, feeds: list[str], **changes: str) -> dict[str, s
         "SMTP_URL": "",
         "DYNO": "",
     } | changes
+    if "DATABASE_URL" not in changes:  # no command but `db upgrade` creates the database
+        created = invoke(env, "db", "upgrade")
+        assert created.exit_code == 0, created.output
+    return env
 
 
 def invoke(env: dict[str, str], *args: str):

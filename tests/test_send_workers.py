@@ -117,6 +117,8 @@ class Senders:
             "SMTP_CONNECTIONS": str(CONNECTIONS),
         }
         self.env.pop("DYNO", None)
+        created = CliRunner().invoke(main, ["-q", "db", "upgrade"], env=self.env, catch_exceptions=False)
+        assert created.exit_code == 0, created.output
         fetched = CliRunner().invoke(main, ["-q", "fetch"], env=self.env, catch_exceptions=False)
         assert fetched.exit_code == 0, fetched.output
 

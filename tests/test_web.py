@@ -410,6 +410,8 @@ def cli(database_url, tmp_path):
     def invoke(*args: str, extra_env: dict | None = None):
         return CliRunner().invoke(main, list(args), env=env | (extra_env or {}), catch_exceptions=False)
 
+    created = invoke("db", "upgrade")
+    assert created.exit_code == 0, created.output
     invoke.env = env
     return invoke
 

@@ -62,7 +62,7 @@ def test_one_click_unsubscribe_from_a_received_digest_stops_the_next_send(databa
     feed = tmp_path / "feed.xml"
     feed.write_bytes(SAMPLE.read_bytes())
     config_path = write_config(tmp_path, web.url, feed)
-    engine = connect(database_url)
+    engine = connect(database_url, create=True)
     app = create_app(load_config(config_path), engine, SECRET)
 
     with SmtpServer() as smtp, web.serve(app):

@@ -209,6 +209,7 @@ def test_slow_clients_under_a_low_file_limit_neither_stop_healthz_nor_flood_the_
     port = closed_port()
     env = {**os.environ, "BHRDIGEST_CONFIG": str(write_config(tmp_path)), "DATABASE_URL": database_url,
            "BHRDIGEST_SECRET": SECRET, "PORT": str(port), "DYNO": "", "FORWARDED_ALLOW_IPS": "*"}
+    assert CliRunner().invoke(main, ["db", "upgrade"], env=env).exit_code == 0  # `web` creates no database
     log_file = tmp_path / "web.log"
 
     def low_file_limit() -> None:

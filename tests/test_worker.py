@@ -46,7 +46,7 @@ def engine(request, tmp_path):
 @pytest.fixture
 def sqlite_engine(db_path):
     """For a worker in another process: a file both processes open."""
-    engine = connect(f"sqlite:///{db_path}")
+    engine = connect(f"sqlite:///{db_path}", create=True)
     yield engine
     engine.dispose()
 

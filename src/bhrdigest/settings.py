@@ -14,14 +14,14 @@ from urllib.parse import urlsplit
 
 from bhrdigest.errors import ConfigError
 
-DEFAULT_DATABASE_URL = "sqlite:///bhrdigest.db"
+DEFAULT_DATABASE_FILE = "bhrdigest.db"  # beside the config file, whatever folder a command runs from
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org"
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     config_path: Path = Path("subscriptions.yaml")
-    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)
+    database_url: str | None = field(default=None, repr=False)  # None: DEFAULT_DATABASE_FILE
     smtp_url: str | None = field(default=None, repr=False)
     outbox: Path = Path("outbox")
     telegram_token: str | None = field(default=None, repr=False)
@@ -29,6 +29,11 @@ class Settings:
     secret: str | None = field(default=None, repr=False)
     user_agent: str | None = None
     ephemeral_disk: bool = False  # DYNO is set: a SQLite file would be wiped at restart
+    bounce_mailbox_url: str | None = field(default=None, repr=False)  # the worker reads it each interval
+    # Bounce webhooks (web/webhooks.py): what authenticates each relay's posts.
+    ses_topic_arns: tuple[str, ...] = ()
+    postmark_webhook_secret: str | None = field(default=None, repr=False)
+    mailgun_webhook_signing_key: str | None = field(default=None, repr=False)
     # Set by `send --workers N` for its senders: its own parsed configuration (digest/senders.py).
     config_snapshot: Path | None = None
 
@@ -37,7 +42,7 @@ class Settings:
         env = os.environ if env is None else env
         return cls(
             config_path=Path(env.get("BHRDIGEST_CONFIG") or "subscriptions.yaml"),
-            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            database_url=env.get("DATABASE_URL") or None,
             smtp_url=env.get("SMTP_URL") or None,
             outbox=Path(env.get("BHRDIGEST_OUTBOX") or "outbox"),
             telegram_token=env.get("TELEGRAM_BOT_TOKEN") or None,
@@ -45,6 +50,10 @@ class Settings:
             secret=env.get("BHRDIGEST_SECRET") or None,
             user_agent=env.get("BHRDIGEST_USER_AGENT") or None,
             ephemeral_disk=bool(env.get("DYNO")),
+            bounce_mailbox_url=env.get("BOUNCE_MAILBOX_URL") or None,
+            ses_topic_arns=tuple(arn.strip() for arn in env.get("SES_SNS_TOPIC_ARN", "").split(",") if arn.strip()),
+            postmark_webhook_secret=env.get("POSTMARK_WEBHOOK_SECRET") or None,
+            mailgun_webhook_signing_key=env.get("MAILGUN_WEBHOOK_SIGNING_KEY") or None,
             config_snapshot=Path(env["BHRDIGEST_CONFIG_SNAPSHOT"]) if env.get("BHRDIGEST_CONFIG_SNAPSHOT") else None,
         )
 
@@ -57,16 +66,23 @@ class Settings:
         return replace(self, **changes) if changes else self
 
     def secrets(self) -> tuple[str | None, ...]:
-        """Values never to show (redact.py): the token, the signing key, URL passwords."""
-        passwords = (urlsplit(url).password if url else None for url in (self.smtp_url, self.database_url))
-        return (self.telegram_token, self.secret, *passwords)
+        """Values never to show (redact.py): the token, the signing keys, URL passwords."""
+        passwords = (urlsplit(url).password if url else None for url in (self.smtp_url, self.database_url,
+                                                                        self.bounce_mailbox_url))
+        return (self.telegram_token, self.secret, self.postmark_webhook_secret, self.mailgun_webhook_signing_key,
+                *passwords)
 
     def checked_database_url(self) -> str:
-        """The database URL, refusing a SQLite file on an ephemeral disk."""
-        if self.ephemeral_disk and self.database_url.startswith("sqlite"):
+        """The database URL, refusing a SQLite file on an ephemeral disk.
+
+        Unset, it is bhrdigest.db beside the config file: staff running a command from another
+        folder with --config must reach the same database, not a new empty one where they stand.
+        """
+        url = self.database_url or f"sqlite:///{self.config_path.absolute().parent / DEFAULT_DATABASE_FILE}"
+        if self.ephemeral_disk and url.startswith("sqlite"):
             raise ConfigError(
                 "DATABASE_URL is a SQLite file but this platform's disk is ephemeral (DYNO is set): "
                 "the record of sent digests would be wiped at every restart. "
                 "Attach PostgreSQL and set DATABASE_URL to it."
             )
-        return self.database_url
+        return url

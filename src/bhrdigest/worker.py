@@ -10,6 +10,9 @@ dies, another takes the lock on its next pass. On SQLite, run one worker.
 
 The worker outlives the Bot API: while it does not answer (telegram/health.py), fetching
 goes on, alerts wait in the queue, and `status` shows since when the API is down.
+
+With a bounce mailbox (BOUNCE_MAILBOX_URL), each interval also reads it (`bhrdigest
+bounces`, ops/bounces.py); a mailbox that fails is logged and read again next interval.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from bhrdigest.errors import (
     DeliveryError,
 )
 from bhrdigest.model import Catalogue, Subscriber
+from bhrdigest.ops.bounces import BounceRunSummary
 from bhrdigest.store import alert_queue as store
 from bhrdigest.store.locks import BOT_POLLER, HeldLock
 from bhrdigest.telegram.bot import COMMANDS, CompanyDirectory, poll_bot_once
@@ -42,6 +46,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 FetchOnce = Callable[[], Awaitable[Sequence[str]]]  # stores what it fetched; the new keys
+CheckBounces = Callable[[], BounceRunSummary]  # blocking (IMAP): run in a thread
 _T = TypeVar("_T")
 
 
@@ -59,6 +64,7 @@ async def run_worker(
     lease: float = 60.0,
     clock: Clock = utcnow,
     api_backoff: float = 5.0,
+    check_bounces: CheckBounces | None = None,
 ) -> None:
     """Fetch every `interval` seconds, queue and deliver alerts, answer the bot.
 
@@ -67,13 +73,14 @@ async def run_worker(
     Returns when `stop_event` is set — by SIGTERM or SIGINT when none is given —
     after the messages in flight, within a few seconds. `sender` need not be started:
     the worker starts it when the Bot API first answers (`api_backoff`: the first wait
-    before asking again while it does not).
+    before asking again while it does not). `check_bounces`, when given, reads the bounce
+    mailbox after each fetch.
     """
     own_signals = stop_event is None
     stop = stop_event or asyncio.Event()
     if own_signals:
         _install_signals(stop)
-    life = _Life(started=time.monotonic())
+    life = _Life(started=time.monotonic(), bounces=None if check_bounces is None else BounceRunSummary())
     try:
         companies = companies or _company_index(catalogue)
         _prepare(engine, sender, subscribers, interval, clock)
@@ -88,6 +95,7 @@ async def run_worker(
             poll_timeout=poll_timeout,
             lease=lease,
             clock=clock,
+            check_bounces=check_bounces,
         )
         await _loop(setup, life)
     finally:
@@ -109,6 +117,7 @@ class _Setup:
     poll_timeout: float
     lease: float
     clock: Clock
+    check_bounces: CheckBounces | None  # None: no bounce mailbox to read
 
 
 @dataclass(slots=True)
@@ -119,10 +128,17 @@ class _Life:
     fetches: int = 0
     new: int = 0
     alerts: AlertRunSummary = field(default_factory=AlertRunSummary)
+    bounces: BounceRunSummary | None = None  # None: no bounce mailbox configured
+    mailbox_failures: int = 0
 
     def line(self) -> str:
         minutes = (time.monotonic() - self.started) / 60
-        return f"after {minutes:.1f} min: fetches={self.fetches} new={self.new} {self.alerts.line()}"
+        line = f"after {minutes:.1f} min: fetches={self.fetches} new={self.new} {self.alerts.line()}"
+        if self.bounces is not None:
+            b = self.bounces
+            line += (f"; bounces hard={b.kinds['hard']} soft={b.kinds['soft']} complaints={b.kinds['complaint']} "
+                     f"unknown={b.kinds['unknown']} suppressed={b.suppressed} mailbox_failures={self.mailbox_failures}")
+        return line
 
 
 def _prepare(
@@ -155,6 +171,8 @@ async def _loop(setup: _Setup, life: _Life) -> None:
                 next_fetch = time.monotonic() + setup.interval
                 life.fetches += 1
                 life.new += await _fetch(setup.fetch_once, engine, stop, clock)
+                if setup.check_bounces is not None:
+                    await _read_bounces(setup.check_bounces, life)
             if link is None or not await link.ready():  # no token, or the Bot API does not answer
                 wait = next_fetch - time.monotonic()
                 await _until(stop, max(0.0, wait if link is None else min(wait, link.wait())))
@@ -186,6 +204,20 @@ async def _fetch(fetch_once: FetchOnce, engine: sa.Engine, stop: asyncio.Event, 
         queued = store.queue_alerts(engine, keys, now=clock())
         log.info("fetch stored %d new components, %d alerts queued", len(keys), queued)
     return len(keys or ())
+
+
+async def _read_bounces(check_bounces: CheckBounces, life: _Life) -> None:
+    """Read the bounce mailbox once; a mailbox that fails is tried again next interval."""
+    try:
+        summary = await asyncio.to_thread(check_bounces)
+    except sa.exc.SQLAlchemyError:
+        raise  # the database, not the mailbox: as for a fetch
+    except Exception as exc:  # noqa: BLE001 - a mailbox down, a refused login: the worker goes on
+        life.mailbox_failures += 1
+        log.warning("bounce mailbox failed, trying again next interval: %s", exc)
+        return
+    if life.bounces is not None:
+        life.bounces.add(summary)
 
 
 def _poll_timeout(engine: sa.Engine, next_fetch: float, poll_timeout: float, clock: Clock) -> float:

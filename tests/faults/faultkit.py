@@ -103,7 +103,7 @@ class Bhr:
     """`bhrdigest` with a config, database and outbox of its own, run as a child process."""
 
     def __init__(self, folder: Path, *, config: Path, database_url: str | None = None,
-                 env: Mapping[str, str] | None = None):
+                 env: Mapping[str, str] | None = None, create_database: bool = True):
         self.folder = folder
         self.config = config
         self.database_url = database_url or f"sqlite:///{folder / 'bhrdigest.db'}"
@@ -115,6 +115,9 @@ class Bhr:
             "PYTHONUNBUFFERED": "1",
             "PYTHONFAULTHANDLER": "1",
         } | dict(env or {})
+        if create_database:  # no command but `db upgrade` creates a database
+            created = self.invoke("-q", "db", "upgrade")
+            assert created.exit_code == 0, created.output
 
     def command(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "bhrdigest", *args]

@@ -112,8 +112,8 @@ def test_any_damaged_subscriptions_yaml_gives_exit_1_with_a_located_message_neve
     folder = tmp_path_factory.mktemp("fuzz")
     config = folder / "subscriptions.yaml"
     config.write_bytes(damaged_yaml(data, folder))
-    bhr = Bhr(folder, config=config)
     args = data.draw(st.sampled_from(COMMANDS))
+    bhr = Bhr(folder, config=config, create_database=args != ("check",))  # check must not create one
     result = bhr.invoke("-q", *args, catch_exceptions=True)
     assert_clean_outcome(bhr, args, result)
     assert not (folder / "PWNED").exists()
@@ -123,7 +123,7 @@ def test_any_damaged_subscriptions_yaml_gives_exit_1_with_a_located_message_neve
 def test_hostile_yaml_through_a_real_process_is_refused_without_a_traceback(hostile, tmp_path):
     config = write_config(tmp_path, feeds=[], subscribers=subscribers_yaml(1))
     config.write_text(config.read_text(encoding="utf-8") + hostile, encoding="utf-8")
-    bhr = Bhr(tmp_path, config=config)
+    bhr = Bhr(tmp_path, config=config, create_database=False)
     ran = bhr.run("check", timeout=60)
     assert_no_traceback(ran)
     assert ran.returncode == 1 and ran.stderr.startswith("error: ") and str(config) in ran.stderr, ran.describe()
@@ -134,7 +134,7 @@ def test_hostile_yaml_through_a_real_process_is_refused_without_a_traceback(host
 def test_a_bad_subscriptions_yaml_creates_no_database(args, tmp_path):
     config = tmp_path / "subscriptions.yaml"
     config.write_text("sender: {from: updates@example.org}\nsubscribers: 5\n", encoding="utf-8")
-    bhr = Bhr(tmp_path, config=config)
+    bhr = Bhr(tmp_path, config=config, create_database=False)
     result = bhr.invoke("-q", *args)
     assert result.exit_code == 1, result.output
     assert not (tmp_path / "bhrdigest.db").exists()

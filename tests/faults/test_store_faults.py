@@ -268,7 +268,7 @@ def fill_version_1(url: str) -> list:
 def test_a_database_from_schema_version_1_is_upgraded_in_place_and_its_history_kept(store_url, tmp_path):
     cellebrite = fill_version_1(store_url)
     config = write_config(tmp_path, feeds=[SAMPLE], subscribers=subscribers_yaml(3))
-    bhr = Bhr(tmp_path, config=config, database_url=store_url)
+    bhr = Bhr(tmp_path, config=config, database_url=store_url, create_database=False)  # the upgrade is the test
     upgraded = bhr.run("db", "upgrade")
     again = bhr.run("db", "upgrade")
     assert upgraded.returncode == 0 and "upgraded from 1" in upgraded.stdout, upgraded.describe()

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from bhrdigest.bundled import bundled_path
 from bhrdigest.errors import ConfigError
 from bhrdigest.settings import Settings
 
 if TYPE_CHECKING:  # imported on first use, so `--help` stays instant
-    import sqlalchemy as sa
+    from sqlalchemy.engine import Engine
 
     from bhrdigest.config.load import Config
     from bhrdigest.digest.run import DigestComposer
@@ -48,11 +49,11 @@ class App:
         return load_config(self.settings.config_path)
 
     @cached_property
-    def engine(self) -> sa.Engine:
+    def engine(self) -> Engine:
         from bhrdigest.store.db import connect
 
-        self.config  # noqa: B018 - a bad subscriptions.yaml stops the command before any database is created
-        return connect(self.settings.checked_database_url())
+        _ = self.config  # a bad subscriptions.yaml stops the command before the database is opened
+        return connect(self.settings.checked_database_url())  # never creates one: `db upgrade` does
 
     @cached_property
     def started(self) -> datetime:
@@ -74,15 +75,6 @@ def template_dir(config: Config) -> Path:
     """templates/ beside subscriptions.yaml when staff keep their own, else the bundled ones."""
     local = config.path.parent / "templates"
     return local if (local / "digest.html.j2").exists() else bundled_path("templates")
-
-
-def bundled_path(name: str) -> Path:
-    """A folder shipped with the project (templates, samples)."""
-    here = Path(__file__).resolve()
-    for base in (here.parents[1] / "_bundled", here.parents[3]):
-        if (base / name).exists():
-            return base / name
-    raise ConfigError(f"cannot find the bundled {name}/ folder; reinstall bhrdigest")
 
 
 def make_composer(app: App, *, require_secret: bool) -> DigestComposer:

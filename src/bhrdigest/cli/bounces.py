@@ -26,8 +26,8 @@ def bounces(app: App, mailbox: str | None, dry_run: bool, as_json: bool) -> None
 
     Example: BOUNCE_MAILBOX_URL=imaps://bounces:…@imap.example.org/INBOX bhrdigest bounces
     """
-    from bhrdigest.mail.mailbox import describe_mailbox, open_mailbox
-    from bhrdigest.ops.bounces import process_bounces
+    from bhrdigest.mail.mailbox import describe_mailbox
+    from bhrdigest.ops.bounces import check_mailbox
 
     if not mailbox:
         raise ConfigError("no bounce mailbox: set BOUNCE_MAILBOX_URL or pass --mailbox URL")
@@ -35,12 +35,9 @@ def bounces(app: App, mailbox: str | None, dry_run: bool, as_json: bool) -> None
     if not config.sender.bounce_address:
         click.echo("warning: sender.bounce_address is not set: digests do not carry VERP return paths, so "
                    "only the reports' own text names who bounced", err=True)
-    box = open_mailbox(mailbox)  # a bad URL, refused login or a server that does not answer: exit 1
-    try:
-        summary = process_bounces(engine, box, now=app.now(), bounce_address=config.sender.bounce_address,
-                                  dry_run=dry_run)
-    finally:
-        box.close()
+    # A bad URL, refused login or a server that does not answer: exit 1.
+    summary = check_mailbox(engine, mailbox, now=app.now(), bounce_address=config.sender.bounce_address,
+                            dry_run=dry_run)
     if as_json:
         click.echo(json.dumps({"mailbox": describe_mailbox(mailbox), **summary.to_json()}))
     else:

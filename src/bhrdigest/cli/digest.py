@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bhrdigest.cli.app import App, bundled_path, make_composer, pass_app, run
+from bhrdigest.bundled import bundled_path
+from bhrdigest.cli.app import App, make_composer, pass_app, run
 from bhrdigest.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def demo(app: App, outbox: str | None) -> None:
     now = app.now()
     folder = Path(outbox) if outbox else app.settings.outbox / "demo"
     with tempfile.TemporaryDirectory() as tmp:
-        engine = connect(f"sqlite:///{tmp}/demo.db")
+        engine = connect(f"sqlite:///{tmp}/demo.db", create=True)
         summary = run(fetch_once(engine, config, now=now))
         click.echo(summary.line())
         components = load_components(engine)

@@ -15,11 +15,13 @@ from bhrdigest.ops import doctor as doctor_checks
 @click.command()
 @pass_app
 def check(app: App) -> None:
-    """Validate subscriptions.yaml and the templates; name every problem.
+    """Validate subscriptions.yaml, its feed files and the templates; name every problem.
 
     Example: bhrdigest --config subscriptions.yaml check
     """
-    config = app.config
+    from bhrdigest.config.load import load_config
+
+    config = load_config(app.settings.config_path, check_files=True)
     from bhrdigest.digest.render import DigestRenderer
 
     templates = template_dir(config)
@@ -68,7 +70,7 @@ def upgrade(app: App) -> None:
     from bhrdigest.store.db import open_engine
     from bhrdigest.store.db import upgrade as upgrade_schema
 
-    before, after = upgrade_schema(open_engine(app.settings.checked_database_url()))
+    before, after = upgrade_schema(open_engine(app.settings.checked_database_url(), create=True))
     if before == after:
         click.echo(f"database schema is current (version {after})")
     else:

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from functools import partial
 
 import click
 
 from bhrdigest.cli.app import EXIT_PARTIAL, App, pass_app, run, telegram_sender
-
-if TYPE_CHECKING:
-    from bhrdigest.telegram.deliver import AlertRunSummary
 
 
 @click.command()
@@ -22,7 +19,7 @@ def alert(app: App, dry_run: bool) -> None:
 
     Example: bhrdigest fetch && bhrdigest alert
     """
-    from bhrdigest.telegram.deliver import run_alerts
+    from bhrdigest.telegram.deliver import AlertRunSummary, run_alerts
 
     config, engine = app.config, app.engine
     sender = None if dry_run else telegram_sender(app)
@@ -50,29 +47,39 @@ def alert(app: App, dry_run: bool) -> None:
 def worker(app: App, interval: float | None) -> None:
     """Long-running: fetch every N minutes, send instant alerts, answer bot commands.
 
+    With BOUNCE_MAILBOX_URL set, it also reads the bounce mailbox every interval, as
+    `bhrdigest bounces` does; a mailbox that fails is logged and read again next time.
     Stops cleanly on SIGTERM or Ctrl-C, finishing the messages in flight.
 
     Example: bhrdigest worker --interval 10
     """
     from bhrdigest.ingest.pipeline import fetch_once
+    from bhrdigest.mail.mailbox import describe_mailbox
+    from bhrdigest.ops.bounces import BounceRunSummary, check_mailbox
     from bhrdigest.worker import run_worker
 
     config, engine, settings = app.config, app.engine, app.settings
     minutes = interval or config.worker_interval_minutes
+    mailbox = settings.bounce_mailbox_url
 
     async def fetch() -> tuple[str, ...]:
         summary = await fetch_once(engine, config, now=datetime.now(UTC), user_agent=settings.user_agent)
         return summary.new_keys
+
+    def check_bounces(url: str) -> BounceRunSummary:
+        return check_mailbox(engine, url, now=datetime.now(UTC), bounce_address=config.sender.bounce_address)
 
     async def go() -> None:
         # Not started here: the worker starts it once the Bot API answers, fetching meanwhile.
         sender = telegram_sender(app)
         try:
             return await run_worker(fetch_once=fetch, engine=engine, sender=sender, catalogue=config.catalogue,
-                                    subscribers=config.subscribers, interval=minutes * 60)
+                                    subscribers=config.subscribers, interval=minutes * 60,
+                                    check_bounces=partial(check_bounces, mailbox) if mailbox else None)
         finally:
             if sender is not None:
                 await sender.close()
 
-    click.echo(f"worker: fetching every {minutes:g} minutes; stop with Ctrl-C or SIGTERM", err=True)
+    bounces = f", reading bounces from {describe_mailbox(mailbox)}" if mailbox else ""
+    click.echo(f"worker: fetching every {minutes:g} minutes{bounces}; stop with Ctrl-C or SIGTERM", err=True)
     run(go())

@@ -36,6 +36,10 @@ def web(app: App, host: str, port: int, trusted_proxies: int) -> None:
     button; /p/TOKEN is the preferences page; /healthz answers the platform.
     Needs BHRDIGEST_SECRET, the same one `send` signs the links with.
 
+    Bounce webhooks, each served once configured: POST /hooks/ses (SES_SNS_TOPIC_ARN: the SNS
+    topics SES reports to), /hooks/postmark (POSTMARK_WEBHOOK_SECRET as the basic-auth password)
+    and /hooks/mailgun (MAILGUN_WEBHOOK_SIGNING_KEY).
+
     Each client is rate-limited under the address the last N proxies report (--trusted-proxies),
     never one it wrote itself; HSTS is sent when the request came over https.
 
@@ -48,11 +52,17 @@ def web(app: App, host: str, port: int, trusted_proxies: int) -> None:
         )
     from bhrdigest.web.app import create_app
     from bhrdigest.web.server import build_server, serve_until_stopped
+    from bhrdigest.web.webhooks import WebhookKeys, Webhooks
 
     if os.environ.get("FORWARDED_ALLOW_IPS"):
         click.echo(f"note: FORWARDED_ALLOW_IPS is no longer read; the client address comes from the "
                    f"{trusted_proxies} trusted proxy hop(s) of TRUSTED_PROXY_HOPS. Unset it.", err=True)
-    asgi = create_app(app.config, app.engine, app.settings.secret, trusted_proxies=trusted_proxies)
+    settings = app.settings
+    webhooks = Webhooks(WebhookKeys(settings.ses_topic_arns, settings.postmark_webhook_secret,
+                                    settings.mailgun_webhook_signing_key))
+    asgi = create_app(app.config, app.engine, settings.secret, trusted_proxies=trusted_proxies, webhooks=webhooks)
+    if hooks := [route.path for route in webhooks.routes()]:
+        click.echo(f"web: bounce webhooks at {', '.join(hooks)}", err=True)
     click.echo(f"web: listening on {host}:{port} behind {trusted_proxies} trusted proxy hop(s); "
                "stop with Ctrl-C or SIGTERM", err=True)
     serve_until_stopped(build_server(asgi, host=host, port=port))

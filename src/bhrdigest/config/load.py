@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from bhrdigest.config.languages import language_problem
 from bhrdigest.config.yaml_reader import MAX_TEXT, TAG, Reader, compose, describe, did_you_mean, has_control, is_null
 from bhrdigest.errors import ConfigError
 from bhrdigest.i18n import N_
@@ -110,14 +111,18 @@ def config_path_from_env(option: str | None) -> Path:
     return Path(option or os.environ.get(ENV_VAR) or "subscriptions.yaml")
 
 
-def load_config(path: Path) -> Config:
-    """Read and validate `path`; raise ConfigError listing every problem found."""
+def load_config(path: Path, *, check_files: bool = False) -> Config:
+    """Read and validate `path`; raise ConfigError listing every problem found.
+
+    `check_files` (for `check`) also requires feed paths to exist; other commands leave a
+    missing file to `fetch`, which records it as that one feed's failure and goes on.
+    """
     path = Path(path)
     reader = Reader(str(path))
     root = compose(path, reader, missing_hint=f"pass --config PATH or set {ENV_VAR}")
     if root is None:
         raise ConfigError(reader.problems)
-    config = _build_config(path, root, reader)
+    config = _build_config(path, root, reader, check_files=check_files)
     if reader.problems:
         raise ConfigError(sorted(reader.problems, key=lambda p: p.line or 0))
     # Copied once the node tree is gone. A large file's nodes (a million for 100,000
@@ -129,11 +134,11 @@ def load_config(path: Path) -> Config:
     return pickle.loads(data)
 
 
-def _build_config(path: Path, root: yaml.Node, r: Reader) -> Config:
+def _build_config(path: Path, root: yaml.Node, r: Reader, *, check_files: bool) -> Config:
     top = r.mapping(root, "", _TOP_KEYS)
     sender = _read_sender(top.get("sender"), r, root)
     digest = _read_digest(top.get("digest"), r)
-    feeds = _read_feeds(top.get("feeds"), r, path.absolute().parent)
+    feeds = _read_feeds(top.get("feeds"), r, path.absolute().parent, check_files=check_files)
     companies = _read_companies(top.get("companies"), r)
     topics = _read_topics(top.get("topics"), r)
     regions = _read_regions(top.get("regions"), r)
@@ -291,7 +296,7 @@ def _read_digest(node: yaml.Node | None, r: Reader) -> DigestOptions:
     return DigestOptions(subject or DEFAULT_SUBJECT, max_items or 40, period_days or 7)
 
 
-def _read_feeds(node: yaml.Node | None, r: Reader, base: Path) -> tuple[FeedSource, ...]:
+def _read_feeds(node: yaml.Node | None, r: Reader, base: Path, *, check_files: bool) -> tuple[FeedSource, ...]:
     feeds: list[FeedSource] = []
     first: dict[str, tuple[str, int]] = {}  # resolved url -> where it was first given
     for i, item in enumerate(r.sequence(node, "feeds")):
@@ -314,6 +319,8 @@ def _read_feeds(node: yaml.Node | None, r: Reader, base: Path) -> tuple[FeedSour
             r.add(url_node, field, f"duplicate feed: same as {first_field} (line {first_line})")
             continue
         first[url] = (field, url_node.start_mark.line + 1)
+        if check_files and not _SCHEME.match(url) and not os.path.isfile(url):
+            r.add(url_node, field, f"no such file {url} (a path is relative to the folder of this file)")
         feeds.append(FeedSource(url))
     return tuple(feeds)
 
@@ -515,10 +522,12 @@ def _read_languages(node: yaml.Node | None, field: str, r: Reader) -> tuple[str,
         r.add(node, field, "give at least one language, such as [en]")
     languages = []
     for code, item in r.texts(node, field):
-        if _LANGUAGE.fullmatch(code):
-            languages.append(_canonical_language(code))
-        else:
+        if not _LANGUAGE.fullmatch(code):
             r.add(item, field, f"{code!r} is not a language code such as en, ja, pt-BR")
+        elif problem := language_problem(code):
+            r.add(item, field, problem)
+        else:
+            languages.append(_canonical_language(code))
     return _unique(languages) or ("en",)
 
 

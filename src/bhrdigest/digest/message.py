@@ -63,13 +63,20 @@ def build_message(
     domain: str,
     reply_to: str | None = None,
     language: str | None = None,
+    return_path: str | None = None,
 ) -> EmailMessage:
-    """The digest email for one subscriber (deterministic: the same input, the same bytes)."""
+    """The digest email for one subscriber (deterministic: the same input, the same bytes).
+
+    `return_path`: the envelope sender (a VERP bounce address), written as `Return-Path:`
+    so the outbox shows it; the SMTP sender sends it as MAIL FROM, not as a header.
+    """
     if now.tzinfo is None:
         raise ValueError(
             "build_message needs a timezone-aware `now` for the Date header"
         )
     msg = DigestMessage(policy=POLICY)
+    if return_path:
+        msg.set_raw("Return-Path", f"<{return_path}>")  # raw: an address, never folded or encoded
     # Headers the same in every digest of a run are parsed once (see _header).
     msg["From"] = _header("From", from_addr)
     msg["To"] = Address(

@@ -45,6 +45,7 @@ from bhrdigest.digest.message import build_message, encoded_size
 from bhrdigest.digest.render import DigestRenderer, Mailbox
 from bhrdigest.digest.subject import subject_line
 from bhrdigest.errors import StoreError
+from bhrdigest.mail.bounces import verp_address
 from bhrdigest.mail.dkim import DkimSigner
 from bhrdigest.mail.sending import SendResult, send_many
 from bhrdigest.model import Subscriber
@@ -230,6 +231,14 @@ class DigestComposer:
         self.mailbox = Mailbox(reply_to=sender.reply_to is not None, postal_address=sender.postal_address,
                                privacy_url=sender.privacy_url, view_url=sender.view_url)
 
+    def return_path(self, email: str) -> str | None:
+        """The envelope sender for `email`: its VERP bounce address when sender.bounce_address is set."""
+        bounce = self.config.sender.bounce_address
+        if not bounce:
+            return None
+        # A non-ASCII address in MAIL FROM needs SMTPUTF8 of every relay on the way: plain bounce address then.
+        return verp_address(email.strip(), bounce) if email.isascii() else bounce
+
     def unsubscribe_url(self, email: str) -> str | None:
         return self._signed_url(self.config.sender.unsubscribe_url, make_token, email)
 
@@ -284,6 +293,7 @@ class DigestComposer:
             domain=self.domain,
             reply_to=sender.reply_to,
             language=chrome.code,
+            return_path=self.return_path(to.email),  # whoever it goes to: a test's bounce is not the subscriber's
         )
         return rendered, self.signer.sign(message) if self.signer else message  # signed last: nothing may change after
 

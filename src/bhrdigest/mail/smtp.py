@@ -21,6 +21,7 @@ Failure kinds, and what happens next:
 from __future__ import annotations
 
 import asyncio
+import copy
 import email.utils
 import logging
 import math
@@ -244,7 +245,7 @@ class SmtpSender:
                 raise
             try:
                 async with asyncio.timeout(self._timeout * 4):  # a guard over the per-read timeouts
-                    refused, _ = await session.client.sendmail(*_envelope(message), message.as_bytes())
+                    refused, _ = await session.client.sendmail(*_envelope(message), _wire_bytes(message))
             except BaseException as exc:
                 self._release(session, exc)
                 if isinstance(exc, Exception):
@@ -352,12 +353,24 @@ class SmtpSender:
         return client
 
 def _envelope(message: EmailMessage) -> tuple[str, list[str]]:
-    """Envelope sender and recipients from the headers.
+    """Envelope sender and recipients from the headers: Return-Path (a VERP bounce
+    address), else Sender, else From.
 
     The message is sent as built (`as_bytes()` with its own policy): aiosmtplib's
     `send_message` would re-flatten it with the default policy and fold
     List-Unsubscribe into RFC 2047 encoded words, which breaks one-click unsubscribe.
     """
-    sender = email.utils.parseaddr(str(message.get("Sender") or message.get("From", "")))[1]
+    origin = message.get("Return-Path") or message.get("Sender") or message.get("From", "")
+    sender = email.utils.parseaddr(str(origin))[1]
     fields = [str(value) for name in ("To", "Cc", "Bcc") for value in message.get_all(name, [])]
     return sender, [address for _, address in email.utils.getaddresses(fields) if address]
+
+
+def _wire_bytes(message: EmailMessage) -> bytes:
+    """The message as sent: without Return-Path, which the receiving server writes from
+    MAIL FROM (RFC 5321 4.4); the message itself keeps it (a retry needs it again)."""
+    if "Return-Path" not in message:
+        return message.as_bytes()
+    wire = copy.copy(message)  # shallow: deleting a header gives the copy a list of its own
+    del wire["Return-Path"]
+    return wire.as_bytes()

@@ -19,7 +19,7 @@ from email.message import Message
 import sqlalchemy as sa
 
 from bhrdigest.mail.bounces import BounceKind, classify
-from bhrdigest.mail.mailbox import Mailbox
+from bhrdigest.mail.mailbox import Mailbox, open_mailbox
 from bhrdigest.store.bounces import SOFT_THRESHOLD, record_bounce
 
 log = logging.getLogger(__name__)
@@ -41,10 +41,29 @@ class BounceRunSummary:
             f"suppressed={self.suppressed} left={self.left} in {self.seconds:.1f}s"
         )
 
+    def add(self, other: BounceRunSummary) -> None:
+        """Count another run in (the worker's totals)."""
+        self.read += other.read
+        self.kinds.update(other.kinds)
+        self.suppressed += other.suppressed
+        self.repeated += other.repeated
+        self.left = other.left  # what is in the mailbox now, not a sum
+        self.seconds += other.seconds
+
     def to_json(self) -> dict[str, object]:
         return {"read": self.read, "hard": self.kinds["hard"], "soft": self.kinds["soft"],
                 "complaints": self.kinds["complaint"], "unknown": self.kinds["unknown"],
                 "suppressed": self.suppressed, "repeated": self.repeated, "left": self.left}
+
+
+def check_mailbox(engine: sa.Engine, url: str, *, now: datetime, bounce_address: str | None,
+                  dry_run: bool = False) -> BounceRunSummary:
+    """Open the mailbox `url`, handle every message in it, close it (`bounces`, and the worker)."""
+    box = open_mailbox(url)  # ConfigError: bad URL, login refused; TransientDeliveryError: no answer
+    try:
+        return process_bounces(engine, box, now=now, bounce_address=bounce_address, dry_run=dry_run)
+    finally:
+        box.close()
 
 
 def process_bounces(

@@ -7,7 +7,7 @@ refused for good, or is of unknown fate (re-sent only with `send --resend-unknow
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -16,6 +16,9 @@ from bhrdigest.redact import display_url, redact_text
 from bhrdigest.store import alert_queue as alert_store
 from bhrdigest.store import bot_api, ledger, runs
 from bhrdigest.store import components as component_store
+from bhrdigest.store.bounces import bounce_counts, suppression_counts
+
+_BOUNCE_KINDS = ("hard", "soft", "complaint")
 
 NAMED = (ledger.FAILED, ledger.GONE, ledger.UNKNOWN)  # the states whose addresses staff must see
 SHOWN = 20  # addresses listed per state in the text; --json lists them all
@@ -61,6 +64,7 @@ def collect_status(engine: sa.Engine, config: Config, *, now: datetime, history:
         },
         "alerts": alert_store.alert_counts(engine),
         "telegram_bot_api": _bot_api(engine),
+        "bounces": bounce_status(engine, now=now),
     } | ({"runs": [record.to_json() for record in runs.run_history(engine)]} if history else {})
 
 
@@ -79,6 +83,25 @@ def _bot_api(engine: sa.Engine) -> dict | None:
         return None
     return {"state": seen.state, "down_since": seen.down_since, "last_error": seen.last_error,
             "checked_at": seen.checked_at}
+
+
+def bounce_status(engine: sa.Engine, *, now: datetime) -> dict:
+    """Bounces and complaints recorded in the last 7 days and all time; suppressed addresses by reason."""
+    week, ever = bounce_counts(engine, since=now - timedelta(days=7)), bounce_counts(engine)
+    return {
+        "last_7_days": {kind: week[kind] for kind in _BOUNCE_KINDS},
+        "all_time": {kind: ever[kind] for kind in _BOUNCE_KINDS},
+        "suppressed": dict(sorted(suppression_counts(engine).items())),
+    }
+
+
+def format_bounces(bounces: dict) -> str:
+    def counts(by_kind: dict) -> str:
+        return ", ".join(f"{kind} {by_kind[kind]}" for kind in _BOUNCE_KINDS)
+
+    suppressed = ", ".join(f"{reason} {n}" for reason, n in bounces["suppressed"].items()) or "none"
+    return (f"bounces: last 7 days {counts(bounces['last_7_days'])}; all time {counts(bounces['all_time'])}\n"
+            f"suppressed addresses: {suppressed}")
 
 
 def format_status(report: dict) -> str:
@@ -104,6 +127,7 @@ def format_status(report: dict) -> str:
                      f"{api['checked_at']:%H:%M}: {api['last_error']} (alerts wait; fetching goes on)")
     elif api is not None:
         lines.append(f"telegram bot api: up (checked {api['checked_at']:%Y-%m-%d %H:%M} UTC)")
+    lines.append(format_bounces(report["bounces"]))
     if "runs" in report:
         lines += _history_lines(report["runs"])
     return "\n".join(lines)

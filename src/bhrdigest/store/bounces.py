@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from bhrdigest.store.schema import bounces as bounces_table
+from bhrdigest.store.schema import suppressions as suppressions_table
 from bhrdigest.store.sql import insert_ignore
 from bhrdigest.store.subscribers import suppress
 
@@ -73,3 +74,10 @@ def bounce_counts(engine: sa.Engine, *, since: datetime | None = None) -> Mappin
         query = query.where(bounces_table.c.received_at >= since)
     with engine.connect() as conn:
         return Counter({kind: count for kind, count in conn.execute(query)})
+
+
+def suppression_counts(engine: sa.Engine) -> Mapping[str, int]:
+    """Suppressed addresses per reason (hard-bounce, complaint, soft-bounces, one-click, web, staff)."""
+    query = sa.select(suppressions_table.c.reason, sa.func.count()).group_by(suppressions_table.c.reason)
+    with engine.connect() as conn:
+        return Counter({reason: count for reason, count in conn.execute(query)})

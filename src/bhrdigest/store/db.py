@@ -1,6 +1,9 @@
 """Opening the database and keeping its schema current.
 
-A fresh database gets the whole schema of schema.py at SCHEMA_VERSION. An older
+A database is created only on purpose (`bhrdigest db upgrade`, `demo`, tests): every
+other command opening a missing SQLite file or an empty schema stops and says how to
+create it, because a silently created empty database would resend every digest and
+forget every unsubscribe. A fresh database gets the whole schema of schema.py at SCHEMA_VERSION. An older
 one is upgraded in place by the steps in MIGRATIONS, each taking the schema from
 version N-1 to N inside the upgrade's transaction (PostgreSQL and SQLite both have
 transactional DDL, so a failed upgrade leaves the database as it was). A released
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -24,6 +28,7 @@ from bhrdigest.store.schema import metadata, schema_version
 
 log = logging.getLogger(__name__)
 
+CREATE_HINT = "create it with `bhrdigest db upgrade`, or set DATABASE_URL (or --db) to the database you use"
 
 def _v2_send_batches_and_web(conn: sa.Connection) -> None:
     """Several senders share a run (batch leases); web preferences and suppressions."""
@@ -97,19 +102,41 @@ def check_url(url: str) -> None:
     )
 
 
-def open_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout."""
+def open_engine(url: str, *, create: bool = False) -> Engine:
+    """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout.
+
+    A SQLite file that does not exist is refused unless `create` (SQLite would create it empty).
+    """
     check_url(url)
     url = normalise_url(url)
+    if not create:
+        _require_sqlite_file(url)
     try:
         if url.startswith("sqlite"):
             engine = sa.create_engine(url, connect_args={"timeout": 30})
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         else:
             engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
-    except (sa.exc.ArgumentError, ImportError, ValueError) as exc:
+    except ImportError as exc:
+        if exc.name == "psycopg":
+            raise StoreError(f"DATABASE_URL {_redact(url)} is PostgreSQL, which needs the psycopg driver: "
+                             "pip install 'bhrdigest[postgres]'") from exc
+        raise StoreError(f"cannot use database URL {_redact(url)}: {exc}") from exc
+    except (sa.exc.ArgumentError, ValueError) as exc:
         raise StoreError(f"cannot use database URL {_redact(url)}: {exc}") from exc
     return engine
+
+
+def _require_sqlite_file(url: str) -> None:
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return  # create_engine names the problem
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:" or path.startswith("file:"):
+        return
+    if not Path(path).exists():
+        raise StoreError(f"there is no database at {Path(path).absolute()}: {CREATE_HINT}")
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -164,14 +191,21 @@ def upgrade(engine: Engine) -> tuple[int | None, int]:
     return before, SCHEMA_VERSION
 
 
-def connect(url: str, *, auto_upgrade: bool = True) -> Engine:
-    """Open `url`; a local SQLite file is created and upgraded on first use."""
-    engine = open_engine(url)
+def connect(url: str, *, create: bool = False) -> Engine:
+    """Open `url` with the current schema; an existing SQLite file is migrated in place.
+
+    Only with `create` is a missing database created (demo, tests); otherwise it is an error.
+    """
+    engine = open_engine(url, create=create)
     version = current_version(engine)
+    if version is None and not create:
+        engine.dispose()
+        raise StoreError(f"the database {_redact(str(engine.url))} has no bhrdigest tables: {CREATE_HINT}")
     if version != SCHEMA_VERSION:
-        if auto_upgrade and (version is None or engine.dialect.name == "sqlite"):
+        if version is None or engine.dialect.name == "sqlite":
             upgrade(engine)
         else:
+            engine.dispose()
             raise StoreError(
                 f"the database schema is at version {version}, this bhrdigest needs "
                 f"{SCHEMA_VERSION}: run `bhrdigest db upgrade`"

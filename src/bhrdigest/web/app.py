@@ -3,12 +3,12 @@
     create_app(config, engine, secret)  ->  the ASGI app, in its RequestFrame (web/frame.py)
 
 Routes: `GET|POST /u/{token}` (unsubscribe), `GET|POST /p/{token}` (preferences),
-`GET /healthz`; plus the paths of `sender.unsubscribe_url` and `sender.preferences_url`
-when they differ. Pages link to each other by those configured URLs, or relatively
-(`../p/…`) when none is set, and carry their stylesheet inline (allowed by its hash),
-so they work at any path, behind a proxy that serves them under a prefix too. For the
-same reason a path with a trailing slash too many is redirected relatively
-(`/p/TOKEN/` -> `../TOKEN`): no Host header a client sends ends up in a Location.
+`GET /healthz`, `POST /hooks/…` (bounce webhooks, when configured); plus the paths of
+`sender.unsubscribe_url` and `sender.preferences_url` when they differ. Pages link to each
+other by those configured URLs, or relatively (`../p/…`) when none is set, and carry their
+stylesheet inline (allowed by its hash), so they work at any path, behind a proxy that
+serves them under a prefix too. For the same reason a path with a trailing slash too many
+is redirected relatively (`/p/TOKEN/` -> `../TOKEN`): no Host header a client sends ends up in a Location.
 """
 
 from __future__ import annotations
@@ -24,23 +24,16 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Match, Route
 
+from bhrdigest.bundled import bundled_path
 from bhrdigest.config.load import Config
 from bhrdigest.errors import ConfigError
 from bhrdigest.web import pages
 from bhrdigest.web.context import Limits, WebContext, not_found
 from bhrdigest.web.frame import RequestFrame
+from bhrdigest.web.webhooks import Webhooks
 
 MAX_BODY = 64 * 1024  # a preferences form is a few KB; anything bigger is not a person
 DEFAULT_LIMITS = Limits()
-
-
-def bundled_templates() -> Path:
-    """templates/web shipped with the project."""
-    here = Path(__file__).resolve()
-    for base in (here.parents[1] / "_bundled", here.parents[3]):
-        if (base / "templates" / "web" / "preferences.html.j2").exists():
-            return base / "templates" / "web"
-    raise ConfigError("cannot find the bundled templates/web/ folder; reinstall bhrdigest")
 
 
 def create_app(
@@ -53,14 +46,16 @@ def create_app(
     trusted_proxies: int = 1,
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
+    webhooks: Webhooks | None = None,
 ) -> RequestFrame:
-    """The ASGI app for `bhrdigest web`, behind `trusted_proxies` proxies (a platform router is one)."""
+    """The ASGI app for `bhrdigest web`, behind `trusted_proxies` proxies (a platform router is one);
+    with `webhooks`, the bounce webhooks of the relays configured there (web/webhooks.py)."""
     if not secret:
         raise ConfigError(
             "BHRDIGEST_SECRET is not set: the web pages check the unsubscribe and preferences "
             "links with it. Set it to the same long random string `send` uses."
         )
-    context = WebContext(config, engine, secret, templates_dir=templates_dir or bundled_templates(),
+    context = WebContext(config, engine, secret, templates_dir=templates_dir or bundled_path("templates/web"),
                          limits=limits, clock=clock, wall_clock=wall_clock)
     unsubscribe_paths = _paths("/u/{token}", config.sender.unsubscribe_url)
     preferences_paths = _paths("/p/{token}", config.sender.preferences_url)
@@ -68,6 +63,7 @@ def create_app(
         Route("/healthz", pages.healthz, methods=["GET"]),
         *(Route(path, pages.unsubscribe, methods=["GET", "POST"]) for path in unsubscribe_paths),
         *(Route(path, pages.preferences, methods=["GET", "POST"]) for path in preferences_paths),
+        *(webhooks.routes() if webhooks else ()),
     ]
 
     async def on_404(request: Request, _exc: Exception) -> Response:

@@ -1,0 +1,43 @@
+"""Which language codes a subscriber may follow, and what they probably meant when it is wrong.
+
+`languages: [jp]` used to be accepted and the subscriber silently lost Japanese: a code must be
+one the Resource Centre publishes in, or a language Babel knows (the site may add it). A country
+code given by mistake gets that country's language as the suggestion (jp -> ja, cn -> zh-hans).
+"""
+
+from __future__ import annotations
+
+import functools
+
+from babel.languages import get_official_languages
+from babel.localedata import locale_identifiers
+
+from bhrdigest.config.yaml_reader import did_you_mean
+
+# The languages business-humanrights.org publishes in (its /<code>/ paths and feeds' language=).
+SITE_LANGUAGES = ("en", "es", "fr", "pt", "de", "it", "ru", "ar", "tr", "zh-hans", "zh-hant", "ja", "ko", "my")
+
+
+def language_problem(code: str) -> str | None:
+    """None for a known language code, else what is wrong and what was probably meant."""
+    if code.lower() in SITE_LANGUAGES or _babel_knows(code):
+        return None
+    return f"{code!r} is not a known language code{_suggestion(code)} (the site's: {', '.join(SITE_LANGUAGES)})"
+
+
+def _babel_knows(code: str) -> bool:
+    # Exactly a locale of Babel's CLDR data: Locale.parse would turn zh-hanz into zh-Hans, en-ZZ into en-US.
+    return code.lower() in _babel_codes()
+
+
+@functools.cache
+def _babel_codes() -> frozenset[str]:
+    return frozenset(identifier.replace("_", "-").lower() for identifier in locale_identifiers())
+
+
+def _suggestion(code: str) -> str:
+    spoken = get_official_languages(code.upper()) if len(code) == 2 else ()
+    if spoken:  # a country code: jp -> ja
+        on_site = [c for c in SITE_LANGUAGES if c.split("-")[0] == spoken[0]]
+        return f"; did you mean {(on_site or [spoken[0]])[0]!r}?"
+    return did_you_mean(code.lower(), SITE_LANGUAGES)

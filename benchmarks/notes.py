@@ -32,6 +32,11 @@ METHOD = """\
   the same built messages, each flattened as it is sent, to the same sink process. The bare loop
   runs aiosmtplib as shipped; the row's note also gives it with the quick checks bhrdigest puts in
   front of aiosmtplib's regular expressions, which leaves the pool's own cost.
+- **Subscribers**: the subscribers as a CSV in our columns, imported into a SQLite file as
+  `subscribers import --yes` does (read, every name checked against the catalogue, plan, batched
+  insert), then again (nothing to change); and what `send` pays before planning,
+  `load_config` + `effective_config`, with the subscribers in subscriptions.yaml against the
+  same subscribers in the database (a YAML of the catalogue only), best of 3.
 - **Telegram**: `telegram.deliver.run_alerts` (what `bhrdigest alert` runs) with the product's default
   `Pacing`, in real time, against the test suite's fake Bot API in another process, which refuses
   with 429 exactly as Telegram's documented limits say (30 messages in any second overall, one

@@ -1,7 +1,7 @@
 """`python -m benchmarks [--quick] [--only STAGE…]`: every stage against its baseline,
 a table on the terminal, docs/benchmarks.md and docs/benchmarks.png.
 
-Stages: ingest, tagging, matching, rendering, sending, telegram, endtoend (in that order;
+Stages: ingest, tagging, matching, rendering, sending, telegram, subscribers, endtoend (in that order;
 the CPU stages share one generated week of news and one subscriber list).
 """
 
@@ -14,13 +14,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks import delivery, endtoend, stages
+from benchmarks import delivery, endtoend, roster, stages
 from benchmarks.data import World
 from benchmarks.notes import notes_for
 from benchmarks.report import Report, Row, table, write_markdown, write_plot
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("ingest", "tagging", "matching", "rendering", "sending", "telegram", "endtoend")
+STAGES = ("ingest", "tagging", "matching", "rendering", "sending", "telegram", "subscribers", "endtoend")
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,10 @@ def run_stages(report: Report, sizes: Sizes, wanted: set[str], args) -> None:
         report.stage = "telegram"
         _section("telegram")
         report.add(*delivery.telegram(chats=sizes.chats, per_chat=sizes.alerts_per_chat))
+    if "subscribers" in wanted:
+        report.stage = "subscribers"
+        _section("subscribers in the database")
+        report.add(*roster.roster(world, sizes.subscribers, repeat=sizes.repeat))
     if "endtoend" in wanted:
         report.stage = "endtoend"
         _section("end to end")

@@ -50,3 +50,11 @@ def test_written_subscriptions_load_and_their_readers_get_matches(tmp_path):
     components = components_of(world, 80)
     matches = Matcher(config.subscribers).match(components)
     assert len(matches) > 100  # varied interests, most of them met by a week of news
+
+
+def test_the_roster_stage_imports_every_generated_subscriber_and_loads_them_back():
+    from benchmarks.roster import roster
+
+    imported, loading = roster(World(3, companies=300), 60, repeat=1)
+    assert "60 new, then 0 new and 60 unchanged; 60 rows stored" in imported.note
+    assert "the same 60 subscribers" in loading.note

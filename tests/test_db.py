@@ -11,8 +11,10 @@ from databases import PG_SKIP, PG_URL, postgresql_schema
 from fixtures import schema_v1
 
 from bhrdigest.errors import StoreError
+from bhrdigest.model import Subscriber
 from bhrdigest.store import db, schema
 from bhrdigest.store.components import load_components
+from bhrdigest.store.roster import write_roster
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -39,6 +41,9 @@ def test_a_version_1_database_is_upgraded_in_place_keeping_its_data(database_url
         row = conn.execute(sa.select(schema.deliveries)).one()
     assert (row.email, row.status, row.lease_until) == ("alex@example.org", "sent", None)
     assert db.upgrade(old) == (after, after)  # idempotent
+    # the subscribers table of step 4 keeps one row an address (its unique index came with it)
+    ana = Subscriber("ana@example.org", companies=("Nasdaq",))
+    assert [write_roster(old, new=[ana], changed=[], source="import", now=NOW) for _ in range(2)] == [1, 0]
     old.dispose()
 
 

@@ -249,6 +249,21 @@ def test_unknown_choices_are_named_with_a_suggestion_and_nothing_is_saved(site):
     assert store.get_preferences(site.engine, "alex@example.org") is None
 
 
+def test_an_imported_subscriber_gets_the_preferences_page_and_saves_choices(site):
+    from bhrdigest.store.roster import write_roster
+
+    assert site.client.get(site.p("ana@example.org")).status_code == 404  # listed nowhere yet
+    ana = Subscriber("ana@example.org", "Ana", companies=("Nasdaq",))
+    write_roster(site.engine, new=[ana], changed=[], source="import", now=datetime.now(UTC))  # while web runs
+    form = site.choices_form("ana@example.org")
+    assert form.ticked("company") == ["Nasdaq"]
+    page = site.client.get(site.u("ana@example.org"))
+    assert site.p("ana@example.org").rsplit("/", 1)[1] in page.text  # the unsubscribe page links to preferences
+    saved = site.client.post(site.p("ana@example.org"), data=form.submission("save", company=["Cellebrite"]))
+    assert saved.status_code == 303, saved.text
+    assert site.effective()["ana@example.org"].companies == ("Cellebrite",)
+
+
 def test_following_nothing_is_refused_with_a_pointer_to_pausing(site):
     form = site.choices_form("kim@example.org")
     response = site.client.post(site.p("kim@example.org"), data=form.submission("save", topic=[]))
@@ -429,11 +444,14 @@ def test_unsubscribe_by_staff_is_idempotent_and_shows_in_the_merged_view(cli, da
         "alex@example.org", "kim@example.org", "sam@example.org", "gone@example.org"]
     assert by_email["sam@example.org"]["status"] == "unsubscribed"
     assert by_email["sam@example.org"]["unsubscribe_reason"] == "staff"
-    assert by_email["gone@example.org"]["in_yaml"] is False
+    assert by_email["gone@example.org"]["in_yaml"] is False and by_email["gone@example.org"]["source"] is None
     assert by_email["alex@example.org"]["status"] == "active"
     assert by_email["alex@example.org"]["companies"] == ["Cellebrite"]
     text = cli("subscribers").output
-    assert "4 addresses: 2 active, 0 paused, 2 unsubscribed (1 not in subscriptions.yaml)" in text
+    assert (
+        "4 addresses: 2 active, 0 paused, 2 unsubscribed; 3 in subscriptions.yaml, 0 in the database, 1 listed nowhere"
+        in text
+    )
     undo = cli("unsubscribe", "--undo", "sam@example.org")
     assert "lifted" in undo.output
     assert json.loads(cli("subscribers", "--json").output.splitlines()[2])["status"] == "active"

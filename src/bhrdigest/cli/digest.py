@@ -27,13 +27,15 @@ def preview(app: App, email: str, output: str | None, text: bool) -> None:
 
     Example: bhrdigest preview alex@example.org -o alex.html
     """
+    from bhrdigest.config.preferences import Choices
     from bhrdigest.digest import run as sending
-    from bhrdigest.store.subscribers import effective_config
+    from bhrdigest.store.subscribers import effective_config, find_subscriber
 
     config, engine = app.config, app.engine
-    if not any(s.email.lower() == email.lower() for s in config.subscribers):
-        raise ConfigError(f"{email} is not a subscriber in {config.path}")
-    config = effective_config(engine, config)  # web preferences and suppressions
+    in_yaml = {s.email.lower(): s for s in config.subscribers}
+    if find_subscriber(engine, in_yaml, Choices(config.catalogue), email) is None:
+        raise ConfigError(f"{email} is not a subscriber: neither in {config.path} nor imported")
+    config = effective_config(engine, config)  # the database's subscribers, web preferences, suppressions
     subscriber = next((s for s in config.subscribers if s.email.lower() == email.lower()), None)
     if subscriber is None:
         click.echo(f"{email} has unsubscribed or paused digests: no digest would be sent", err=True)

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from bhrdigest import __version__
-from bhrdigest.cli import bounces, digest, ingest, ops, send, telegram, web
+from bhrdigest.cli import bounces, digest, ingest, ops, send, subscribers, telegram, web
 from bhrdigest.cli.app import EXIT_USAGE, App
 from bhrdigest.errors import BhrDigestError
 from bhrdigest.logs import configure_logging
@@ -51,6 +51,6 @@ def main(ctx: click.Context, config: str | None, db: str | None, verbose: int, q
 
 
 for command in (ingest.fetch, ingest.components, digest.preview, digest.demo, send.send, telegram.alert,
-                telegram.worker, web.web, web.subscribers, web.unsubscribe, ops.check, ops.status, ops.doctor,
+                telegram.worker, web.web, subscribers.subscribers, web.unsubscribe, ops.check, ops.status, ops.doctor,
                 ops.db, bounces.bounces):
     main.add_command(command)

@@ -1,22 +1,16 @@
-"""`bhrdigest web`, `subscribers` and `unsubscribe`: click commands taking the CLI's App.
+"""`bhrdigest web` and `unsubscribe`: click commands taking the CLI's App.
 
 Assembled into the command line by cli/main.py.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from collections import Counter
-from typing import TYPE_CHECKING
 
 import click
 
 from bhrdigest.cli.app import App, pass_app
 from bhrdigest.errors import ConfigError
-
-if TYPE_CHECKING:
-    from bhrdigest.store.subscribers import SubscriberView
 
 
 @click.command()
@@ -69,50 +63,6 @@ def web(app: App, host: str, port: int, trusted_proxies: int) -> None:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
-@pass_app
-def subscribers(app: App, as_json: bool) -> None:
-    """Every subscriber as `send` sees them.
-
-    Merges subscriptions.yaml, each subscriber's own changes on the preferences page,
-    pauses and unsubscriptions (also of addresses no longer in the YAML).
-
-    Example: bhrdigest subscribers --json
-    """
-    from bhrdigest.store.subscribers import subscriber_views
-
-    views = subscriber_views(app.engine, app.config.subscribers, app.config.catalogue)
-    if as_json:
-        for view in views:
-            click.echo(json.dumps(view.to_json(), ensure_ascii=False))
-        return
-    for view in views:
-        click.echo(f"{view.email:<40} {view.status:<13}{_details(view)}")
-    counts = Counter(view.status for view in views)
-    unlisted = sum(1 for view in views if not view.in_yaml)
-    click.echo(
-        f"{len(views)} addresses: {counts['active']} active, {counts['paused']} paused, "
-        f"{counts['unsubscribed']} unsubscribed" + (f" ({unlisted} not in subscriptions.yaml)" if unlisted else "")
-    )
-
-
-def _details(view: SubscriberView) -> str:
-    if view.suppression is not None:
-        s = view.suppression
-        where = "" if view.in_yaml else "; not in subscriptions.yaml"
-        return f"since {s.created_at:%Y-%m-%d} ({s.reason}){where}"
-    subscriber = view.subscriber
-    if subscriber is None:  # without a YAML entry an address is listed only when unsubscribed (above)
-        return "not in subscriptions.yaml"
-    facets = [("companies", subscriber.companies), ("places", subscriber.places), ("topics", subscriber.topics),
-              ("languages", subscriber.languages)]
-    text = "; ".join(f"{name}: {', '.join(values)}" for name, values in facets if values)
-    if view.changed_on_web:
-        text += f"  [changed on the web: {', '.join(view.changed_on_web)}]"
-    return text
-
-
-@click.command()
 @click.argument("email")
 @click.option("--undo", is_flag=True, help="Lift the unsubscription: the person asked to get digests again.")
 @pass_app
@@ -124,17 +74,20 @@ def unsubscribe(app: App, email: str, undo: bool) -> None:
     Example: bhrdigest unsubscribe alex@example.org
     """
     from bhrdigest.config.load import address_problem
-    from bhrdigest.store.subscribers import suppress, unsuppress
+    from bhrdigest.config.preferences import Choices
+    from bhrdigest.store.subscribers import find_subscriber, suppress, unsuppress
 
     address = email.strip().lower()
     if reason := address_problem(address):
         raise ConfigError(f"{email!r} {reason}")
-    listed = any(s.email.lower() == address for s in app.config.subscribers)
+    in_yaml = {s.email.lower(): s for s in app.config.subscribers}
+    listed = address in in_yaml
     if undo:
         lifted = unsuppress(app.engine, address)
         click.echo(f"{address}: unsubscription lifted" if lifted else f"{address} was not unsubscribed")
-        if lifted and not listed:
-            click.echo(f"note: {address} is not in {app.config.path}: add it there for it to get digests")
+        if lifted and find_subscriber(app.engine, in_yaml, Choices(app.config.catalogue), address) is None:
+            click.echo(f"note: {address} is neither in {app.config.path} nor imported: add it there "
+                       "(or `subscribers import` it) for it to get digests")
         return
     suppression, created = suppress(app.engine, address, "staff", now=app.now())
     if created:

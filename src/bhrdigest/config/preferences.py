@@ -16,6 +16,7 @@ import difflib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
 
 from bhrdigest.i18n import N_
 from bhrdigest.ingest.tagging.companies import CompanyIndex
@@ -112,11 +113,10 @@ class Choices:
                     suggest: Callable[[str], str | None]) -> tuple[str, ...]:  # fmt: skip
             return self._resolve(names, lookup, what, problems, suggest, gettext)
 
-        found = {
-            "companies": resolve(companies, self.company, "company", self._suggest_company),
-            "places": resolve(places, self.place, "place", self._suggest(self.places)),
-            "topics": resolve(topics, self.topic, "topic", self._suggest(self.topics)),
-        }
+        found = {}
+        for facet, names in (("companies", companies), ("places", places), ("topics", topics)):
+            found[facet], unknown = self.resolve(facet, names, gettext)
+            problems += unknown
         allowed = {code.lower(): code for code in [*OFFERED_LANGUAGES, *own_languages]}
         chosen = resolve(languages, lambda c: allowed.get(c.strip().lower()), "language", lambda _: None)
         if not any(found.values()) and not problems:
@@ -142,6 +142,26 @@ class Choices:
             places=known(preferences.places, self.place),
             topics=known(preferences.topics, self.topic),
         )
+
+    def resolve(self, facet: str, names: Iterable[str],
+                gettext: Callable[..., str] = _english) -> tuple[tuple[str, ...], list[str]]:
+        """Canonical names of one facet (companies, places or topics), and a problem naming
+        each unknown one with the nearest known name (in `gettext`'s language)."""
+        problems: list[str] = []
+        resolve, what, suggest = {
+            "companies": (self.company, "company", self._suggest_company),
+            "places": (self.place, "place", self._suggest_place),
+            "topics": (self.topic, "topic", self._suggest_topic),
+        }[facet]
+        return self._resolve(names, resolve, what, problems, suggest, gettext), problems
+
+    @cached_property
+    def _suggest_place(self) -> Callable[[str], str | None]:
+        return self._suggest(self.places)
+
+    @cached_property
+    def _suggest_topic(self) -> Callable[[str], str | None]:
+        return self._suggest(self.topics)
 
     @staticmethod
     def _resolve(names: Iterable[str], resolve: Callable[[str], str | None], what: str, problems: list[str],

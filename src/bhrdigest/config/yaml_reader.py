@@ -122,11 +122,8 @@ class Reader:
             self.add(node, field, "is empty")
         elif len(value) > MAX_TEXT:
             self.add(node, field, f"is longer than {MAX_TEXT} characters")
-        elif header and has_control(value):
-            self.add(node, field, "contains a line break or control character (it would go into an email header)")
-        elif header and _ENCODED_WORD.search(value):
-            self.add(node, field, "contains an RFC 2047 encoded word (=?charset?b?…?=): write the name as plain "
-                                  "text; bhrdigest encodes it for the email header itself")
+        elif header and (problem := header_text_problem(value)):
+            self.add(node, field, problem)
         else:
             return value
         return None
@@ -181,6 +178,16 @@ def describe(node: yaml.Node | None) -> str:
         value = node.value if len(node.value) <= 60 else node.value[:57] + "..."
         return f"{kind} {value!r}"
     return kind
+
+
+def header_text_problem(value: str) -> str | None:
+    """Why `value` cannot go into an email header as a display name, or None."""
+    if has_control(value):
+        return "contains a line break or control character (it would go into an email header)"
+    if _ENCODED_WORD.search(value):
+        return ("contains an RFC 2047 encoded word (=?charset?b?…?=): write the name as plain "
+                "text; bhrdigest encodes it for the email header itself")
+    return None
 
 
 def has_control(value: str) -> bool:

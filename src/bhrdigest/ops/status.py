@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from bhrdigest.config.load import Config
 from bhrdigest.redact import display_url, redact_text
 from bhrdigest.store import alert_queue as alert_store
-from bhrdigest.store import bot_api, ledger, runs
+from bhrdigest.store import bot_api, ledger, roster, runs
 from bhrdigest.store import components as component_store
 from bhrdigest.store.bounces import bounce_counts, suppression_counts
 
@@ -51,7 +51,8 @@ def collect_status(engine: sa.Engine, config: Config, *, now: datetime, history:
         "now": now,
         "feeds": feeds,
         "components": component_store.count_components(engine),
-        "subscribers": len(config.subscribers),
+        # addresses listed in the YAML or the database, one each (store/subscribers.py)
+        "subscribers": len({s.email.lower() for s in config.subscribers} | roster.stored_emails(engine)),
         "last_digest_run": None
         if run is None
         else {

@@ -62,11 +62,17 @@ def _v4_published_links_mentions_and_place_origins(conn: sa.Connection) -> None:
         )
 
 
+def _v5_subscribers(conn: sa.Connection) -> None:
+    """Subscribers who live in the database (imported; later signed up on the web)."""
+    schema.subscribers.create(conn)
+
+
 # version -> the step that takes a database from version-1 to it
 MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
     2: _v2_send_batches_and_web,
     3: _v3_bounces,
     4: _v4_published_links_mentions_and_place_origins,
+    5: _v5_subscribers,
 }
 SCHEMA_VERSION = max(MIGRATIONS, default=1)
 

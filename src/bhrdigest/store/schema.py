@@ -208,3 +208,24 @@ bounces = sa.Table(
     sa.UniqueConstraint("report_id", "email", name="uq_bounces_report"),
     sa.Index("ix_bounces_email", "email", "received_at"),
 )
+
+# --- subscribers who live in the database (store/roster.py) ------------------------------
+# Readers imported from a CSV (later: who signed up on the web). subscriptions.yaml keeps
+# the staff-managed subscribers; an address in both is the YAML's (store/subscribers.py).
+# Facets are lists of canonical names, re-checked against the catalogue on use.
+subscribers = sa.Table(
+    "subscribers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("email", sa.Text, nullable=False, unique=True),  # lower-cased: one address, one subscriber
+    sa.Column("name", sa.Text, nullable=False, default=""),
+    sa.Column("languages", sa.JSON, nullable=False),
+    sa.Column("companies", sa.JSON, nullable=False),
+    sa.Column("places", sa.JSON, nullable=False),
+    sa.Column("topics", sa.JSON, nullable=False),
+    sa.Column("match_all", sa.Boolean, nullable=False, default=False),
+    sa.Column("telegram", sa.BigInteger),  # chat id, for when a chat is linked by confirmation
+    sa.Column("source", sa.String(8), nullable=False),  # import | web
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+)

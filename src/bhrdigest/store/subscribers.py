@@ -1,18 +1,26 @@
-"""Subscribers' own changes from the web, and the addresses never to be mailed again.
+"""Subscribers' own changes from the web, the addresses never to be mailed again, and the
+merge of subscriptions.yaml with the subscribers who live in the database.
 
     subscriber_preferences  a row per subscriber who changed something on the preferences
                             page: their facets (NULL: as in the YAML) and whether paused
     suppressions            a row per address that unsubscribed (one-click, the page, staff)
+    subscribers             readers imported from a CSV (store/roster.py)
 
-`effective_subscribers` is what `send` and `preview` use: the YAML's subscribers with
-their web choices applied, the paused and the unsubscribed left out. An unsubscribed
-address stays suppressed even if staff leave it in subscriptions.yaml.
+`effective_subscribers` is what `send` and `preview` use: the YAML's subscribers, then the
+database's, with their web choices applied, the paused and the unsubscribed left out.
+
+The rules where they meet (README, "Subscribers"):
+- one address is one subscriber, compared lower-cased;
+- an address in both subscriptions.yaml and the database is the YAML's (staff manage it);
+  the database row is kept and `subscribers` shows the conflict;
+- choices saved on the preferences page override the facets of either source;
+- an unsubscribed address stays suppressed whatever the YAML or an import says.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -22,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bhrdigest.config.preferences import Choices, Preferences, apply_preferences
 from bhrdigest.model import Catalogue, Subscriber
+from bhrdigest.store.roster import StoredSubscriber, get_stored, load_roster
 from bhrdigest.store.schema import subscriber_preferences as prefs_table
 from bhrdigest.store.schema import suppressions as suppressions_table
 from bhrdigest.store.sql import insert_ignore
@@ -44,15 +53,24 @@ class Suppression:
 
 @dataclass(frozen=True, slots=True)
 class SubscriberView:
-    """One line of `bhrdigest subscribers`: the YAML, the web's changes and suppression merged."""
+    """One line of `bhrdigest subscribers`: the YAML, the database, the web's changes and suppression merged."""
 
     email: str
     status: str  # active | paused | unsubscribed
     in_yaml: bool
-    subscriber: Subscriber | None  # as a digest would be made for them (None: not in the YAML)
+    subscriber: Subscriber | None  # as a digest would be made for them (None: only unsubscribed)
     changed_on_web: tuple[str, ...]  # facets the subscriber set on the preferences page
     preferences_updated_at: datetime | None
     suppression: Suppression | None
+    source: str = "yaml"  # yaml | import | web | "" (an unsubscribed address listed nowhere)
+    also_stored: str | None = None  # a YAML subscriber also in the database: that row's source
+
+    @property
+    def conflict(self) -> str | None:
+        """Why two sources name this address, and which one counts."""
+        if self.also_stored is None:
+            return None
+        return f"also in the database ({self.also_stored}); subscriptions.yaml wins"
 
     def to_json(self) -> dict:
         s = self.subscriber
@@ -60,7 +78,9 @@ class SubscriberView:
             "email": self.email,
             "name": s.name if s else "",
             "status": self.status,
+            "source": self.source or None,
             "in_yaml": self.in_yaml,
+            "conflict": self.conflict,
             "companies": list(s.companies) if s else [],
             "places": list(s.places) if s else [],
             "topics": list(s.topics) if s else [],
@@ -196,29 +216,74 @@ def subscriber_views(
     *,
     include_unlisted: bool = True,
 ) -> list[SubscriberView]:
-    """Every YAML subscriber (in YAML order), then unsubscribed addresses the YAML lacks."""
+    """Every YAML subscriber (in YAML order), then the database's (oldest first), then
+    unsubscribed addresses neither lists."""
     preferences = load_preferences(engine)
     suppressed = load_suppressions(engine)
+    stored = {row.subscriber.email: row for row in load_roster(engine)}
     choices = Choices(catalogue)
-    views = []
-    for subscriber in subscribers:
+
+    def view(subscriber: Subscriber, source: str, also_stored: str | None = None) -> SubscriberView:
         email = subscriber.email.lower()
         mine, suppression = preferences.get(email), suppressed.get(email)
         status = "unsubscribed" if suppression else "paused" if mine and mine.paused else "active"
-        views.append(SubscriberView(
+        return SubscriberView(
             email=email,
             status=status,
-            in_yaml=True,
+            in_yaml=source == "yaml",
             subscriber=apply_preferences(subscriber, mine, choices),
             changed_on_web=tuple(f for f in _FACETS if mine and getattr(mine, f) is not None),
             preferences_updated_at=mine.updated_at if mine else None,
             suppression=suppression,
-        ))
+            source=source,
+            also_stored=also_stored,
+        )
+
+    views = []
+    for subscriber in subscribers:
+        row = stored.pop(subscriber.email.lower(), None)
+        views.append(view(subscriber, "yaml", row.source if row else None))
+    known = _known_names(choices)
+    views += [view(known(row.subscriber), row.source) for row in stored.values()]
     if include_unlisted:
         listed = {view.email for view in views}
         for email in sorted(set(suppressed) - listed):
-            views.append(SubscriberView(email, "unsubscribed", False, None, (), None, suppressed[email]))
+            views.append(SubscriberView(email, "unsubscribed", False, None, (), None, suppressed[email], source=""))
     return views
+
+
+def find_subscriber(
+    engine: sa.Engine, in_yaml: Mapping[str, Subscriber], choices: Choices, email: str
+) -> Subscriber | None:
+    """The subscriber `email` names (the YAML's first, then the database's), web choices not applied."""
+    address = email.lower()
+    if address in in_yaml:
+        return in_yaml[address]
+    row: StoredSubscriber | None = get_stored(engine, address)
+    return _known_names(choices)(row.subscriber) if row else None
+
+
+def _known_names(choices: Choices) -> Callable[[Subscriber], Subscriber]:
+    """A stored subscriber without the names the catalogue has since dropped.
+
+    Each distinct name is looked up once: 100,000 subscribers share a few thousand names."""
+    cache: dict[tuple[str, str], str | None] = {}
+    resolvers = {"companies": choices.company, "places": choices.place, "topics": choices.topic}
+
+    def known(facet: str, names: tuple[str, ...]) -> tuple[str, ...]:
+        found = []
+        for name in names:
+            if (facet, name) not in cache:
+                cache[facet, name] = resolvers[facet](name)
+            if (canonical := cache[facet, name]) is not None:
+                found.append(canonical)
+        return tuple(dict.fromkeys(found))
+
+    def clean(subscriber: Subscriber) -> Subscriber:
+        return replace(subscriber, companies=known("companies", subscriber.companies),
+                       places=known("places", subscriber.places), topics=known("topics", subscriber.topics))
+
+    return clean
 
 
 def _iso(moment: datetime | None) -> str | None:

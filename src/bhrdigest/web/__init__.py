@@ -10,6 +10,6 @@
     connections.py  header timeout and a connection cap, in uvicorn's HTTP protocol
 
 Tokens (unsubscribe, preferences, form) are signed in bhrdigest/signing.py;
-the commands (`bhrdigest web`, `subscribers`, `unsubscribe`) are in cli/web.py.
+the commands `bhrdigest web` and `unsubscribe` are in cli/web.py, `subscribers` in cli/subscribers.py.
 Importing this package imports no web framework: the modules do, on use.
 """

@@ -22,7 +22,9 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from bhrdigest.config.load import Config
 from bhrdigest.config.preferences import Choices
 from bhrdigest.i18n import chrome_for
+from bhrdigest.model import Subscriber
 from bhrdigest.signing import make_preferences_token, make_token
+from bhrdigest.store.subscribers import find_subscriber
 from bhrdigest.web.ratelimit import RateLimiter, retry_after
 
 
@@ -71,6 +73,10 @@ class WebContext:
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.wall_clock(), UTC)
+
+    def find(self, email: str) -> Subscriber | None:
+        """The subscriber `email` names: the YAML's, else the database's (imports arrive while we run)."""
+        return find_subscriber(self.engine, self.subscribers, self.choices, email)
 
     def page(self, template: str, /, *, status: int = 200, reader_languages: Sequence[str] = (),
              **context: object) -> HTMLResponse:

@@ -81,24 +81,22 @@ async def unsubscribe(request: Request) -> Response:
             return too_many(wait)
         reason = "web" if form.get("from") == "page" else "one-click"
         await run_in_threadpool(lambda: store.suppress(web.engine, email, reason, now=web.now()))
-        return web.page("unsubscribed.html.j2", reader_languages=_languages(web, email), email=email,
-                        preferences_link=_preferences_link(web, email))
+        languages, preferences_link = await _reader(web, email)
+        return web.page("unsubscribed.html.j2", reader_languages=languages, email=email,
+                        preferences_link=preferences_link)
     if wait := web.limited(request, email):
         return too_many(wait)
     suppression = await run_in_threadpool(store.get_suppression, web.engine, email)
-    return web.page("unsubscribe.html.j2", reader_languages=_languages(web, email), email=email,
-                    already=suppression is not None, preferences_link=_preferences_link(web, email))
+    languages, preferences_link = await _reader(web, email)
+    return web.page("unsubscribe.html.j2", reader_languages=languages, email=email,
+                    already=suppression is not None, preferences_link=preferences_link)
 
 
-def _languages(web: WebContext, email: str) -> tuple[str, ...]:
-    """The pages speak the subscriber's first language (English for an address not listed)."""
-    subscriber = web.subscribers.get(email)
-    return subscriber.languages if subscriber else ()
-
-
-def _preferences_link(web: WebContext, email: str) -> str | None:
-    """None for an address the YAML does not list: it has no preferences to change."""
-    return web.link("p", email) if email in web.subscribers else None
+async def _reader(web: WebContext, email: str) -> tuple[tuple[str, ...], str | None]:
+    """The languages the pages speak to `email` and its preferences link: English and none for
+    an address neither the YAML nor the database lists (it has no preferences to change)."""
+    subscriber = await run_in_threadpool(web.find, email)
+    return (subscriber.languages, web.link("p", email)) if subscriber else ((), None)
 
 
 async def read_form(request: Request) -> MultiDict:
@@ -131,7 +129,7 @@ class Option:
 async def preferences(request: Request) -> Response:
     web = context(request)
     email = read_preferences_token(web.secret, request.path_params["token"], web.list_id)
-    subscriber = web.subscribers.get(email) if email else None
+    subscriber = await run_in_threadpool(web.find, email) if email else None
     if subscriber is None:
         return web.refused(request)
     if wait := web.limited(request, subscriber.email):

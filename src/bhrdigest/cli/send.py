@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from bhrdigest.cli.app import EXIT_PARTIAL, EXIT_USAGE, App, make_composer, pass_app, run
 from bhrdigest.errors import ConfigError, TransientDeliveryError
+from bhrdigest.redact import redact_text
 
 if TYPE_CHECKING:
     from bhrdigest.config.load import Config
@@ -180,8 +181,9 @@ def send_run(app: App, *, dry_run: bool, outbox: str | None, yes: bool, resend_u
     if prepared.nothing_to_do:
         click.echo("nothing to send: no run opened")
         return
-    if failed := [check.name for check in checks if check.status == preflight.FAIL]:
-        raise ConfigError(f"not sending: {', '.join(failed)} failed (see above); nothing was changed")
+    if failed := [check for check in checks if check.status == preflight.FAIL]:
+        reasons = redact_text("; ".join(f"{check.name}: {check.detail}" for check in failed))
+        raise ConfigError(f"not sending, nothing was changed: {reasons}")
     composer = make_composer(app, require_secret=target is not None)
     where = f"SMTP {target.address}" if target else f"files in {outbox} (--outbox: not mailed)"
     again = len(set(prepared.resend) & set(prepared.plan.recipients))

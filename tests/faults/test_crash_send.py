@@ -101,11 +101,11 @@ def check_nothing_lost_and_duplicates_only_in_flight(bhr: Bhr, sink: Sink, trial
     sink.begin("re-run")
     rerun = bhr.run("-q", "send", "--yes", env=env)
     assert_no_traceback(rerun)
-    unknown = unknown_reported(rerun.stderr)
+    unknown = unknown_reported(rerun.output)
     summary = send_summary(rerun.stdout)
     assert summary["state"] == "finished" and summary["unknown"] == unknown, rerun.describe()
     assert rerun.returncode == (3 if unknown else 0), rerun.describe()
-    assert unknown and "--resend-unknown" in rerun.stderr, rerun.describe()
+    assert unknown and "--resend-unknown" in rerun.output, rerun.describe()
     assert unknown <= CONNECTIONS * len(trials), f"more of unknown fate than could be in flight:\n{rerun.describe()}"
     received = sink.by_address()
     assert max(len(copies) for copies in received.values()) == 1, "a second digest before --resend-unknown"
@@ -178,5 +178,5 @@ def test_an_interrupted_send_stops_at_once_with_a_summary_and_a_rerun_completes_
     summary = send_summary(stopped.stdout)
     assert summary["state"] == "unfinished" and summary["sent"] == sink.count("interrupted"), stopped.describe()
     assert left["pending"] == 0 and not left.get("unknown"), left  # what was in flight was finished and recorded
-    assert rerun.returncode == 0 and not unknown_reported(rerun.stderr), rerun.describe()
+    assert rerun.returncode == 0 and not unknown_reported(rerun.output), rerun.describe()
     assert len(received) == count and {len(copies) for copies in received.values()} == {1}

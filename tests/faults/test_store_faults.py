@@ -145,7 +145,7 @@ def test_a_read_only_database_refuses_writes_clearly_still_answers_status_and_re
     with read_only(db_file(bhr)):
         fetched = bhr.run("-q", "fetch")
         status = bhr.run("-q", "status", "--json")
-        sent = bhr.run("-q", "send", "--yes")
+        sent = bhr.run("-q", "send", "--yes", "--outbox", str(tmp_path / "outbox"))
     for ran in (fetched, sent):
         assert_no_traceback(ran)
         assert ran.returncode == 1 and "readonly" in ran.stderr.replace("read-only", "readonly"), ran.describe()

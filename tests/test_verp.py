@@ -48,6 +48,7 @@ subscribers:
     def invoke(*args: str, extra_env: dict[str, str] | None = None):
         return CliRunner().invoke(main, list(args), env=env | (extra_env or {}), catch_exceptions=False)
 
+    assert invoke("db", "upgrade").exit_code == 0
     assert invoke("fetch").exit_code == 0
     return invoke
 

@@ -117,9 +117,9 @@ def load_config(path: Path, *, check_files: bool = False) -> Config:
     `check_files` (for `check`) also requires feed paths to exist; other commands leave a
     missing file to `fetch`, which records it as that one feed's failure and goes on.
     """
-    path = Path(path)
+    path = Path(path).absolute()  # named in full: staff run commands from other folders
     reader = Reader(str(path))
-    root = compose(path, reader, missing_hint=f"pass --config PATH or set {ENV_VAR}")
+    root = compose(path, reader, missing_hint=f"give the right path with --config PATH or {ENV_VAR}")
     if root is None:
         raise ConfigError(reader.problems)
     config = _build_config(path, root, reader, check_files=check_files)

@@ -217,7 +217,10 @@ def upgrade(engine: Engine) -> tuple[int | None, int]:
             conn.execute(sa.delete(schema_version))
             conn.execute(sa.insert(schema_version).values(version=SCHEMA_VERSION))
     except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
-        raise StoreError(f"cannot {'create' if before is None else 'upgrade'} the schema: {exc.orig}") from exc
+        reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+        if "no schema has been selected" in reason:
+            reason += " (the URL's search_path names a schema that does not exist: CREATE SCHEMA it first)"
+        raise StoreError(f"cannot {'create' if before is None else 'upgrade'} the schema: {reason}") from exc
     log.info("database schema %s -> %s", before, SCHEMA_VERSION)
     return before, SCHEMA_VERSION
 

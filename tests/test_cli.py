@@ -92,10 +92,9 @@ def cli(tmp_path):
 
 def all_commands(group: click.Group, prefix=()):
     for name, command in group.commands.items():
+        yield prefix + (name,), command  # a group too: `bhrdigest db --help` is where staff look first
         if isinstance(command, click.Group):
             yield from all_commands(command, prefix + (name,))
-        else:
-            yield prefix + (name,), command
 
 
 @pytest.mark.parametrize("path", [p for p, _ in all_commands(main)], ids=" ".join)
@@ -153,6 +152,15 @@ def test_components_json_carries_the_contract_fields(cli):
     assert kinds["Sun Corporation did not respond"] == "company_non_response"
 
 
+@pytest.mark.parametrize("args", [("nosuch",), ("--bogus", "status"), ("send", "--bogus"), ("send", "--workers", "0"),
+                                  ("preview",), ("db", "nosuch"), ("subscribers", "export", "--format", "xml")],
+                         ids=" ".join)
+def test_a_usage_mistake_exits_1_as_the_readme_says_not_clicks_2(cli, args):
+    result = cli(*args)
+    assert result.exit_code == 1, result.output
+    assert "Error:" in result.output and "Traceback" not in result.output
+
+
 def test_a_second_fetch_finds_nothing_new(cli):
     cli("fetch")
     result = cli("fetch")
@@ -165,12 +173,15 @@ def test_components_since_filters_by_first_seen(cli):
     assert cli("components", "--since", "2000-01-01").output.count("\n") >= 5
     assert cli("components", "--since", "2999-01-01").output == ""
     bad = cli("components", "--since", "last week")
-    assert bad.exit_code == 2 and "2026-11-21" in bad.output
+    assert bad.exit_code == 1 and "2026-11-21" in bad.output  # a usage error: 1, as the README says
 
 
 def test_one_failing_feed_exits_3_and_the_others_are_stored(cli, tmp_path):
+    from datetime import datetime
+
     with FeedServer() as server:
-        good = server.route("/good.xml", Route(body=SAMPLE.read_bytes(), headers={"Content-Type": "application/rss+xml"}))
+        rss = {"Content-Type": "application/rss+xml"}
+        good = server.route("/good.xml", Route(body=SAMPLE.read_bytes(), headers=rss))
         broken = server.route("/broken.xml", Route(status=500))
         config = write_config(tmp_path, [good, broken])
         result = cli("--config", str(config), "fetch")
@@ -182,6 +193,9 @@ def test_one_failing_feed_exits_3_and_the_others_are_stored(cli, tmp_path):
     health = {feed["url"]: feed["health"] for feed in report["feeds"]}
     assert health == {good: "ok", broken: "broken"}
     assert report["components"] == 5
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", report["now"])  # ISO 8601, for scripts
+    broken_since = next(feed["broken_since"] for feed in report["feeds"] if feed["url"] == broken)
+    assert "T" in broken_since and datetime.fromisoformat(broken_since).tzinfo is not None
 
 
 def test_fetch_sends_conditional_requests_the_second_time(cli, tmp_path):
@@ -324,6 +338,28 @@ def test_preview_renders_html_and_text_without_recording(cli, tmp_path):
     assert "<html" in out.read_text(encoding="utf-8").lower()
     assert "Cellebrite" in text.output and "<td" not in text.output
     assert "sent=3" in cli("send", "--yes", "--outbox", str(tmp_path / "outbox")).output
+
+
+def test_preview_of_an_unsubscribed_reader_says_how_and_when_as_send_only_does(cli):
+    from datetime import UTC, datetime
+
+    cli("fetch")
+    assert cli("unsubscribe", "alex@example.org").exit_code == 0
+    preview = cli("preview", "alex@example.org")
+    test = cli("send", "--only", "alex@example.org")
+    today = f"{datetime.now(UTC):%Y-%m-%d}"
+    assert preview.exit_code == 0 and "<html" not in preview.output.lower()  # nothing rendered
+    assert f"alex@example.org unsubscribed on {today} (by staff)" in preview.output
+    assert f"alex@example.org unsubscribed on {today} (by staff)" in test.output
+
+
+def test_unsubscribing_a_mistyped_address_says_it_is_no_subscriber_and_names_the_near_miss(cli):
+    typo = cli("unsubscribe", "alex@exmaple.org")
+    stranger = cli("unsubscribe", "zed@elsewhere.example")
+    assert typo.exit_code == 0 and stranger.exit_code == 0  # recorded: it stays unsubscribed if added later
+    assert "alex@exmaple.org is neither in" in typo.output and "did you mean 'alex@example.org'?" in typo.output
+    assert "zed@elsewhere.example is neither in" in stranger.output and "did you mean" not in stranger.output
+    assert cli("subscribers", "--json").output.count('"status": "active"') == 3  # Alex still gets digests
 
 
 def test_each_digest_subject_gives_the_date_and_the_lead_headline(cli, tmp_path):

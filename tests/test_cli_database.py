@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 from test_cli import SAMPLE, SECRET, write_config
 
@@ -54,6 +55,25 @@ def test_the_default_database_is_beside_the_config_file_not_where_the_command_ru
     assert not (elsewhere / "bhrdigest.db").exists()
 
 
+def test_db_upgrade_names_the_database_it_created_and_later_finds_current(elsewhere: Path):
+    database = elsewhere.parent / "site" / "bhrdigest.db"
+    created = bhrdigest("--config", "../site/subscriptions.yaml", "db", "upgrade")
+    again = bhrdigest("--config", "../site/subscriptions.yaml", "db", "upgrade")
+    assert created.exit_code == 0 and f"database {database}: schema created at version" in created.output
+    assert again.exit_code == 0 and f"database {database}: schema is current" in again.output
+
+
+def test_db_upgrade_names_a_database_url_without_its_password(elsewhere: Path, database_url: str):
+    url = sa.engine.make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        pytest.skip("a SQLite file has no password; the test above names it")
+    with_password = url.set(password="hunter2").render_as_string(hide_password=False)
+    result = bhrdigest("--config", "../site/subscriptions.yaml", "db", "upgrade", env={"DATABASE_URL": with_password})
+    assert result.exit_code == 0, result.output
+    assert f"@{url.host}:{url.port}/{url.database}" in result.output and "schema created" in result.output
+    assert "hunter2" not in result.output
+
+
 def test_bhrdigest_config_env_puts_the_default_database_beside_it_too(elsewhere: Path):
     config = elsewhere.parent / "site" / "subscriptions.yaml"
     created = bhrdigest("db", "upgrade", env={"BHRDIGEST_CONFIG": str(config)})
@@ -78,6 +98,24 @@ def test_an_explicit_missing_database_url_is_refused_as_well(elsewhere: Path):
     result = bhrdigest("--config", "../site/subscriptions.yaml", "--db", f"sqlite:///{missing}", "send", "--dry-run")
     assert result.exit_code == 1 and f"there is no database at {missing}" in result.output
     assert not missing.exists()
+
+
+@pytest.mark.parametrize(("url", "says"), [
+    ("bhrdigest.db", "is not a URL: write a SQLite file, sqlite:///PATH"),
+    ("digest:hunter2@db.example.org/bhr", "is not a URL"),
+    ("mysql://digest:hunter2@db.example.org/bhr", "is for 'mysql', which bhrdigest does not support"),
+])
+def test_a_database_url_of_the_wrong_shape_says_what_to_write(elsewhere: Path, url: str, says: str):
+    result = bhrdigest("--config", "../site/subscriptions.yaml", "status", env={"DATABASE_URL": url})
+    assert result.exit_code == 1, result.output
+    assert says in result.output and "postgresql://USER@HOST:PORT/DATABASE" in result.output
+    assert "hunter2" not in result.output and "Traceback" not in result.output
+
+
+def test_a_bare_file_name_as_database_url_gets_the_sqlite_url_to_write(elsewhere: Path):
+    result = bhrdigest("--config", "../site/subscriptions.yaml", "status", env={"DATABASE_URL": "bhrdigest.db"})
+    assert f"(here: sqlite:///{elsewhere / 'bhrdigest.db'})" in result.output
+    assert not (elsewhere / "bhrdigest.db").exists()
 
 
 def test_postgresql_without_psycopg_says_pip_install_the_extra(elsewhere: Path, monkeypatch: pytest.MonkeyPatch):

@@ -184,3 +184,13 @@ def test_a_database_built_by_the_migrations_equals_one_built_fresh(two_database_
     assert set(migrated_shape) == set(fresh_shape) == set(schema.metadata.tables)
     for table, expected in fresh_shape.items():
         assert migrated_shape[table] == expected, f"table {table} differs after the migrations"
+
+
+def test_a_search_path_naming_no_schema_says_to_create_it():
+    if not PG_URL:
+        pytest.skip(PG_SKIP)
+    separator = "&" if "?" in PG_URL else "?"
+    engine = db.open_engine(f"{PG_URL}{separator}options=-csearch_path%3Dno_such_schema_here", create=True)
+    with pytest.raises(StoreError, match="does not exist: CREATE SCHEMA it first"):
+        db.upgrade(engine)
+    engine.dispose()

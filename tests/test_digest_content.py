@@ -152,6 +152,9 @@ def test_n_more_leads_to_the_sites_listing_of_what_the_reader_follows(stored):
     spanish = more_link(Subscriber(email="ana@example.org", languages=("es", "en"), places=("Asia & Pacific",)),
                         words="noticias más en")  # in the reader's language
     assert "https://www.business-humanrights.org/es/latest-news/?&search=Asia%20%26%20Pacific" in spanish.text
+    mexican = more_link(Subscriber(email="lu@example.org", languages=("es-419", "en"), places=("Asia & Pacific",)),
+                        words="noticias más en")  # a regional code reads the site's Spanish listing too
+    assert "https://www.business-humanrights.org/es/latest-news/?&search=Asia%20%26%20Pacific" in mexican.text
 
 
 def test_a_translation_from_another_feed_keeps_the_url_it_was_published_at(engine, stored):

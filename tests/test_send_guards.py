@@ -273,6 +273,28 @@ def test_a_second_ctrl_c_still_prints_the_summary_exits_3_and_leaves_the_ledger_
     assert sorted(len(messages) for messages in got.values()) == [1] * (3 - in_flight)
 
 
+def test_stopped_on_the_last_digest_the_summary_does_not_promise_a_queue_that_is_empty(cli):
+    cli("fetch")
+    for email in ("sam@example.org", "kim@example.org"):
+        cli("unsubscribe", email)  # one digest in the run: in flight when stopped, nothing left queued
+    with SmtpServer() as server:
+        server.stall = True
+        env = os.environ | cli.env | smtp_env(server)
+        child = subprocess.Popen([sys.executable, "-m", "bhrdigest", "send", "--yes"], env=env, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while server.data_attempts < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        child.send_signal(signal.SIGINT)
+        output, _ = child.communicate(timeout=30)
+        server.stall = False
+    assert child.returncode == 3, output
+    assert "planned=1" in output and "unknown=1" in output and "(finished)" in output
+    assert "every digest of the run already has an outcome" in output and "stay queued" not in output
+
+
 # --- 6. no SMTP_URL -----------------------------------------------------------------------------
 
 

@@ -83,6 +83,14 @@ def test_dry_run_reports_new_invalid_with_line_and_suggestion_and_writes_nothing
 def test_import_asks_first_and_a_no_writes_nothing(cli):
     refused = cli("subscribers", "import", str(IMPORTS / "ours.csv"), input="n\n")
     assert refused.exit_code == 1 and "Write 2 new and 0 updated subscribers to the database?" in refused.output
+    assert "not imported; nothing was changed" in refused.output and "Aborted" not in refused.output
+    assert set(listed(cli)) == {"alex@example.org"}
+
+
+def test_import_with_no_answer_at_all_says_to_run_it_in_a_terminal_or_pass_yes(cli):
+    refused = cli("subscribers", "import", str(IMPORTS / "ours.csv"), input="")  # a script, stdin closed
+    assert refused.exit_code == 1, refused.output
+    assert "nobody said yes" in refused.output and "--yes" in refused.output and "Aborted" not in refused.output
     assert set(listed(cli)) == {"alex@example.org"}
 
 
@@ -235,6 +243,15 @@ def test_export_carries_everyone_with_source_and_suppression_and_reimports_uncha
     assert "new: 0" in again.output and "unchanged: 2" in again.output and "nothing to change" in again.output
     as_json = json.loads(cli("subscribers", "export", "--format", "json").output)
     assert [p["email"] for p in as_json] == ["alex@example.org", "ana@example.org", "ben@example.org"]
+
+
+def test_export_to_a_json_file_writes_json_unless_told_otherwise(cli, tmp_path):
+    cli("subscribers", "import", str(IMPORTS / "ours.csv"), "--yes")
+    assert cli("subscribers", "export", "-o", str(tmp_path / "everyone.json")).exit_code == 0
+    assert cli("subscribers", "export", "--format", "csv", "-o", str(tmp_path / "odd.json")).exit_code == 0
+    people = json.loads((tmp_path / "everyone.json").read_text(encoding="utf-8"))
+    assert {"alex@example.org", "ana@example.org"} <= {p["email"] for p in people}
+    assert (tmp_path / "odd.json").read_text(encoding="utf-8").startswith("email,name,")
 
 
 # --- the store ------------------------------------------------------------------------------

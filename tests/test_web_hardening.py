@@ -286,5 +286,5 @@ def test_web_refuses_a_negative_number_of_trusted_proxies(database_url, tmp_path
     env = {"BHRDIGEST_CONFIG": str(write_config(tmp_path)), "DATABASE_URL": database_url,
            "BHRDIGEST_SECRET": SECRET, "TRUSTED_PROXY_HOPS": "-1", "DYNO": ""}
     result = CliRunner().invoke(main, ["web"], env=env)
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # a usage error: 1, as the README says
     assert "--trusted-proxies" in result.output and "-1" in result.output

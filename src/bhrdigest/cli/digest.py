@@ -29,7 +29,8 @@ def preview(app: App, email: str, output: str | None, text: bool) -> None:
     """
     from bhrdigest.config.preferences import Choices
     from bhrdigest.digest import run as sending
-    from bhrdigest.store.subscribers import effective_config, find_subscriber
+    from bhrdigest.digest.rehearsal import why_no_digest
+    from bhrdigest.store.subscribers import effective_config, find_subscriber, subscriber_views
 
     config, engine = app.config, app.engine
     in_yaml = {s.email.lower(): s for s in config.subscribers}
@@ -37,8 +38,10 @@ def preview(app: App, email: str, output: str | None, text: bool) -> None:
         raise ConfigError(f"{email} is not a subscriber: neither in {config.path} nor imported")
     config = effective_config(engine, config)  # the database's subscribers, web preferences, suppressions
     subscriber = next((s for s in config.subscribers if s.email.lower() == email.lower()), None)
-    if subscriber is None:
-        click.echo(f"{email} has unsubscribed or paused digests: no digest would be sent", err=True)
+    if subscriber is None:  # say why and since when, as `send --only` does
+        views = subscriber_views(engine, app.config.subscribers, app.config.catalogue)
+        view = next((v for v in views if v.email == email.strip().lower()), None)
+        click.echo(why_no_digest(email, view, config.path), err=True)
         return
     start, end = sending.planned_period(engine, now=app.now(), first_period_days=config.digest.period_days)
     plan = sending.plan_run(engine, [subscriber], period_start=start, period_end=end,

@@ -8,6 +8,8 @@ web, ops); this module only assembles them.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from bhrdigest import __version__
@@ -19,12 +21,31 @@ from bhrdigest.redact import redact_text
 from bhrdigest.settings import Settings
 
 
-class Group(click.Group):
-    """Turns our errors into a clear message and exit 1: no traceback for a user error."""
+class UsageMistake(click.UsageError):
+    """click's usage error, same message and hint, with the README's exit code."""
 
-    def invoke(self, ctx: click.Context):
+    exit_code = EXIT_USAGE
+
+
+class Group(click.Group):
+    """Turns our errors into a clear message and exit 1: no traceback for a user error.
+
+    click's own usage errors (an unknown option, a bad value) exit 1 too, not click's 2:
+    the README promises scripts 0, 1 or 3.
+    """
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:  # fmt: skip
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:  # the options before the command
+            raise UsageMistake(exc.format_message(), exc.ctx) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # the command's own arguments and options
+            raise UsageMistake(exc.format_message(), exc.ctx) from None
         except BhrDigestError as exc:
             click.echo(f"error: {redact_text(str(exc))}", err=True)
             ctx.exit(EXIT_USAGE)

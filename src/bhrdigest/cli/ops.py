@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from datetime import date
 
 import click
 
@@ -52,12 +53,21 @@ def status(app: App, as_json: bool, runs: bool) -> None:
     from bhrdigest.ops.status import collect_status, format_status
 
     report = collect_status(app.engine, app.config, now=app.now(), history=runs)
-    click.echo(json.dumps(report, ensure_ascii=False, indent=2, default=str) if as_json else format_status(report))
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2, default=_json_value) if as_json
+               else format_status(report))
+
+
+def _json_value(value: object) -> str:
+    """Times as ISO 8601 with the T, as `components --json` and `subscribers --json` write them."""
+    return value.isoformat() if isinstance(value, date) else str(value)
 
 
 @click.group()
 def db() -> None:
-    """Database schema commands."""
+    """Database schema commands.
+
+    Example: bhrdigest --config /srv/digest/subscriptions.yaml db upgrade
+    """
 
 
 @db.command()
@@ -67,14 +77,17 @@ def upgrade(app: App) -> None:
 
     Example: DATABASE_URL=postgres://… bhrdigest db upgrade
     """
-    from bhrdigest.store.db import open_engine
+    from bhrdigest.store.db import describe, open_engine
     from bhrdigest.store.db import upgrade as upgrade_schema
 
-    before, after = upgrade_schema(open_engine(app.settings.checked_database_url(), create=True))
+    engine = open_engine(app.settings.checked_database_url(), create=True)
+    before, after = upgrade_schema(engine)
+    # Name the database: run from another folder, staff must see which file every command will use.
     if before == after:
-        click.echo(f"database schema is current (version {after})")
+        click.echo(f"database {describe(engine)}: schema is current (version {after})")
     else:
-        click.echo(f"database schema {'created' if before is None else f'upgraded from {before}'} at version {after}")
+        done = "created" if before is None else f"upgraded from {before}"
+        click.echo(f"database {describe(engine)}: schema {done} at version {after}")
 
 
 @click.command()

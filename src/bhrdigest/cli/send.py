@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import click
 import sqlalchemy as sa
 
-from bhrdigest.cli.app import EXIT_PARTIAL, EXIT_USAGE, App, make_composer, pass_app, run
+from bhrdigest.cli.app import EXIT_PARTIAL, EXIT_USAGE, App, ask, make_composer, pass_app, run
 from bhrdigest.errors import ConfigError, TransientDeliveryError
 from bhrdigest.redact import redact_text
 
@@ -82,17 +82,6 @@ def check_options(*, dry_run: bool, only: Sequence[str], to: str | None, resend_
     if only and resend_unknown:
         raise ConfigError("--only sends tests, which record nothing; --resend-unknown belongs to a real run: "
                           "use one or the other")  # fmt: skip
-
-
-def ask(question: str) -> bool:
-    """y/N on standard input; no answer at all (closed or empty input) is refused, not taken as yes or no."""
-    click.echo(f"{question} [y/N]: ", nl=False)
-    answer = sys.stdin.readline()
-    if not answer:
-        click.echo()
-        raise ConfigError("no answer: standard input is closed or empty, so nobody said yes. Run `bhrdigest "
-                          "send` in a terminal, or pass --yes to send without asking.")  # fmt: skip
-    return answer.strip().lower() in ("y", "yes")
 
 
 def list_addresses(heading: str, emails: Sequence[str]) -> None:
@@ -189,7 +178,7 @@ def send_run(app: App, *, dry_run: bool, outbox: str | None, yes: bool, resend_u
     again = len(set(prepared.resend) & set(prepared.plan.recipients))
     count = f"{len(prepared.plan.recipients)} digests" + (f" ({again} of them again)" if again else "")
     # Nothing to send but an unfinished run: it is completed (and closed) without a question.
-    if not yes and prepared.plan.recipients and not ask(f"Send {count} via {where}?"):
+    if not yes and prepared.plan.recipients and not ask(f"Send {count} via {where}?", command="send"):
         click.echo("not sent; nothing was changed", err=True)
         sys.exit(EXIT_USAGE)
     send_planned(app, config, prepared, composer, sender, outbox=outbox, limits=limits, batching=batching,
@@ -252,7 +241,9 @@ def report_summary(app: App, summary: RunSummary) -> None:
 
     for failure in summary.failures:
         click.echo(f"failed: {failure}", err=True)
-    if summary.interrupted:
+    if summary.interrupted and summary.finished:  # stopped as the last digests went: nothing is left to finish
+        click.echo("interrupted: every digest of the run already has an outcome (below)", err=True)
+    elif summary.interrupted:
         click.echo("interrupted: the digests not yet sent stay queued; run `bhrdigest send` again to finish "
                    "the run", err=True)
     if summary.unknown and summary.run_id is not None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bhrdigest.cli.app import EXIT_PARTIAL, App, pass_app
+from bhrdigest.cli.app import EXIT_PARTIAL, EXIT_USAGE, App, ask, pass_app
 from bhrdigest.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -122,8 +122,9 @@ def import_(app: App, file: Path, dry_run: bool, yes: bool) -> None:
         click.echo("nothing to change: the database already has every valid row as given")
     else:
         question = f"Write {len(plan.new)} new and {len(plan.changed)} updated subscribers to the database?"
-        if not yes and not click.confirm(question):
-            raise click.Abort()
+        if not yes and not ask(question, command="subscribers import FILE"):
+            click.echo("not imported; nothing was changed", err=True)
+            sys.exit(EXIT_USAGE)
         inserted = write_roster(engine, new=plan.new, changed=[s for s, _ in plan.changed], source="import",
                                 now=app.now())
         click.echo(f"imported: {inserted} new, {len(plan.changed)} updated")
@@ -167,22 +168,26 @@ def _lines(lines: Iterable[str]) -> None:
 
 
 @subscribers.command("export")
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True,
-              help="CSV (importable again) or a JSON array of `subscribers --json`'s objects.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]),
+              help="CSV (importable again) or a JSON array of `subscribers --json`'s objects "
+                   "[default: json for -o FILE.json, otherwise csv].")
 @click.option("-o", "--output", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to FILE instead of standard output.")
 @pass_app
-def export(app: App, fmt: str, output: Path | None) -> None:
+def export(app: App, fmt: str | None, output: Path | None) -> None:
     """Every subscriber, from the YAML and the database, with source and suppression state.
 
     The CSV's columns start with the ones `subscribers import` reads.
 
-    Example: bhrdigest subscribers export --format csv -o subscribers.csv
+    Example: bhrdigest subscribers export -o subscribers.csv
     """
     from bhrdigest.roster.export import WRITERS
     from bhrdigest.store.subscribers import subscriber_views
 
     views = subscriber_views(app.engine, app.config.subscribers, app.config.catalogue)
+    # `-o everyone.json` holding CSV would be a surprise found only when a script reads it
+    if fmt is None:
+        fmt = "json" if output is not None and output.suffix.lower() == ".json" else "csv"
     write = WRITERS[fmt]
     if output is None:
         write(views, sys.stdout)

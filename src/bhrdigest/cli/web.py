@@ -75,6 +75,8 @@ def unsubscribe(app: App, email: str, undo: bool) -> None:
     """
     from bhrdigest.config.load import address_problem
     from bhrdigest.config.preferences import Choices
+    from bhrdigest.config.yaml_reader import did_you_mean
+    from bhrdigest.store.roster import load_roster
     from bhrdigest.store.subscribers import find_subscriber, suppress, unsuppress
 
     address = email.strip().lower()
@@ -96,3 +98,9 @@ def unsubscribe(app: App, email: str, undo: bool) -> None:
         click.echo(f"{address} was already unsubscribed on {suppression.created_at:%Y-%m-%d} ({suppression.reason})")
     if listed:
         click.echo(f"note: {address} is still in {app.config.path}; remove it there when convenient")
+    elif created and find_subscriber(app.engine, in_yaml, Choices(app.config.catalogue), address) is None:
+        # Most likely a typo, and then the real subscriber keeps getting digests: say so, with the near miss.
+        known = [*in_yaml, *(row.subscriber.email for row in load_roster(app.engine))]
+        hint = did_you_mean(address, known) or "."
+        click.echo(f"note: {address} is neither in {app.config.path} nor imported{hint} "
+                   "It is recorded all the same, so it stays unsubscribed should it be added later.")

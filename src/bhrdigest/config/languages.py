@@ -18,6 +18,16 @@ from bhrdigest.config.yaml_reader import did_you_mean
 SITE_LANGUAGES = ("en", "es", "fr", "pt", "de", "it", "ru", "ar", "tr", "zh-hans", "zh-hant", "ja", "ko", "my")
 
 
+def site_language(code: str) -> str | None:
+    """The site's code for a reader's `code`: itself (any case), or the site language a regional
+    code belongs to (pt-BR -> pt, es-419 -> es, ja-JP -> ja); None when the site has neither."""
+    code = code.strip().lower().replace("_", "-")
+    for candidate in (code, code.partition("-")[0]):
+        if candidate in SITE_LANGUAGES:
+            return candidate
+    return None
+
+
 def language_problem(code: str) -> str | None:
     """None for a known language code, else what is wrong and what was probably meant."""
     if code.lower() in SITE_LANGUAGES or _babel_knows(code):

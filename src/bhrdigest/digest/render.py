@@ -27,6 +27,7 @@ from urllib.parse import quote, urlsplit
 
 import jinja2
 
+from bhrdigest.config.languages import site_language
 from bhrdigest.digest import message as messages
 from bhrdigest.digest.build import Digest, RenderedDigest, build_digest
 from bhrdigest.digest.mailhtml import STYLESHEET, inline_template, premailer_inline
@@ -525,10 +526,13 @@ def _choose_translation(component: Component, languages: Sequence[str]) -> Trans
     """None: show the original; else the Translation to show instead."""
     by_language = {t.language: t for t in component.translations}
     for language in languages:
-        if language == component.language:
+        # Items carry the site's codes (pt, zh-hans); a reader's regional code (pt-BR, es-419,
+        # ja-JP, which `check` accepts) reads the site's language it belongs to.
+        code = site_language(language) or language
+        if code == component.language:
             return None
-        if language in by_language:
-            return by_language[language]
+        if code in by_language:
+            return by_language[code]
     return None
 
 
@@ -556,16 +560,12 @@ def _excerpt(text: str, limit: int = EXCERPT_CHARS) -> tuple[str, ...]:
     return tuple(kept)
 
 
-# Languages the site's listings exist in (its /xx/ path prefixes).
-SITE_LANGUAGES = ("en", "es", "fr", "pt", "de", "it", "ru", "ar", "tr", "zh-hans", "zh-hant", "ja", "ko", "my")
-
-
 def listing_url(site_url: str, subscriber: Subscriber) -> str:
     """Where "N more" leads: the site's latest-news listing searched for what the reader
     follows first (their first company, else place, else topic), in their first language
     the site has. The site's filters take its own numeric ids, which feeds do not carry;
     its search takes a name (the same `search=` its RSS feeds take)."""
-    language = next((lang for lang in subscriber.languages if lang in SITE_LANGUAGES), "en")
+    language = next(filter(None, map(site_language, subscriber.languages)), "en")
     followed = (*subscriber.companies, *subscriber.places, *subscriber.topics)
     query = f"?&search={quote(followed[0])}" if followed else ""
     return f"{site_url}/{language}/latest-news/{query}"

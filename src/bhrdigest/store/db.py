@@ -13,13 +13,15 @@ step is never edited: a new change is a new step.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from bhrdigest.errors import ConfigError, StoreError
 from bhrdigest.store import schema
@@ -113,6 +115,7 @@ def open_engine(url: str, *, create: bool = False) -> Engine:
     A SQLite file that does not exist is refused unless `create` (SQLite would create it empty).
     """
     check_url(url)
+    require_supported(url)
     url = normalise_url(url)
     if not create:
         _require_sqlite_file(url)
@@ -132,6 +135,22 @@ def open_engine(url: str, *, create: bool = False) -> Engine:
     return engine
 
 
+SUPPORTED = ("a SQLite file, sqlite:///PATH (four slashes before an absolute path), or PostgreSQL, "
+             "postgresql://USER@HOST:PORT/DATABASE (a password goes after USER: percent-encoded)")
+
+
+def require_supported(url: str) -> None:
+    """Refuse a bare path or another database with what to write instead (SQLAlchemy would only name a driver)."""
+    scheme, sep, _ = url.partition("://")
+    if not sep:
+        hint = f" (here: sqlite:///{os.path.abspath(url)})" if url.endswith((".db", ".sqlite", ".sqlite3")) else ""
+        raise ConfigError(f"the database URL (DATABASE_URL or --db) is not a URL: write {SUPPORTED}{hint}")
+    backend = scheme.partition("+")[0]
+    if backend not in ("sqlite", "postgres", "postgresql"):
+        raise ConfigError(f"the database URL (DATABASE_URL or --db) is for {backend!r}, which bhrdigest does not "
+                          f"support: use {SUPPORTED}")  # fmt: skip
+
+
 def _require_sqlite_file(url: str) -> None:
     try:
         parsed = sa.engine.make_url(url)
@@ -144,12 +163,19 @@ def _require_sqlite_file(url: str) -> None:
         raise StoreError(f"there is no database at {Path(path).absolute()}: {CREATE_HINT}")
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:  # sqlite3's Connection
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def describe(engine: Engine) -> str:
+    """Where `engine` points, for people: a SQLite file's absolute path, otherwise the URL without its password."""
+    if engine.dialect.name == "sqlite" and engine.url.database and engine.url.database != ":memory:":
+        return os.path.abspath(engine.url.database)  # also folds the `..` of a relative --config
+    return _redact(str(engine.url))
 
 
 def _redact(url: str) -> str:
@@ -191,7 +217,10 @@ def upgrade(engine: Engine) -> tuple[int | None, int]:
             conn.execute(sa.delete(schema_version))
             conn.execute(sa.insert(schema_version).values(version=SCHEMA_VERSION))
     except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
-        raise StoreError(f"cannot {'create' if before is None else 'upgrade'} the schema: {exc.orig}") from exc
+        reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+        if "no schema has been selected" in reason:
+            reason += " (the URL's search_path names a schema that does not exist: CREATE SCHEMA it first)"
+        raise StoreError(f"cannot {'create' if before is None else 'upgrade'} the schema: {reason}") from exc
     log.info("database schema %s -> %s", before, SCHEMA_VERSION)
     return before, SCHEMA_VERSION
 

@@ -80,7 +80,7 @@ def build_digest(
     facets. At most `max_items` items (lead included); the rest are counted in
     `more_count`. Sections list newest first, undated last.
     `total`: how many matches there are when `matches` holds only those a
-    digest can show (matching.Matches.for_digest); default len(matches).
+    digest can show (match.Matches.for_digest); default len(matches).
     """
     if max_items < 1:
         raise ValueError("max_items must be at least 1")

@@ -364,7 +364,7 @@ class DigestRenderer:
         )
 
     def _item_view(self, match: Match, languages: tuple[str, ...], chrome: Chrome) -> ItemView:
-        # A run shares one Match per (component, reasons) among its digests (matching.py):
+        # A run shares one Match per (component, reasons) among its digests (match.py):
         # the same view serves each reader of the same languages, and the remembered item
         # blocks (templating.py) are found by it.
         key = (id(match), languages)
@@ -517,7 +517,7 @@ def _entries(digest: Digest) -> list[tuple[int, Match]]:
 
 def _message_size(html: str, text: str) -> int:
     """The message's size on the wire. The parts are encoded here, once: the message
-    built from them takes the same encodings (messages._encoded remembers them)."""
+    built from them takes the same encodings (message._encoded remembers them)."""
     return messages.encoded_size(html) + messages.encoded_size(text) + messages.HEADER_ALLOWANCE
 
 

@@ -182,7 +182,7 @@ class RunRecipients:
     """Each recipient's digest in a run's period, computed a batch of emails at a time.
 
     The period's components are loaded and matched once (matches are kept as bit sets,
-    see matching.Matches); what was delivered before is read per batch.
+    see digest/match.py, Matches); what was delivered before is read per batch.
     """
 
     def __init__(self, engine: sa.Engine, subscribers: Sequence[Subscriber], *, period_start: datetime,

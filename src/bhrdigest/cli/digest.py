@@ -69,10 +69,10 @@ def demo(app: App, outbox: str | None) -> None:
     """
     import tempfile
 
-    from bhrdigest.digest import run as sending
+    from bhrdigest.digest.run import work_run
+    from bhrdigest.digest.sendplan import prepare_send, start_send
     from bhrdigest.ingest.pipeline import fetch_once
     from bhrdigest.mail.outbox import Outbox
-    from bhrdigest.store import ledger
     from bhrdigest.store.components import load_components
     from bhrdigest.store.db import connect
 
@@ -100,12 +100,11 @@ def demo(app: App, outbox: str | None) -> None:
                                   ("translations", [t.language for t in component.translations])):
                 if values:
                     click.echo(f"    {label}: {', '.join(values)}")
-        run_ = ledger.open_run(engine, now=now + timedelta(seconds=1))  # just after the fetch
-        plan = sending.plan_run(engine, config.subscribers, period_start=run_.period_start,
-                                period_end=run_.period_end, max_items=config.digest.max_items)
+        after_fetch = now + timedelta(seconds=1)  # the run's period ends just after the fetch
+        run_ = start_send(engine, config, prepare_send(engine, config, now=after_fetch), now=after_fetch)
         composer = make_composer(app, require_secret=False)
         box = Outbox(folder, html_copies=True)
-        result = run(sending.deliver_run(engine, run_, plan, composer, box))
+        result = run(work_run(engine, run_, composer, box))
         engine.dispose()
     click.echo(f"\n{result.line()}")
     for email, path, size in box.written:

@@ -2,9 +2,8 @@
 
     plan_run       period -> components first seen in it -> matches -> minus what was
                    already delivered to each subscriber: one PlannedDigest per recipient
-    deliver_run    the plan's recipients become `queued` ledger rows of the run, then
-                   work_run sends them
-    work_run       one sender of a run, of any number on any machines: claim a batch of
+    work_run       one sender of a run, of any number on any machines, once
+                   sendplan.start_send has queued the run's recipients: claim a batch of
                    queued rows under a lease -> recompute each one's digest -> render ->
                    ledger `pending` -> send (SMTP or outbox) -> `sent` / `failed` / `gone`;
                    until no row of the run is queued or in flight anywhere
@@ -316,26 +315,6 @@ class Batching:
     def __post_init__(self) -> None:
         if self.size < 1 or self.lease <= 0 or self.poll <= 0:
             raise ValueError("batch size, lease and poll must be positive")
-
-
-async def deliver_run(
-    engine: sa.Engine,
-    run: ledger.DigestRun,
-    plan: Plan,
-    composer: DigestComposer,
-    sender: Sender,
-    *,
-    subscribers: Sequence[Subscriber] | None = None,
-    concurrency: int = 4,
-    batching: Batching | None = None,
-    on_result: Callable[[SendResult], None] | None = None,
-    stop: asyncio.Event | None = None,
-) -> RunSummary:
-    """Queue the plan's recipients in the run (and its failures again), then send them."""
-    ledger.enqueue(engine, run.id, plan.recipients, now=composer.now)
-    ledger.requeue_failed(engine, run.id, now=composer.now)
-    return await work_run(engine, run, composer, sender, subscribers=subscribers, concurrency=concurrency,
-                          batching=batching, on_result=on_result, stop=stop)  # fmt: skip
 
 
 async def work_run(

@@ -27,6 +27,7 @@ from urllib.parse import quote, urlsplit
 
 import jinja2
 
+from bhrdigest.config.languages import SITE_LANGUAGES
 from bhrdigest.digest import message as messages
 from bhrdigest.digest.build import Digest, RenderedDigest, build_digest
 from bhrdigest.digest.mailhtml import STYLESHEET, inline_template, premailer_inline
@@ -556,19 +557,22 @@ def _excerpt(text: str, limit: int = EXCERPT_CHARS) -> tuple[str, ...]:
     return tuple(kept)
 
 
-# Languages the site's listings exist in (its /xx/ path prefixes).
-SITE_LANGUAGES = ("en", "es", "fr", "pt", "de", "it", "ru", "ar", "tr", "zh-hans", "zh-hant", "ja", "ko", "my")
-
-
 def listing_url(site_url: str, subscriber: Subscriber) -> str:
     """Where "N more" leads: the site's latest-news listing searched for what the reader
     follows first (their first company, else place, else topic), in their first language
     the site has. The site's filters take its own numeric ids, which feeds do not carry;
     its search takes a name (the same `search=` its RSS feeds take)."""
-    language = next((lang for lang in subscriber.languages if lang in SITE_LANGUAGES), "en")
+    language = next(filter(None, map(_site_language, subscriber.languages)), "en")
     followed = (*subscriber.companies, *subscriber.places, *subscriber.topics)
     query = f"?&search={quote(followed[0])}" if followed else ""
     return f"{site_url}/{language}/latest-news/{query}"
+
+
+def _site_language(code: str) -> str | None:
+    """The site's /xx/ path for a reader's language: the configuration writes zh-Hant and
+    pt-BR (BCP 47 casing), the site zh-hant, and pt for every Portuguese."""
+    code = code.lower()
+    return next((c for c in (code, code.partition("-")[0]) if c in SITE_LANGUAGES), None)
 
 
 def _following(subscriber: Subscriber) -> tuple[FollowedView, ...]:

@@ -89,6 +89,11 @@ class _Profile:
     def follows_anything(self) -> bool:
         return bool(self.companies or self.places or self.topics)
 
+    def followed_tags(self) -> list[tuple[str, str]]:
+        """(facet, name) of each tag followed: a company both as the subject and as a mention."""
+        facets = ((COMPANY, self.companies), (MENTION, self.companies), (PLACE, self.places), (TOPIC, self.topics))
+        return [(facet, name) for facet, names in facets for name in names]
+
 
 class Matcher:
     """Interest profiles of a subscriber list, built once per run."""
@@ -314,14 +319,7 @@ class _ComponentTags:
             if candidates & tier:
                 candidates &= tier
                 break
-        followed = [
-            self.bits.get((facet, name), 0) & candidates
-            for facet, names in (
-                (COMPANY, profile.companies), (MENTION, profile.companies), (PLACE, profile.places),
-                (TOPIC, profile.topics),
-            )
-            for name in names
-        ]  # fmt: skip
+        followed = [self.bits.get(tag, 0) & candidates for tag in profile.followed_tags()]
         candidates = _most_often_set(candidates, followed)
         return self._head(candidates, 1)
 
@@ -375,17 +373,7 @@ class _ComponentTags:
         """The Match values of `positions` for this profile, each built once per run:
         a match's reasons are the component's tags the profile follows, in tag order."""
         ids = self.tag_ids
-        followed = frozenset(
-            [
-                ids[(facet, name)]
-                for facet, names in (
-                (COMPANY, profile.companies), (MENTION, profile.companies), (PLACE, profile.places),
-                (TOPIC, profile.topics),
-            )
-                for name in names
-                if (facet, name) in ids
-            ]
-        )
+        followed = frozenset([ids[tag] for tag in profile.followed_tags() if tag in ids])
         built, tag_sets = self._built, self.tag_sets
         found = []
         for position in positions:

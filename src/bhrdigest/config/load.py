@@ -104,11 +104,6 @@ class Config:
     max_items_per_feed: int = DEFAULT_MAX_ITEMS_PER_FEED
 
 
-def config_path_from_env(option: str | None) -> Path:
-    """The --config option, else $BHRDIGEST_CONFIG, else ./subscriptions.yaml."""
-    return Path(option or os.environ.get(ENV_VAR) or "subscriptions.yaml")
-
-
 def load_config(path: Path, *, check_files: bool = False) -> Config:
     """Read and validate `path`; raise ConfigError listing every problem found.
 

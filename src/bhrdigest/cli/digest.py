@@ -27,18 +27,19 @@ def preview(app: App, email: str, output: str | None, text: bool) -> None:
 
     Example: bhrdigest preview alex@example.org -o alex.html
     """
-    from bhrdigest.config.preferences import Choices
     from bhrdigest.digest import run as sending
-    from bhrdigest.store.subscribers import effective_config, find_subscriber
+    from bhrdigest.digest.rehearsal import why_no_digest
+    from bhrdigest.store.subscribers import subscriber_views
 
     config, engine = app.config, app.engine
-    in_yaml = {s.email.lower(): s for s in config.subscribers}
-    if find_subscriber(engine, in_yaml, Choices(config.catalogue), email) is None:
+    # As `send` sees them: the database's subscribers too, web preferences and suppressions applied.
+    views = subscriber_views(engine, config.subscribers, config.catalogue, include_unlisted=False)
+    view = next((view for view in views if view.email == email.strip().lower()), None)
+    if view is None:
         raise ConfigError(f"{email} is not a subscriber: neither in {config.path} nor imported")
-    config = effective_config(engine, config)  # the database's subscribers, web preferences, suppressions
-    subscriber = next((s for s in config.subscribers if s.email.lower() == email.lower()), None)
-    if subscriber is None:
-        click.echo(f"{email} has unsubscribed or paused digests: no digest would be sent", err=True)
+    subscriber = view.subscriber
+    if view.status != "active" or subscriber is None:
+        click.echo(why_no_digest(view.email, view, config.path), err=True)  # unsubscribed or paused, since when
         return
     start, end = sending.planned_period(engine, now=app.now(), first_period_days=config.digest.period_days)
     plan = sending.plan_run(engine, [subscriber], period_start=start, period_end=end,

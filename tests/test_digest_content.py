@@ -11,7 +11,8 @@ import pytest
 from bhrdigest.config.languages import canonical_language
 from bhrdigest.digest.build import build_digest
 from bhrdigest.digest.match import Matcher
-from bhrdigest.digest.render import DigestRenderer, listing_url
+from bhrdigest.digest.render import DigestRenderer
+from bhrdigest.digest.views import listing_url
 from bhrdigest.ingest.parse import parse_feed
 from bhrdigest.ingest.tagging import Tagger
 from bhrdigest.model import Catalogue, Company, Subscriber

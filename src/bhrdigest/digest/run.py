@@ -41,8 +41,9 @@ from bhrdigest.config.load import Config
 from bhrdigest.digest.build import DEFAULT_MAX_ITEMS, RenderedDigest, build_digest
 from bhrdigest.digest.match import Match, Matcher
 from bhrdigest.digest.message import build_message, encoded_size
-from bhrdigest.digest.render import DigestRenderer, Mailbox
+from bhrdigest.digest.render import DigestRenderer
 from bhrdigest.digest.subject import subject_line
+from bhrdigest.digest.views import Mailbox
 from bhrdigest.errors import StoreError
 from bhrdigest.mail.bounces import verp_address
 from bhrdigest.mail.dkim import DkimSigner

@@ -23,7 +23,7 @@ Rules:
   the subscriber filled in must match; empty facets are ignored.
 - A subscriber with no interests matches nothing.
 - Languages never filter: the digest shows a component in the reader's
-  language when a translation exists, else in its own (see digest/build.py).
+  language when a translation exists, else in its own (see digest/views.py).
   Missing a followed company's news is worse than reading it in English.
 - Dates play no part in matching: a backdated component matches like a fresh one.
   A digest lists one published long before it was first seen under "Earlier items

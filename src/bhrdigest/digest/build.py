@@ -53,6 +53,15 @@ class Digest:
 
 
 @dataclass(frozen=True, slots=True)
+class PlannedDigest:
+    """A subscriber's digest as a run plans it: the matches it can show, before grouping."""
+
+    subscriber: Subscriber
+    matches: tuple[Match, ...]  # those the digest can show (see match.Matches.for_digest)
+    total: int  # every new match, shown or counted in "N more"
+
+
+@dataclass(frozen=True, slots=True)
 class RenderedDigest:
     html: str
     text: str

@@ -71,7 +71,7 @@ def template_dir(config) -> Path:
 
 
 def make_composer(app: App, *, require_secret: bool):
-    from bhrdigest.digest.compose import DigestComposer
+    from bhrdigest.digest.run import DigestComposer
 
     secret = app.settings.secret
     if secret is None:

@@ -77,7 +77,11 @@ _FAMOUS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Barrick Gold", ("Barrick",)),
     ("Acacia Mining", ("African Barrick Gold",)),
 )
-_SYLLABLES = ["ka", "ro", "ven", "tix", "lor", "mar", "del", "sun", "tek", "ora", "vi", "no", "zen", "bra", "qua", "sel", "dor", "fen", "gal", "hir", "jun", "kel", "lum", "mir", "nor", "pel", "quin", "ras", "tor", "ul", "vor", "wex", "yar", "zol", "ax", "bel", "cor", "dan", "eri", "fal", "gor", "har", "ist", "jor", "kir", "lan", "mon"]
+_SYLLABLES = [
+    "ka", "ro", "ven", "tix", "lor", "mar", "del", "sun", "tek", "ora", "vi", "no", "zen", "bra", "qua", "sel", "dor",
+    "fen", "gal", "hir", "jun", "kel", "lum", "mir", "nor", "pel", "quin", "ras", "tor", "ul", "vor", "wex", "yar",
+    "zol", "ax", "bel", "cor", "dan", "eri", "fal", "gor", "har", "ist", "jor", "kir", "lan", "mon",
+]
 _SECTORS = (
     "Mining", "Resources", "Energy", "Garments", "Textiles", "Apparel", "Foods", "Agri", "Palm Oil",
     "Logistics", "Shipping", "Bank", "Capital", "Technologies", "Telecom", "Motors", "Steel", "Cement",

@@ -3,7 +3,8 @@
 count at a time.
 
 Peak memory is the most the processes (`send` and the senders it starts) held at once,
-their resident sizes summed every 0.1 s; the sum of each one's own peak (VmHWM) is kept too. The store's growth is the SQLite file's size (with its WAL) before and after.
+their resident sizes summed every 0.1 s; the sum of each one's own peak (VmHWM) is kept too.
+The store's growth is the SQLite file's size (with its WAL) before and after.
 """
 
 from __future__ import annotations

@@ -148,7 +148,8 @@ def write_markdown(report: Report, path: Path, plot: Path | None, command: str, 
             "",
             "## Cost against subscribers",
             "",
-            "| subscribers | digests sent | `send` wall time | per digest | digests/s | peak memory at once | store growth |",
+            "| subscribers | digests sent | `send` wall time | per digest | digests/s "
+            "| peak memory at once | store growth |",
             "|---|---|---|---|---|---|---|",
         ]
         for s in report.scaling:
@@ -180,7 +181,9 @@ def write_plot(scaling: Sequence[dict], path: Path) -> Path | None:
     left.set_xlabel("subscribers")
     left.set_ylabel("ms per digest")
     left.set_title("Weekly run: time")
-    right.semilogx(xs, [s["peak_rss_mb"] for s in scaling], "o-", label="peak memory of `send` and its senders, at once")
+    right.semilogx(
+        xs, [s["peak_rss_mb"] for s in scaling], "o-", label="peak memory of `send` and its senders, at once"
+    )
     right.axhline(1536, color="red", linestyle=":", label="target: 1.5 GB")
     right.set_xlabel("subscribers")
     right.set_ylabel("MB")

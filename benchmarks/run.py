@@ -181,9 +181,12 @@ def _end_to_end_rows(scaling: list[dict], sizes: Sizes) -> list[Row]:
             met,
             f"fetch of the week first ({largest['fetch_seconds']:.0f} s: {largest['fetch_line']}); "
             f"{largest['send_line'] or 'no summary line (stopped)'}; the sink counted {largest['received']:,}. "
-            "Smaller runs: " + "; ".join(
-                f"{s['subscribers']:,} → {s['sent']:,} digests in {s['seconds']:.0f} s ({s['per_digest_ms']:.1f} ms each)"
-                for s in scaling),
+            "Smaller runs: "
+            + "; ".join(
+                f"{s['subscribers']:,} → {s['sent']:,} digests in {s['seconds']:.0f} s "
+                f"({s['per_digest_ms']:.1f} ms each)"
+                for s in scaling
+            ),
         ),
         Row(
             f"peak memory of `send` and its senders, {n:,} subscribers",
@@ -222,7 +225,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="small sizes: under a minute, to check the harness")
-    parser.add_argument("--only", nargs="+", choices=STAGES, metavar="STAGE", help=f"run only these: {', '.join(STAGES)}")
+    parser.add_argument(
+        "--only", nargs="+", choices=STAGES, metavar="STAGE", help=f"run only these: {', '.join(STAGES)}"
+    )
     parser.add_argument("--seed", type=int, default=20260302, help="random seed of the generated data")
     parser.add_argument("--sink", choices=("smtp-fast", "smtp"), default="smtp-fast",
                         help="SMTP sink: smtp-fast (asyncio, reads DATA in bulk) or smtp (aiosmtpd)")

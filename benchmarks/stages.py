@@ -66,14 +66,17 @@ def ingest(feeds: Sequence[bytes], tagger: Tagger, *, repeat: int) -> tuple[list
             "≤ 2× feedparser.parse",
             ratio <= 2.0,
             f"{len(feeds)} feeds, {size:.1f} MB, {items:,} items (a tenth of the components is in two feeds; "
-            f"per component is per item parsed); tagged against {len(tagger.companies):,} companies. Against feedparser with "
+            f"per component is per item parsed); tagged against {len(tagger.companies):,} companies. "
+            "Against feedparser with "
             f"parse_feed's own options (no sanitiser: nh3 does that job) the ratio is {mine / raw:.2f}×.",
         )
     ]
     return rows, list(entries)
 
 
-def tagging(tagger: Tagger, entries: Sequence[Entry], *, repeat: int, naive_sample: int) -> tuple[list[Row], list[Component]]:
+def tagging(
+    tagger: Tagger, entries: Sequence[Entry], *, repeat: int, naive_sample: int
+) -> tuple[list[Row], list[Component]]:
     """Tagger.tag throughput, and a naive alias-by-alias scan on a sample, scaled."""
     components: list[Component] = []
 
@@ -121,7 +124,10 @@ def nested_loop(subscribers: Sequence[Subscriber], components: Sequence[Componen
                 ("topic", comp.topics, sub.topics),
             )
             reasons = tuple(
-                Reason(facet, name) for facet, tags, followed in facets for name in dict.fromkeys(tags) if name in followed
+                Reason(facet, name)
+                for facet, tags, followed in facets
+                for name in dict.fromkeys(tags)
+                if name in followed
             )
             if not reasons:
                 continue
@@ -168,7 +174,8 @@ def matching(subscribers: Sequence[Subscriber], components: Sequence[Component],
             "≤ 10 s and ≥ 50× the nested loop",
             run_time <= 10 and speedup >= 50,
             f"{matcher.profile_count:,} distinct interest profiles; {len(matches):,} subscribers matched, "
-            f"{selected / max(1, len(matches)):.0f} matches each on average, of which the {shown / max(1, len(matches)):.0f} "
+            f"{selected / max(1, len(matches)):.0f} matches each on average, "
+            f"of which the {shown / max(1, len(matches)):.0f} "
             f"a digest shows are built as Match values. The loop (same rules, same output) was timed on "
             f"{len(sample):,} subscribers and scaled by {n / len(sample):.0f}.",
         )

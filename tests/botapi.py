@@ -462,14 +462,13 @@ class _Handler(BaseHTTPRequestHandler):
     # client's delayed ACK the body can wait 40 ms, which no real Bot API adds.
     disable_nagle_algorithm = True
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib's name
+    def log_message(self, format: str, *args: object) -> None:  # the stdlib names it `format`
         pass
 
     def handle(self) -> None:
-        try:
+        # A client killed between two requests on a kept-alive connection: that is the test.
+        with contextlib.suppress(ConnectionResetError):
             super().handle()
-        except ConnectionResetError:
-            pass  # a client killed between two requests on a kept-alive connection: that is the test
 
     def do_GET(self) -> None:
         self._answer(dict(parse_qsl(urlsplit(self.path).query)))

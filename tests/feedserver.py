@@ -128,10 +128,10 @@ def _make_handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - keep test output quiet
+        def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
             pass
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:  # http.server's naming
             path = self.path.split("?", 1)[0]
             server._enter(RecordedRequest("GET", path, {k.lower(): v for k, v in self.headers.items()}))
             try:

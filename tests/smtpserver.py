@@ -80,7 +80,7 @@ def _make_tls_with_cryptography(directory: Path) -> LoopbackTls:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
 
     def build(subject, issuer, public_key, signing_key, extensions):
         builder = (

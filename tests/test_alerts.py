@@ -147,7 +147,15 @@ def test_shorten_cuts_at_a_word_and_marks_the_cut():
 
 def test_the_fake_bot_api_parser_rejects_what_telegram_rejects():
     # The checks the other tests rely on must be able to fail.
-    for bad in ("<script>x</script>", "a < b", "AT&T", "<b>open", "<b><i>x</b></i>", '<a href="javascript:x">x</a>', "&nbsp;"):
+    for bad in (
+        "<script>x</script>",
+        "a < b",
+        "AT&T",
+        "<b>open",
+        "<b><i>x</b></i>",
+        '<a href="javascript:x">x</a>',
+        "&nbsp;",
+    ):
         with pytest.raises(EntityError):
             parse_html(bad)
     assert parse_html("<b>a</b> &lt;&amp;&gt;&quot;&#39;&#x1F600;").text == "a <&>\"'😀"
@@ -166,7 +174,16 @@ names = st.text(min_size=0, max_size=300)
 def test_any_feed_text_gives_valid_messages_that_carry_every_alert_once(titles, excerpt, url, extra):
     kinds = list(Kind)
     alerts = [
-        make_alert(f"k{i}", kind=kinds[i % 3], title=t, url=url, excerpt=excerpt, places=tuple(extra), companies=tuple(extra) or ("X",), source=t)
+        make_alert(
+            f"k{i}",
+            kind=kinds[i % 3],
+            title=t,
+            url=url,
+            excerpt=excerpt,
+            places=tuple(extra),
+            companies=tuple(extra) or ("X",),
+            source=t,
+        )
         for i, t in enumerate(titles)
     ]
 

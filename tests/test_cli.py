@@ -170,7 +170,9 @@ def test_components_since_filters_by_first_seen(cli):
 
 def test_one_failing_feed_exits_3_and_the_others_are_stored(cli, tmp_path):
     with FeedServer() as server:
-        good = server.route("/good.xml", Route(body=SAMPLE.read_bytes(), headers={"Content-Type": "application/rss+xml"}))
+        good = server.route(
+            "/good.xml", Route(body=SAMPLE.read_bytes(), headers={"Content-Type": "application/rss+xml"})
+        )
         broken = server.route("/broken.xml", Route(status=500))
         config = write_config(tmp_path, [good, broken])
         result = cli("--config", str(config), "fetch")

@@ -425,7 +425,9 @@ def test_line_break_in_a_name_is_refused(tmp_path, fragment):
     assert "line break" in problem.message
 
 
-@pytest.mark.parametrize("name", ["=?utf-8?b?RXZlIDxldmVAZXZpbC5leGFtcGxlPg==?=", "Sam =?ISO-8859-1?Q?Eve_<eve@evil.example>?="])
+@pytest.mark.parametrize(
+    "name", ["=?utf-8?b?RXZlIDxldmVAZXZpbC5leGFtcGxlPg==?=", "Sam =?ISO-8859-1?Q?Eve_<eve@evil.example>?="]
+)
 def test_an_encoded_word_in_a_name_is_refused_so_it_cannot_decode_into_another_address(tmp_path, name):
     # "=?utf-8?b?…?=" decodes to "Eve <eve@evil.example>": a second address in the To: header.
     text = with_subscriber(f'  - email: sam@example.org\n    name: "{name}"\n    companies: [HSBC]\n')

@@ -477,7 +477,8 @@ def test_if_splitting_an_element_is_refused(editable_templates):
     edit(
         editable_templates / "digest.html.j2",
         '<a class="title" href="{{ item.url }}" dir="auto">',
-        '{% if item.translated %}<a class="title" href="{{ item.url }}">{% else %}<a class="title" href="#">{% endif %}',
+        '{% if item.translated %}<a class="title" href="{{ item.url }}">'
+        '{% else %}<a class="title" href="#">{% endif %}',
     )
     with pytest.raises(ConfigError, match="close every element"):
         DigestRenderer(editable_templates)
@@ -705,16 +706,23 @@ def test_staff_edit_that_puts_the_readers_name_in_items_reaches_each_reader(edit
     renderer = DigestRenderer(editable_templates)
     item = component("shared", "Shared story")
     kim = Subscriber(email="kim@example.org", name="Kim", places=("Hong Kong",))
-    alex_html = render(renderer, build_digest(ALEX, [Match(item, (COMPANY,)), Match(component("b"), (COMPANY,))], max_items=10)).html
-    kim_html = render(renderer, build_digest(kim, [Match(item, (PLACE,)), Match(component("b"), (PLACE,))], max_items=10)).html
+    alex_html = render(
+        renderer, build_digest(ALEX, [Match(item, (COMPANY,)), Match(component("b"), (COMPANY,))], max_items=10)
+    ).html
+    kim_html = render(
+        renderer, build_digest(kim, [Match(item, (PLACE,)), Match(component("b"), (PLACE,))], max_items=10)
+    ).html
     assert "</a> for Alex" in alex_html and "for Kim" not in alex_html
     assert "</a> for Kim" in kim_html and "for Alex" not in kim_html
 
 
 def test_one_shared_match_shows_each_reader_their_own_language(renderer):
     # A run shares one Match per (component, reasons) among all its digests.
-    item = component("shared-ja", title="Hong Kong: ProtonVPN announces donations",
-                     translations=(Translation("ja", "香港：ProtonVPNが寄付を発表", f"{SITE}/ja/最新ニュース/shared-ja/"),))
+    item = component(
+        "shared-ja",
+        title="Hong Kong: ProtonVPN announces donations",
+        translations=(Translation("ja", "香港：ProtonVPNが寄付を発表", f"{SITE}/ja/最新ニュース/shared-ja/"),),
+    )
     shared = Match(item, (PLACE,))
     taro = Subscriber(email="taro@example.jp", name="太郎", languages=("ja", "en"), places=("Hong Kong",))
     for _ in range(2):  # the second time round, from what the renderer remembers

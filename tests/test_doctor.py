@@ -43,7 +43,9 @@ subscribers:
 @pytest.fixture
 def servers():
     with SmtpServer(credentials=("digest", PASSWORD)) as smtp, FakeBotAPI() as bot, FeedServer() as feeds:
-        good = feeds.route("/feed.xml", Route(body=SAMPLE.read_bytes(), headers={"Content-Type": "application/rss+xml"}))
+        good = feeds.route(
+            "/feed.xml", Route(body=SAMPLE.read_bytes(), headers={"Content-Type": "application/rss+xml"})
+        )
         yield smtp, bot, feeds, good
 
 

@@ -152,7 +152,9 @@ _url_parts = st.text(
 )
 
 
-@given(host=st.sampled_from(["www.business-humanrights.org", "Example.ORG", "partner.example.org:8080"]), rest=_url_parts)
+@given(
+    host=st.sampled_from(["www.business-humanrights.org", "Example.ORG", "partner.example.org:8080"]), rest=_url_parts
+)
 def test_canonical_url_is_stable_when_applied_twice(host, rest):
     once = canonical_url(f"http://{host}/{rest}")
     assert canonical_url(once) == once

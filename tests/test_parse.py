@@ -204,12 +204,16 @@ def test_old_site_body_author_wins_over_staff_login(drupal):
     tanzania = by_title(drupal, "Tanzania:")
     assert tanzania.author == "Guardian"
     assert tanzania.guid == "210455 at https://business-humanrights.org"
-    assert tanzania.title == "Tanzania: Villagers allege killings & injuries by police guarding Acacia’s North Mara mine"
+    assert (
+        tanzania.title == "Tanzania: Villagers allege killings & injuries by police guarding Acacia’s North Mara mine"
+    )
     assert (tanzania.source_title, tanzania.source_date) == (
         "Tanzanian villagers say police at gold mine killed and injured locals",
         date(2016, 3, 22),
     )
-    assert tanzania.excerpt_text.startswith("Villagers living near") and "“takes all allegations" in tanzania.excerpt_text
+    assert (
+        tanzania.excerpt_text.startswith("Villagers living near") and "“takes all allegations" in tanzania.excerpt_text
+    )
     assert tanzania.marker_companies == ("Acacia", "Barrick Gold")
     assert "Related companies" not in tanzania.excerpt_text and "Author:" not in tanzania.excerpt_text
 
@@ -218,13 +222,19 @@ def test_old_site_items_share_keys_with_the_new_site_urls(drupal):
     from bhrdigest.ingest.identity import component_key
 
     slug = "tanzania-villagers-allege-killings-injuries-by-police-guarding-acacias-north-mara-mine"
-    new_key = component_key(link=f"{SITE}/en/latest-news/{slug}/", guid=None, guid_unique=False, title="", description="")
+    new_key = component_key(
+        link=f"{SITE}/en/latest-news/{slug}/", guid=None, guid_unique=False, title="", description=""
+    )
     assert by_title(drupal, "Tanzania:").key == new_key
 
 
 def test_old_site_responses_and_markers_in_several_languages(drupal):
     acacia = by_title(drupal, "Response by Acacia")
-    assert (acacia.kind, acacia.marker_companies, acacia.author) == (Kind.COMPANY_RESPONSE, ("Acacia",), "Acacia Mining")
+    assert (acacia.kind, acacia.marker_companies, acacia.author) == (
+        Kind.COMPANY_RESPONSE,
+        ("Acacia",),
+        "Acacia Mining",
+    )
     colombia = by_title(drupal, "Colombia:")
     assert colombia.marker_companies == ("Glencore", "Anglo American", "BHP Billiton")
     assert "refers to" not in colombia.excerpt_text and colombia.excerpt_text.endswith("Cerrejón mine")
@@ -470,7 +480,10 @@ def test_titles_say_whether_a_company_responded(title, kind, company):
 @pytest.mark.parametrize(
     ("text", "names"),
     [
-        ("TWC Tech Holdings II Corp., Nasdaq, Sun Corporation", ("TWC Tech Holdings II Corp.", "Nasdaq", "Sun Corporation")),
+        (
+            "TWC Tech Holdings II Corp., Nasdaq, Sun Corporation",
+            ("TWC Tech Holdings II Corp.", "Nasdaq", "Sun Corporation"),
+        ),
         ("Glencore, Anglo American & BHP Billiton", ("Glencore", "Anglo American", "BHP Billiton")),
         ("Vale and BHP", ("Vale", "BHP")),
         ("Acacia (formerly African Barrick Gold) Barrick Gold", ("Acacia", "Barrick Gold")),
@@ -535,7 +548,8 @@ def test_english_occurrence_with_inline_japanese_does_not_translate_a_japanese_e
     slug = "israel-cellebrite-says-it-does-not-sell"
     english_body = (
         "&lt;p&gt;Cellebrite said it does not comment on specific customers.&lt;/p&gt;"
-        "&lt;p&gt;+ 日本語 - Hide&lt;/p&gt;&lt;p&gt;Author: Japan In-Depth&lt;/p&gt;&lt;p&gt;…設立総会を開いた…&lt;/p&gt;"
+        "&lt;p&gt;+ 日本語 - Hide&lt;/p&gt;&lt;p&gt;Author: Japan In-Depth&lt;/p&gt;"
+        "&lt;p&gt;…設立総会を開いた…&lt;/p&gt;"
     )
     xml = rss(
         f"<item><title>イスラエル：セルブライト</title><link>{SITE}/ja/最新ニュース/{slug}/</link>"

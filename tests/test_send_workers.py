@@ -137,7 +137,9 @@ class Senders:
             counts = ledger.run_summary(engine, run.id)
             with engine.connect() as conn:
                 unknown = conn.execute(
-                    sa.select(deliveries.c.email).where((deliveries.c.run_id == run.id) & (deliveries.c.status == "unknown"))
+                    sa.select(deliveries.c.email).where(
+                        (deliveries.c.run_id == run.id) & (deliveries.c.status == "unknown")
+                    )
                 ).scalars()
                 return counts | {"finished": run.finished_at is not None, "unknown_emails": set(unknown)}
         finally:

@@ -99,7 +99,11 @@ def test_a_translation_adds_the_places_and_companies_its_own_words_name():
         "Israel: Cellebrite says it does not sell to areas sanctioned by US",
         "Wong wrote that software developed by an Israeli company was used by the Hong Kong Police.",
         translations=(
-            Translation("ja", "イスラエル：セレブライト社、香港警察への輸出について", excerpt_text="まず、香港の自決を掲げる政党"),
+            Translation(
+                "ja",
+                "イスラエル：セレブライト社、香港警察への輸出について",
+                excerpt_text="まず、香港の自決を掲げる政党",
+            ),
         ),
     )
     component = TAGGER.tag(translated)
@@ -146,14 +150,24 @@ def test_an_unknown_marker_company_is_kept_as_written_and_not_repeated():
         entry(
             "USA: Civil society urges SEC & Nasdaq to pause Cellebrite listing",
             "[Also referred to TWC Tech Holdings II Corp., Nasdaq, Sun Corporation]",
-            marker_companies=("TWC Tech Holdings II Corp.", "Nasdaq", "Sun  Corporation", "Whatsapp", "sun corporation"),
+            marker_companies=(
+                "TWC Tech Holdings II Corp.",
+                "Nasdaq",
+                "Sun  Corporation",
+                "Whatsapp",
+                "sun corporation",
+            ),
         )
     )
     assert component.companies == ("TWC Tech Holdings II Corp.", "Nasdaq", "Sun Corporation", "WhatsApp", "Cellebrite")
 
 
 def test_a_marker_with_a_former_name_resolves_through_the_catalogue():
-    component = TAGGER.tag(entry("Tanzania: Mine", marker_companies=("Acacia (formerly African Barrick Gold)", "Petra (ex Petra Diamonds)")))
+    component = TAGGER.tag(
+        entry(
+            "Tanzania: Mine", marker_companies=("Acacia (formerly African Barrick Gold)", "Petra (ex Petra Diamonds)")
+        )
+    )
     assert component.companies == ("Acacia Mining", "Petra")
 
 

@@ -243,8 +243,9 @@ def test_countries_in_a_region_include_territories_and_not_other_regions():
 @given(
     st.one_of(
         st.text(max_size=80),
-        st.tuples(st.sampled_from(all_place_names()), st.sampled_from([":", "：", " : ", " & ", "/"]), st.text(max_size=30))
-        .map("".join),
+        st.tuples(
+            st.sampled_from(all_place_names()), st.sampled_from([":", "：", " : ", " & ", "/"]), st.text(max_size=30)
+        ).map("".join),
     )
 )
 def test_split_prefix_only_ever_removes_a_leading_prefix(title):

@@ -123,7 +123,10 @@ async def test_commands_reach_the_bot_through_long_polling(api):
         updates = await sender.get_updates(None, 1)
         again = await sender.get_updates(updates[-1].update_id + 1, 0)
 
-    assert [(u.chat_id, u.chat_type, u.text) for u in updates] == [(42, "private", "/track HSBC"), (-100, "group", "/list@bhr_test_bot")]
+    assert [(u.chat_id, u.chat_type, u.text) for u in updates] == [
+        (42, "private", "/track HSBC"),
+        (-100, "group", "/list@bhr_test_bot"),
+    ]
     assert again == []
 
 

@@ -448,7 +448,10 @@ def test_unsubscribe_by_staff_is_idempotent_and_shows_in_the_merged_view(cli, da
     assert by_email["alex@example.org"]["status"] == "active"
     assert by_email["alex@example.org"]["companies"] == ["Cellebrite"]
     text = cli("subscribers").output
-    assert "4 addresses: 2 active, 0 paused, 2 unsubscribed; 3 in subscriptions.yaml, 0 in the database, 1 listed nowhere" in text
+    assert (
+        "4 addresses: 2 active, 0 paused, 2 unsubscribed; 3 in subscriptions.yaml, 0 in the database, 1 listed nowhere"
+        in text
+    )
     undo = cli("unsubscribe", "--undo", "sam@example.org")
     assert "lifted" in undo.output
     assert json.loads(cli("subscribers", "--json").output.splitlines()[2])["status"] == "active"

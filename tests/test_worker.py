@@ -71,7 +71,9 @@ def statuses(engine) -> dict[tuple[int, str], str]:
 
 def alert_row(engine, chat_id, key):
     with engine.connect() as conn:
-        return conn.execute(sa.select(alerts_table).where(alerts_table.c.chat_id == chat_id, alerts_table.c.key == key)).one()
+        return conn.execute(
+            sa.select(alerts_table).where(alerts_table.c.chat_id == chat_id, alerts_table.c.key == key)
+        ).one()
 
 
 def new_component(engine, key, companies=("HSBC",), **fields):
@@ -375,7 +377,9 @@ async def test_alerts_claimed_by_another_process_are_not_sent_again(engine, api,
     due = store.due_alerts(engine, LATER)
 
     claimed = store.mark_sending(engine, 7, ["c1"], LATER, LATER + timedelta(seconds=60))
-    second_claim = store.mark_sending(engine, 7, [q.alert.key for q in due[0].alerts], LATER, LATER + timedelta(seconds=60))
+    second_claim = store.mark_sending(
+        engine, 7, [q.alert.key for q in due[0].alerts], LATER, LATER + timedelta(seconds=60)
+    )
 
     assert (claimed, second_claim) == (True, False)
     assert alert_row(engine, 7, "c1").attempts == 1
@@ -429,7 +433,9 @@ async def test_worker_without_a_token_warns_and_keeps_fetching_and_queueing(engi
         return ["n1"]
 
     await asyncio.wait_for(
-        run_worker(fetch_once=fetch_once, engine=engine, sender=None, companies=None, catalogue=Catalogue(), stop_event=stop),
+        run_worker(
+            fetch_once=fetch_once, engine=engine, sender=None, companies=None, catalogue=Catalogue(), stop_event=stop
+        ),
         timeout=10,
     )
 
@@ -446,7 +452,15 @@ async def test_worker_start_queues_components_a_dead_fetch_left_unqueued(engine,
         return []
 
     task = asyncio.create_task(
-        run_worker(fetch_once=fetch_once, engine=engine, sender=sender, catalogue=Catalogue(), interval=60, stop_event=stop, poll_timeout=0.1)
+        run_worker(
+            fetch_once=fetch_once,
+            engine=engine,
+            sender=sender,
+            catalogue=Catalogue(),
+            interval=60,
+            stop_event=stop,
+            poll_timeout=0.1,
+        )
     )
     await wait_for(lambda: api.texts(7))
     stop.set()
@@ -586,7 +600,9 @@ def stop_child(child: subprocess.Popen) -> str:
 # it may (CONNECTIONS), all held; more chats than that are left to a restart.
 
 
-def test_worker_stopped_by_sigterm_mid_queue_finishes_the_messages_in_flight_and_resumes_without_duplicates(db_path, sqlite_engine):
+def test_worker_stopped_by_sigterm_mid_queue_finishes_the_messages_in_flight_and_resumes_without_duplicates(
+    db_path, sqlite_engine
+):
     engine = sqlite_engine
     queue_three_alerts_for_each_chat(engine)
     with FakeBotAPI(per_chat_interval=0, global_per_second=10_000) as api:

@@ -45,13 +45,14 @@ from bhrdigest.telegram.health import BotApiLink
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-FetchOnce = Callable[[], Awaitable[Sequence[str]]]
-CheckBounces = Callable[[], BounceRunSummary]
-T = TypeVar("T")  # blocking (IMAP): run in a thread
+FetchOnce = Callable[[], Awaitable[Sequence[str]]]  # stores what it fetched; the new keys
+CheckBounces = Callable[[], BounceRunSummary]  # blocking (IMAP): run in a thread
+_T = TypeVar("_T")
+
 
 async def run_worker(
     *,
-    fetch_once: Callable[[], Awaitable[Sequence[str]]],
+    fetch_once: FetchOnce,
     engine: sa.Engine,
     sender: TelegramSender | None,
     catalogue: Catalogue | None = None,
@@ -61,7 +62,7 @@ async def run_worker(
     subscribers: Sequence[Subscriber] | None = None,
     poll_timeout: float = 10.0,
     lease: float = 60.0,
-    clock: Callable[[], datetime] = utcnow,
+    clock: Clock = utcnow,
     api_backoff: float = 5.0,
     check_bounces: CheckBounces | None = None,
 ) -> None:
@@ -84,12 +85,39 @@ async def run_worker(
         companies = companies or _company_index(catalogue)
         _prepare(engine, sender, subscribers, interval, clock)
         link = None if sender is None else BotApiLink(engine, sender, clock, commands=COMMANDS, backoff=api_backoff)
-        await _loop(fetch_once, engine, link, companies, interval, stop, poll_timeout, lease, clock, life,
-                    check_bounces)
+        setup = _Setup(
+            fetch_once=fetch_once,
+            engine=engine,
+            link=link,
+            companies=companies,
+            interval=interval,
+            stop=stop,
+            poll_timeout=poll_timeout,
+            lease=lease,
+            clock=clock,
+            check_bounces=check_bounces,
+        )
+        await _loop(setup, life)
     finally:
         if own_signals:
             _remove_signals()
         log.info("worker stopped %s", life.line())
+
+
+@dataclass(frozen=True, slots=True)
+class _Setup:
+    """What the loop works with, fixed for the worker's life (see run_worker)."""
+
+    fetch_once: FetchOnce
+    engine: sa.Engine
+    link: BotApiLink | None  # None: no token, fetching only
+    companies: CompanyDirectory
+    interval: float
+    stop: asyncio.Event
+    poll_timeout: float
+    lease: float
+    clock: Clock
+    check_bounces: CheckBounces | None  # None: no bounce mailbox to read
 
 
 @dataclass(slots=True)
@@ -131,19 +159,8 @@ def _prepare(
         log.warning("TELEGRAM_BOT_TOKEN is not set: fetching only; alerts stay queued and the bot does not answer")
 
 
-async def _loop(
-    fetch_once: FetchOnce,
-    engine: sa.Engine,
-    link: BotApiLink | None,
-    companies: CompanyDirectory,
-    interval: float,
-    stop: asyncio.Event,
-    poll_timeout: float,
-    lease: float,
-    clock: Clock,
-    life: _Life,
-    check_bounces: CheckBounces | None,
-) -> None:
+async def _loop(setup: _Setup, life: _Life) -> None:
+    engine, link, stop, clock = setup.engine, setup.link, setup.stop, setup.clock
     # Telegram lets one client long-poll a bot (a second gets 409 Conflict): with several
     # workers, the one holding this lock answers the bot; all of them fetch and alert.
     poller = HeldLock(engine, BOT_POLLER, name="Telegram bot poller")
@@ -151,23 +168,25 @@ async def _loop(
     try:
         while not stop.is_set():
             if time.monotonic() >= next_fetch:
-                next_fetch = time.monotonic() + interval
+                next_fetch = time.monotonic() + setup.interval
                 life.fetches += 1
-                life.new += await _fetch(fetch_once, engine, stop, clock)
-                if check_bounces is not None:
-                    await _read_bounces(check_bounces, life)
+                life.new += await _fetch(setup.fetch_once, engine, stop, clock)
+                if setup.check_bounces is not None:
+                    await _read_bounces(setup.check_bounces, life)
             if link is None or not await link.ready():  # no token, or the Bot API does not answer
                 wait = next_fetch - time.monotonic()
                 await _until(stop, max(0.0, wait if link is None else min(wait, link.wait())))
                 continue
             started = time.monotonic()
             # One read of alerts a pass (~200 messages, ~7 s): the bot is answered between passes.
-            summary = await run_alerts_once(engine, link.sender, now=clock(), stop_event=stop, lease=lease, max_reads=1)
+            summary = await run_alerts_once(
+                engine, link.sender, now=clock(), stop_event=stop, lease=setup.lease, max_reads=1
+            )
             life.alerts += summary
             if summary.messages or summary.retried or summary.failed or summary.gone:
                 log.info(summary.line(time.monotonic() - started))
-            timeout = _poll_timeout(engine, next_fetch, poll_timeout, clock)
-            await _poll(engine, link, companies, stop, timeout, clock, poller)
+            timeout = _poll_timeout(engine, next_fetch, setup.poll_timeout, clock)
+            await _poll(engine, link, setup.companies, stop, timeout, clock, poller)
     finally:
         poller.release()
 
@@ -193,7 +212,7 @@ async def _read_bounces(check_bounces: CheckBounces, life: _Life) -> None:
         summary = await asyncio.to_thread(check_bounces)
     except sa.exc.SQLAlchemyError:
         raise  # the database, not the mailbox: as for a fetch
-    except Exception as exc:  # a mailbox down, a refused login: the worker goes on
+    except Exception as exc:  # noqa: BLE001 - a mailbox down, a refused login: the worker goes on
         life.mailbox_failures += 1
         log.warning("bounce mailbox failed, trying again next interval: %s", exc)
         return
@@ -230,7 +249,7 @@ async def _poll(
         await _until(stop, 5.0)
 
 
-async def _unless_stopped(awaitable: Awaitable[T], stop: asyncio.Event) -> T | None:
+async def _unless_stopped(awaitable: Awaitable[_T], stop: asyncio.Event) -> _T | None:
     """Await `awaitable`, cancelling it if `stop` is set first (then returns None)."""
     task = asyncio.ensure_future(awaitable)
     stopper = asyncio.ensure_future(stop.wait())

@@ -8,6 +8,7 @@ inside is reworked.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -92,7 +93,10 @@ class Ran:
         return self.stdout + self.stderr
 
     def describe(self) -> str:
-        return f"bhrdigest {' '.join(self.args)} -> {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr[-4000:]}"
+        return (
+            f"bhrdigest {' '.join(self.args)} -> {self.returncode}\n"
+            f"--- stdout\n{self.stdout}\n--- stderr\n{self.stderr[-4000:]}"
+        )
 
 
 class Bhr:
@@ -163,10 +167,8 @@ def finish(child: subprocess.Popen, timeout: float = 60) -> Ran:
 
 def kill9(child: subprocess.Popen) -> None:
     """SIGKILL, and wait until the process is really gone."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(child.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     child.wait(timeout=30)
 
 
@@ -220,8 +222,10 @@ def rss(items: Iterable[Mapping[str, str]], *, title: str = "Fault suite feed", 
         fields = "".join(f"<{name}>{value}</{name}>" for name, value in item.items())
         parts.append(f"<item>{fields}</item>")
     prolog = f'<?xml version="1.0" encoding="{encoding}"?>' if declare else ""
-    text = f'{prolog}<rss version="2.0"><channel><title>{title}</title><link>https://www.business-humanrights.org/en/</link>' \
-           f"<description>d</description>{''.join(parts)}</channel></rss>"
+    text = (
+        f'{prolog}<rss version="2.0"><channel><title>{title}</title><link>https://www.business-humanrights.org/en/</link>'
+        f"<description>d</description>{''.join(parts)}</channel></rss>"
+    )
     return text.encode(encoding)
 
 

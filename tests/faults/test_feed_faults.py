@@ -44,7 +44,9 @@ def titles(bhr: Bhr) -> set[str]:
 
 def test_hostile_feed_servers_are_refused_each_with_its_reason_and_the_good_feed_is_stored(tmp_path):
     with FeedServer() as feeds, HostileServer() as hostile:
-        good = feeds.route("/good.xml", Route(body=SAMPLE.read_bytes(), headers={"Content-Type": "application/rss+xml"}))
+        good = feeds.route(
+            "/good.xml", Route(body=SAMPLE.read_bytes(), headers={"Content-Type": "application/rss+xml"})
+        )
         feeds.route("/loop-a", redirect("/loop-b"))
         feeds.route("/loop-b", redirect("/loop-a", 302))
         wanted = {
@@ -121,7 +123,9 @@ ENCODED = "Nestlé, São Paulo: “quoted” — ok"
     ("shift_jis", True, "application/rss+xml; charset=ISO-8859-1"),  # a stale header, a right prolog
 ])
 def test_non_utf8_feeds_declared_or_not_arrive_with_their_titles_intact(encoding, declared, header, tmp_path):
-    text = {"koi8-r": "Правозащитники: Газпром ответил", "shift_jis": "人権と企業：東京電力の回答"}.get(encoding, ENCODED)
+    text = {"koi8-r": "Правозащитники: Газпром ответил", "shift_jis": "人権と企業：東京電力の回答"}.get(
+        encoding, ENCODED
+    )
     if encoding == "iso-8859-1":
         text = "Nestlé, São Paulo: «quoted» ok"
     body = rss([news_item("enc", text)], encoding=encoding, declare=declared)

@@ -30,17 +30,23 @@ from sink import Sink
 
 SCRIPT = "<script>alert(1)</script>"
 HOSTILE_ITEMS = [
-    news_item("script-title", f"Cellebrite {SCRIPT.replace('<', '&lt;').replace('>', '&gt;')} responds",
-              "<![CDATA[<p>Cellebrite said <script>alert(document.cookie)</script> nothing."
-              "<img src=x onerror=alert(2)> <svg onload=alert(3)></svg><iframe src=https://evil.example></iframe>"
-              "<a href=\"javascript:alert(4)\">js link</a> <a href=\" jav&#x09;ascript:alert(5)\">tab js</a>"
-              "<a href=\"data:text/html;base64,PHNjcmlwdD5hbGVydCg2KTwvc2NyaXB0Pg==\">data link</a>"
-              "<a href=\"https://ok.example/\" onclick=\"alert(7)\" style=\"background:url(javascript:alert(8))\">ok</a>"
-              "<form action=\"https://evil.example/\"><input name=p></form><object data=x></object>"
-              "<meta http-equiv=refresh content=\"0;url=javascript:alert(9)\"><style>*{x:expression(alert(10))}</style>"
-              "</p>]]>"),
-    {"title": "Cellebrite\r\nBcc: victim@example.org\r\nX-Injected: yes", "link": "javascript:alert(11)",
-     "description": "CR/LF in a title and a javascript: link"},
+    news_item(
+        "script-title",
+        f"Cellebrite {SCRIPT.replace('<', '&lt;').replace('>', '&gt;')} responds",
+        "<![CDATA[<p>Cellebrite said <script>alert(document.cookie)</script> nothing."
+        "<img src=x onerror=alert(2)> <svg onload=alert(3)></svg><iframe src=https://evil.example></iframe>"
+        '<a href="javascript:alert(4)">js link</a> <a href=" jav&#x09;ascript:alert(5)">tab js</a>'
+        '<a href="data:text/html;base64,PHNjcmlwdD5hbGVydCg2KTwvc2NyaXB0Pg==">data link</a>'
+        '<a href="https://ok.example/" onclick="alert(7)" style="background:url(javascript:alert(8))">ok</a>'
+        '<form action="https://evil.example/"><input name=p></form><object data=x></object>'
+        '<meta http-equiv=refresh content="0;url=javascript:alert(9)"><style>*{x:expression(alert(10))}</style>'
+        "</p>]]>",
+    ),
+    {
+        "title": "Cellebrite\r\nBcc: victim@example.org\r\nX-Injected: yes",
+        "link": "javascript:alert(11)",
+        "description": "CR/LF in a title and a javascript: link",
+    },
     news_item("lookalike", "Сеllеbritе (Cyrillic letters) and Cellebrite", "look-alike letters"),
     news_item("huge", "Cellebrite " + "A" * 1_000_000, "a megabyte title"),
 ]

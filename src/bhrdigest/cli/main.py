@@ -8,6 +8,8 @@ web, ops); this module only assembles them.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from bhrdigest import __version__
@@ -22,7 +24,7 @@ from bhrdigest.settings import Settings
 class Group(click.Group):
     """Turns our errors into a clear message and exit 1: no traceback for a user error."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except BhrDigestError as exc:

@@ -34,8 +34,9 @@ import pickle
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from email.headerregistry import HeaderRegistry
+from email.headerregistry import Address, AddressHeader, HeaderRegistry
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlsplit
 
 import yaml
@@ -127,7 +128,7 @@ def load_config(path: Path, *, check_files: bool = False) -> Config:
     return pickle.loads(data)
 
 
-def _build_config(path: Path, root: yaml.MappingNode, r: Reader, *, check_files: bool) -> Config:
+def _build_config(path: Path, root: yaml.Node, r: Reader, *, check_files: bool) -> Config:
     top = r.mapping(root, "", _TOP_KEYS)
     sender = _read_sender(top.get("sender"), r, root)
     digest = _read_digest(top.get("digest"), r)
@@ -229,9 +230,12 @@ def _read_from(node: yaml.Node | None, r: Reader, parent: yaml.Node) -> tuple[st
     value = r.text(node, "sender.from", header=True, required=True)
     if value is None:
         return None, ""
+    addresses: tuple[Address, ...]
+    defects: tuple[object, ...]
     try:
         header = HeaderRegistry()("from", value)
-        addresses, defects = header.addresses, header.defects
+        # The registry builds the class at run time; for "from" it is an AddressHeader.
+        addresses, defects = cast(AddressHeader, header).addresses, header.defects
     except Exception:  # noqa: BLE001 - the stdlib parser raises assorted errors on odd input
         addresses, defects = (), ("unparsable",)
     if len(addresses) != 1 or defects:
@@ -291,6 +295,7 @@ def _read_feeds(node: yaml.Node | None, r: Reader, base: Path, *, check_files: b
     first: dict[str, tuple[str, int]] = {}  # resolved url -> where it was first given
     for i, item in enumerate(r.sequence(node, "feeds")):
         field = f"feeds[{i}].url"
+        url_node: yaml.Node | None
         if isinstance(item, yaml.ScalarNode):
             url_node = item
         else:
@@ -298,7 +303,9 @@ def _read_feeds(node: yaml.Node | None, r: Reader, base: Path, *, check_files: b
             if url_node is None and isinstance(item, yaml.MappingNode):
                 r.add(item, field, "missing: give an https:// URL or a path to an RSS file")
         raw = r.text(url_node, field, required=True)
-        url = None if raw is None else _feed_url(raw, base, r, url_node, field)
+        if raw is None or url_node is None:
+            continue
+        url = _feed_url(raw, base, r, url_node, field)
         if url is None:
             continue
         if url in first:

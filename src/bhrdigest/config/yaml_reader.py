@@ -75,7 +75,7 @@ class Reader:
         if not isinstance(node, yaml.MappingNode) or node.tag != TAG + "map":
             self.add(node, field, f"expected a mapping (key: value lines), got {describe(node)}")
             return []
-        result = []
+        result: list[tuple[str, yaml.Node, yaml.Node]] = []
         first_line: dict[str, int] = {}
         for key_node, value_node in node.value:
             if key_node.tag == TAG + "merge":
@@ -130,12 +130,13 @@ class Reader:
 
     def texts(self, node: yaml.Node | None, field: str, *, header: bool = False) -> list[tuple[str, yaml.Node]]:
         """A list of texts with their nodes; a single string counts as a one-item list."""
+        items: list[yaml.Node]
         if isinstance(node, yaml.ScalarNode) and not is_null(node):
             items, paths = [node], [field]
         else:
             items = self.sequence(node, field)
             paths = [f"{field}[{i}]" for i in range(len(items))]
-        result = []
+        result: list[tuple[str, yaml.Node]] = []
         for item, item_field in zip(items, paths, strict=True):
             value = self.text(item, item_field, header=header, required=True)
             if value is not None:

@@ -73,9 +73,8 @@ def inline_template(
     """
     # Blank out Jinja tags first: a "<html>" inside a Jinja comment is not the start.
     masked = _JINJA_TAG.sub(lambda tag: " " * len(tag.group()), source)
-    start, end = _HTML_START.search(masked), None
-    for end in _HTML_END.finditer(masked):
-        pass
+    start, ends = _HTML_START.search(masked), list(_HTML_END.finditer(masked))
+    end = ends[-1] if ends else None
     if start is None or end is None:
         raise _template_problem(template_path, None, "it must contain <html> … </html>")
     prologue, body, epilogue = (

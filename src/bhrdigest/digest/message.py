@@ -22,11 +22,11 @@ import email.utils
 import functools
 import hashlib
 from datetime import datetime
-from email.generator import NLCRE, BytesGenerator
-from email.headerregistry import Address
+from email.generator import NLCRE, BytesGenerator  # type: ignore[attr-defined]  # NLCRE: not in typeshed
+from email.headerregistry import Address, BaseHeader
 from email.message import EmailMessage
 from io import BytesIO
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from bhrdigest.errors import ConfigError
 from bhrdigest.model import Subscriber
@@ -97,8 +97,9 @@ def build_message(
     msg["Content-Type"] = _header("Content-Type", f'multipart/alternative; boundary="{BOUNDARY}"')
     # Plain text first: clients show the last part they can render, and
     # text-only readers (and spam filters) read the first.
-    msg.attach(_text_part(rendered.text, "plain"))
-    msg.attach(_text_part(rendered.html, "html"))
+    # typeshed wants parts of the parent's own class; any EmailMessage is a part.
+    msg.attach(_text_part(rendered.text, "plain"))  # type: ignore[arg-type]
+    msg.attach(_text_part(rendered.html, "html"))  # type: ignore[arg-type]
     return msg
 
 
@@ -146,6 +147,11 @@ class DigestMessage(EmailMessage):
 
 
 class _BodyAtOnceGenerator(BytesGenerator):
+    # Set by the base class (typeshed leaves its private attributes out); flatten() sets the policy.
+    _NL: str
+    _fp: BinaryIO
+    policy: email.policy.Policy
+
     def _write_lines(self, lines: str) -> None:
         # The base class splits on NLCRE and writes line, NL, line, NL…: the same bytes.
         if not lines:
@@ -168,11 +174,11 @@ class _BodyAtOnceGenerator(BytesGenerator):
 
 # Headers made by _header, by id: (the header, its folded bytes by policy). Each entry
 # holds its header, so an id here is never another object's.
-_SHARED: dict[int, tuple[object, dict[email.policy.Policy, bytes]]] = {}
+_SHARED: dict[int, tuple[BaseHeader, dict[email.policy.Policy, bytes]]] = {}
 
 
 @functools.lru_cache(maxsize=256)
-def _header(name: str, value: str):
+def _header(name: str, value: str) -> BaseHeader:
     """A parsed header, shared by every message that carries the same value (and folded
     once for all of them when they are flattened)."""
     header = POLICY.header_factory(name, value)

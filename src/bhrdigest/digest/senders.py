@@ -150,7 +150,7 @@ async def _watch(engine: sa.Engine, run_id: int, progress: Callable[[int], None]
         await asyncio.sleep(every)
         try:
             now = _settled(engine, run_id)
-        except Exception:  # noqa: BLE001 -- a progress bar is not worth stopping a run for
+        except Exception:  # a progress bar is not worth stopping a run for
             log.debug("progress not available", exc_info=True)
             continue
         if now > settled:

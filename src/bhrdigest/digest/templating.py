@@ -49,7 +49,7 @@ class RenderingEnvironment(jinja2.Environment):
 
 
 class _RememberingContext(Context):
-    def call(__self, __obj: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:  # noqa: N805 (Jinja's own)
+    def call(__self, __obj: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:  # __self: Jinja's own signature
         environment = __self.environment
         if type(__obj) is not Macro or (__self.name, __obj.name) not in environment.pure_macros:  # type: ignore[attr-defined]
             return super().call(__obj, *args, **kwargs)

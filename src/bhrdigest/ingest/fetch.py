@@ -161,8 +161,10 @@ class _Run:
         try:
             got = await (_read_file(state.url, self.max_bytes) if local else self._fetch_http(state))
         except _Failure as exc:
-            result = _failed(state, str(exc), self.now, status=exc.status, retry_after=exc.retry_after, back_off=not local)
-        except Exception as exc:  # noqa: BLE001 - one feed's surprise must not stop the others
+            result = _failed(
+                state, str(exc), self.now, status=exc.status, retry_after=exc.retry_after, back_off=not local
+            )
+        except Exception as exc:  # one feed's surprise must not stop the others
             log.debug("feed %s: unexpected error", display_url(state.url), exc_info=True)
             result = _failed(state, f"unexpected error: {type(exc).__name__}: {exc}", self.now, back_off=not local)
         else:
@@ -280,7 +282,8 @@ def _status_failure(response: httpx.Response, now: datetime) -> _Failure:
         retry_after = _parse_retry_after(response.headers.get("Retry-After"), now)
         if retry_after is not None:
             return _Failure(
-                f"{said}: the site asks us to wait; retrying after {(now + retry_after).astimezone(UTC):%Y-%m-%d %H:%M} UTC",
+                f"{said}: the site asks us to wait; "
+                f"retrying after {(now + retry_after).astimezone(UTC):%Y-%m-%d %H:%M} UTC",
                 status=status,
                 retry_after=retry_after,
             )

@@ -15,6 +15,7 @@ The key is a real hash (sha256), never a CRC: a 32-bit checksum collides.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import unicodedata
@@ -53,7 +54,7 @@ _ISO_639_1 = frozenset(
     ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng
     nl nn no nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk
     sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz
-    ve vi vo wa wo xh yi yo za zh zu""".split()
+    ve vi vo wa wo xh yi yo za zh zu""".split()  # noqa: SIM905 - 184 codes read better as words
 )
 _LANGUAGE_TAG = re.compile(r"^([A-Za-z]{2})(?:[-_][A-Za-z0-9]{2,8})*$")
 # Characters left raw in a path segment; everything else is percent-encoded (UTF-8).
@@ -177,11 +178,9 @@ def _folded(text: str) -> str:
 
 def _normalise_host(hostname: str) -> str:
     host = hostname.lower().rstrip(".")
-    try:
-        # One spelling for internationalised hosts: the ASCII (punycode) form.
+    # One spelling for internationalised hosts: the ASCII (punycode) form.
+    with contextlib.suppress(UnicodeError):
         host = host.encode("idna").decode("ascii")
-    except UnicodeError:
-        pass
     return host[4:] if host.startswith("www.") else host
 
 

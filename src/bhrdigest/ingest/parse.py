@@ -241,7 +241,9 @@ def _absolute_link(link: str | None, feed_url: str) -> str | None:
 
 def _site_language(url: str | None) -> str | None:
     """The /xx/ prefix, trusted only on the Resource Centre's site (elsewhere /uk/ may be a section)."""
-    host = urlsplit(url).hostname if url else None
+    if not url:
+        return None
+    host = urlsplit(url).hostname
     return language_from_url(url) if host and is_bhrrc_host(host) else None
 
 
@@ -265,7 +267,7 @@ def _published(item: Any, now: datetime) -> datetime | None:
         # dict.get: FeedParserDict.get would alias fields and warn about it.
         if stamp := dict.get(item, field):
             try:
-                found = datetime(*stamp[:6], tzinfo=UTC)
+                found = datetime(*stamp[:6]).replace(tzinfo=UTC)
             except (TypeError, ValueError, OverflowError):
                 continue
             break

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from bhrdigest.config.load import Config
 from bhrdigest.errors import FeedError, StoreError
-from bhrdigest.ingest.fetch import FeedState, FetchResult, fetch_feeds, record_failure
+from bhrdigest.ingest.fetch import DEFAULT_USER_AGENT, FeedState, FetchResult, fetch_feeds, record_failure
 from bhrdigest.ingest.parse import parse_feed
 from bhrdigest.ingest.tagging import Tagger
 from bhrdigest.model import Entry
@@ -83,9 +83,11 @@ async def fetch_once(
     with _alert_queue("record the chats of subscriptions.yaml"):
         alert_store.sync_yaml_chats(engine, config.subscribers, now)
     states = store.load_feed_states(engine, [feed.url for feed in config.feeds])
-    options = {"user_agent": user_agent} if user_agent else {}
-    results = await fetch_feeds(list(states.values()), now=now, force=force, transport=transport, **options)
-    outcomes, alertable = [], []
+    results = await fetch_feeds(
+        list(states.values()), now=now, user_agent=user_agent or DEFAULT_USER_AGENT, force=force, transport=transport
+    )
+    outcomes: list[FeedOutcome] = []
+    alertable: list[str] = []
     for result in results:
         outcome, keys = _store_result(engine, tagger, result, states[result.url], now=now,
                                       max_items=config.max_items_per_feed)

@@ -64,7 +64,7 @@ def classify(message: Message, *, bounce_address: str | None = None) -> BounceRe
         return BounceReport(BounceKind.COMPLAINT, recipients, _feedback_detail(message))
     try:
         temporary, permanent = all_failures(message)
-    except Exception as exc:  # a detector choking on a malformed message must not stop the run
+    except Exception as exc:  # noqa: BLE001 - a detector choking on a malformed message must not stop the run
         log.warning("bounce detectors failed on a message (%s): left for a person to read", exc)
         return BounceReport(BounceKind.UNKNOWN, (), f"detectors failed: {exc}")
     if permanent:

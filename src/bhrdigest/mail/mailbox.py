@@ -98,7 +98,9 @@ class ImapMailbox:
         try:
             port = parts.port
         except ValueError:
-            raise ConfigError(f"bounce mailbox {shown}: the port is not a number (percent-encode the password)") from None
+            raise ConfigError(
+                f"bounce mailbox {shown}: the port is not a number (percent-encode the password)"
+            ) from None
         try:
             if parts.scheme == "imaps":
                 self._imap: imaplib.IMAP4 = imaplib.IMAP4_SSL(host, port or 993, timeout=timeout,

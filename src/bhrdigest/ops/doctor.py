@@ -25,7 +25,9 @@ from bhrdigest.errors import BhrDigestError
 from bhrdigest.redact import display_url, redact_text
 from bhrdigest.settings import Settings
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the checks import these themselves: a broken import is one failed check
+    import sqlalchemy as sa
+
     from bhrdigest.config.load import Config
 
 log = logging.getLogger(__name__)
@@ -67,7 +69,7 @@ async def _guarded(name: str, check: Callable[[], Awaitable[Check]]) -> Check:
         return Check(name, FAIL, f"unexpected error: {exc!r}")
 
 
-def _configuration(settings: Settings):
+def _configuration(settings: Settings) -> tuple[Config | None, list[Check]]:
     from bhrdigest.config.load import load_config
 
     try:
@@ -103,7 +105,7 @@ def _database(settings: Settings) -> Check:
     return Check("database", OK, f"{kind}, schema version {version}")
 
 
-def _database_kind(engine) -> str:
+def _database_kind(engine: sa.Engine) -> str:
     import sqlalchemy as sa
 
     if engine.dialect.name != "postgresql":
@@ -155,15 +157,15 @@ async def _telegram(settings: Settings, timeout: float) -> Check:
     return Check("telegram", OK, f"the Bot API accepts the token: this is @{username}")
 
 
-async def _feeds(config, settings: Settings, timeout: float) -> list[Check]:
-    from bhrdigest.ingest.fetch import FeedState, fetch_feeds
+async def _feeds(config: Config, settings: Settings, timeout: float) -> list[Check]:
+    from bhrdigest.ingest.fetch import DEFAULT_USER_AGENT, FeedState, fetch_feeds
     from bhrdigest.ingest.parse import parse_feed
 
-    options = {"user_agent": settings.user_agent} if settings.user_agent else {}
     try:
         results = await fetch_feeds([FeedState(feed.url) for feed in config.feeds], now=datetime.now(UTC),
-                                    connect_timeout=timeout, read_timeout=timeout, force=True, **options)
-    except Exception as exc:
+                                    user_agent=settings.user_agent or DEFAULT_USER_AGENT,
+                                    connect_timeout=timeout, read_timeout=timeout, force=True)
+    except Exception as exc:  # noqa: BLE001 -- reported like any other finding
         return [Check("feeds", FAIL, f"cannot fetch the feeds: {exc}")]
     checks = []
     for result in results:

@@ -445,7 +445,7 @@ def track_company(
             return TrackResult.YAML if source == "yaml" else TrackResult.ALREADY
         count = conn.execute(
             sa.select(sa.func.count()).select_from(chat_companies).where(chat_companies.c.chat_id == chat_id)
-        ).scalar()
+        ).scalar_one()
         if count >= max_companies:
             return TrackResult.LIMIT
         row = {"chat_id": chat_id, "company": company, "source": "bot", "since": now}

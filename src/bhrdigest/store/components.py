@@ -98,7 +98,15 @@ def _existing(conn: sa.Connection, keys: list[str]) -> dict[str, tuple[str, str]
     return found
 
 
-def _save_one(conn, component: Component, known, totals: _Totals, *, now, alertable) -> None:
+def _save_one(
+    conn: sa.Connection,
+    component: Component,
+    known: tuple[str, str] | None,
+    totals: _Totals,
+    *,
+    now: datetime,
+    alertable: bool,
+) -> None:
     digest = content_hash(component)
     if known is None:
         row = _row(component, digest) | {"first_seen_at": now, "updated_at": now, "alertable": alertable}
@@ -267,7 +275,7 @@ def load_feed_states(engine: sa.Engine, urls: Iterable[str]) -> dict[str, FeedSt
     return {url: _feed_state(url, rows.get(url)) for url in urls}
 
 
-def _feed_state(url: str, row) -> FeedState:
+def _feed_state(url: str, row: sa.Row[Any] | None) -> FeedState:
     if row is None:
         return FeedState(url=url)
     return FeedState(
@@ -299,7 +307,7 @@ def save_feed_state(
     ok: bool,
     stored: int = 0,
 ) -> None:
-    values = {
+    values: dict[str, Any] = {
         "fetch_url": state.fetch_url,
         "etag": state.etag,
         "last_modified": state.last_modified,

@@ -15,11 +15,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from bhrdigest.errors import ConfigError, StoreError
 from bhrdigest.store import schema
@@ -144,7 +145,7 @@ def _require_sqlite_file(url: str) -> None:
         raise StoreError(f"there is no database at {Path(path).absolute()}: {CREATE_HINT}")
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:  # sqlite3's Connection
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -42,10 +42,10 @@ class HeldLock:
         if self._shared:
             return True
         if self._conn is not None:
-            if self._alive():
+            if self._alive(self._conn):
                 return True
             log.warning("lost the %s lock with its database connection; trying to take it again", self.name)
-            self._discard()
+            self._discard(self._conn)
         try:
             conn = self.engine.connect()
         except sa.exc.DBAPIError as exc:
@@ -83,18 +83,19 @@ class HeldLock:
             self._conn = None
         log.info("released the %s lock", self.name)
 
-    def _alive(self) -> bool:
+    @staticmethod
+    def _alive(conn: sa.Connection) -> bool:
         try:
-            self._conn.execute(sa.text("SELECT 1"))
-            self._conn.commit()
+            conn.execute(sa.text("SELECT 1"))
+            conn.commit()
         except sa.exc.DBAPIError:
             return False
         return True
 
-    def _discard(self) -> None:
+    def _discard(self, conn: sa.Connection) -> None:
         try:
-            self._conn.invalidate()
-            self._conn.close()
+            conn.invalidate()
+            conn.close()
         except sa.exc.DBAPIError:
             pass
         self._conn = None

@@ -188,7 +188,8 @@ suppressions = sa.Table(
     "suppressions",
     metadata,
     sa.Column("email", sa.Text, primary_key=True),  # lower-cased
-    sa.Column("reason", sa.String(16), nullable=False),  # one-click | web | staff | hard-bounce | complaint | soft-bounces
+    # one-click | web | staff | hard-bounce | complaint | soft-bounces
+    sa.Column("reason", sa.String(16), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
 )
 

@@ -127,7 +127,7 @@ def set_paused(engine: sa.Engine, email: str, paused: bool, *, now: datetime) ->
     _upsert(engine, email, {"paused": paused}, now)
 
 
-def _upsert(engine: sa.Engine, email: str, values: dict, now: datetime) -> None:
+def _upsert(engine: sa.Engine, email: str, values: dict[str, Any], now: datetime) -> None:
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     changes = {**values, "updated_at": now}
     stmt = dialect.insert(prefs_table).values(email=email.lower(), **{"paused": False, **changes})
@@ -136,8 +136,8 @@ def _upsert(engine: sa.Engine, email: str, values: dict, now: datetime) -> None:
         conn.execute(stmt)
 
 
-def _preferences(row: Any) -> Preferences:
-    def names(value: Any) -> tuple[str, ...] | None:
+def _preferences(row: sa.Row[Any]) -> Preferences:
+    def names(value: Sequence[object] | None) -> tuple[str, ...] | None:
         return None if value is None else tuple(str(v) for v in value)
 
     return Preferences(
@@ -191,7 +191,7 @@ def load_suppressions(engine: sa.Engine) -> dict[str, Suppression]:
         return {row.email: _suppression(row) for row in conn.execute(sa.select(suppressions_table))}
 
 
-def _suppression(row: Any) -> Suppression:
+def _suppression(row: sa.Row[Any]) -> Suppression:
     return Suppression(row.email, row.reason, row.created_at)
 
 

@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import TypedDict
 
 import sqlalchemy as sa
 
@@ -96,7 +97,15 @@ class _ChatJob:
     read_at: datetime  # the rest told as "…and N more" were due by then
 
 
-_COUNTED = ("messages", "sent", "retried", "failed", "gone", "summarised")
+class _Counts(TypedDict):
+    """What a run counts as it goes: each an AlertRunSummary field of the same name."""
+
+    messages: int
+    sent: int
+    retried: int
+    failed: int
+    gone: int
+    summarised: int
 
 
 @dataclass
@@ -107,7 +116,9 @@ class _Run:
     lease: float
     max_pause: float
     started: float = field(default_factory=time.monotonic)
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_COUNTED, 0))
+    counts: _Counts = field(
+        default_factory=lambda: _Counts(messages=0, sent=0, retried=0, failed=0, gone=0, summarised=0)
+    )
 
     def now(self) -> datetime:
         # The given start plus real time elapsed: tests pin the start, time still moves.
@@ -152,7 +163,7 @@ async def run_alerts_once(
     def ready_at(chat_id: int) -> float:
         return time.monotonic() + sender.delay(chat_id)
 
-    hand = ChatsInHand(read, ready_at, low=_chats_to_rotate(sender), max_reads=max_reads)
+    hand: ChatsInHand[_ChatJob] = ChatsInHand(read, ready_at, low=_chats_to_rotate(sender), max_reads=max_reads)
     await _deliver(run, hand, stop_event)
     return AlertRunSummary(chats=len(hand.chats_read), pending=_pending(engine), **run.counts)
 

@@ -110,7 +110,7 @@ async def read_form(request: Request) -> MultiDict:
         form = await request.form(max_files=0, max_fields=MAX_FIELDS, max_part_size=MAX_ADD_TEXT * 4)
     except BodyTooLarge:
         raise
-    except Exception as exc:  # multipart errors have no common base we can rely on
+    except Exception as exc:  # noqa: BLE001 - multipart errors have no common base we can rely on
         log.info("unreadable form body: %s", type(exc).__name__)
         return MultiDict()
     return MultiDict([(name, value) for name, value in form.multi_items() if isinstance(value, str)])

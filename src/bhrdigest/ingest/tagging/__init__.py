@@ -40,7 +40,9 @@ __all__ = ["Tagger", "CompanyIndex", "TopicIndex"]
 log = logging.getLogger(__name__)
 
 # "Acacia (formerly African Barrick Gold)": the name outside and the former name inside.
-_FORMERLY_RE = re.compile(r"^(.*?)\s*[(（]\s*(?:formerly|previously|now|ex\.?|antes|anciennement)?\s*([^)）]*)[)）]\s*$", re.I)
+_FORMERLY_RE = re.compile(
+    r"^(.*?)\s*[(（]\s*(?:formerly|previously|now|ex\.?|antes|anciennement)?\s*([^)）]*)[)）]\s*$", re.I
+)
 
 
 class Tagger:

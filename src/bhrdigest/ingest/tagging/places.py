@@ -69,8 +69,8 @@ class _Gazetteer:
             self._add(Place(name, "country", regions=regions), aliases)
         for name, (parents, regions, aliases) in data.TERRITORIES.items():
             self._add(Place(name, "territory", parents=parents, regions=regions), aliases)
-        for spelling, name in data.TEXT_ONLY.items():
-            self.text.add(_key(spelling), _TextAlias(name, capitals=False))
+        for spelling, named in data.TEXT_ONLY.items():
+            self.text.add(_key(spelling), _TextAlias(named, capitals=False))
 
     def _add(self, place: Place, aliases: str) -> None:
         self.places[place.name] = place

@@ -149,7 +149,7 @@ class PhraseIndex(Generic[V]):
             if len(phrase) == 1:
                 single[phrase[0]] = tuple(values)
             else:
-                pairs.setdefault(phrase[:2], []).append((list(phrase[2:]), tuple(values)))
+                pairs.setdefault((phrase[0], phrase[1]), []).append((list(phrase[2:]), tuple(values)))
         for candidates in pairs.values():
             candidates.sort(key=lambda c: len(c[0]), reverse=True)
         self._single, self._pairs = single, pairs

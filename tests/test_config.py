@@ -12,8 +12,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bhrdigest.config.load import Config, FeedSource, config_path_from_env, load_config
+from bhrdigest.config.load import Config, FeedSource, load_config
 from bhrdigest.errors import ConfigError, Problem
+from bhrdigest.settings import Settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config"
 ROOT_CONFIG = Path(__file__).parents[1] / "subscriptions.yaml"
@@ -122,12 +123,11 @@ def test_valid_config_is_canonicalised_and_frozen():
         config.sender = None  # type: ignore[misc]
 
 
-def test_config_path_from_env_prefers_option_then_environment(monkeypatch):
-    monkeypatch.setenv("BHRDIGEST_CONFIG", "/etc/bhrdigest/subs.yaml")
-    assert config_path_from_env("given.yaml") == Path("given.yaml")
-    assert config_path_from_env(None) == Path("/etc/bhrdigest/subs.yaml")
-    monkeypatch.delenv("BHRDIGEST_CONFIG")
-    assert config_path_from_env(None) == Path("subscriptions.yaml")
+def test_config_path_prefers_option_then_environment():
+    settings = Settings.from_env({"BHRDIGEST_CONFIG": "/etc/bhrdigest/subs.yaml"})
+    assert settings.override(config="given.yaml").config_path == Path("given.yaml")
+    assert settings.override(config=None).config_path == Path("/etc/bhrdigest/subs.yaml")
+    assert Settings.from_env({}).config_path == Path("subscriptions.yaml")
 
 
 # --- the file itself ------------------------------------------------------------------

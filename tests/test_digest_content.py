@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from bhrdigest.config.languages import canonical_language
 from bhrdigest.digest.build import build_digest
 from bhrdigest.digest.match import Matcher
 from bhrdigest.digest.render import DigestRenderer
+from bhrdigest.digest.views import listing_url
 from bhrdigest.ingest.parse import parse_feed
 from bhrdigest.ingest.tagging import Tagger
 from bhrdigest.model import Catalogue, Company, Subscriber
@@ -155,6 +157,17 @@ def test_n_more_leads_to_the_sites_listing_of_what_the_reader_follows(stored):
     mexican = more_link(Subscriber(email="lu@example.org", languages=("es-419", "en"), places=("Asia & Pacific",)),
                         words="noticias más en")  # a regional code reads the site's Spanish listing too
     assert "https://www.business-humanrights.org/es/latest-news/?&search=Asia%20%26%20Pacific" in mexican.text
+
+
+def test_n_more_leads_to_the_listing_in_the_readers_language_as_the_configuration_writes_it():
+    # subscriptions.yaml's zh-hant and pt-br are read in BCP 47 casing: zh-Hant, pt-BR.
+    def listing(code: str) -> str:
+        reader = Subscriber(email="lin@example.org", languages=(canonical_language(code),), companies=("Samsung",))
+        return listing_url("https://www.business-humanrights.org", reader)
+
+    assert listing("zh-hant") == "https://www.business-humanrights.org/zh-hant/latest-news/?&search=Samsung"
+    assert listing("pt-br") == "https://www.business-humanrights.org/pt/latest-news/?&search=Samsung"
+    assert listing("sw") == "https://www.business-humanrights.org/en/latest-news/?&search=Samsung"  # not on the site
 
 
 def test_a_translation_from_another_feed_keeps_the_url_it_was_published_at(engine, stored):

@@ -10,7 +10,8 @@ from bhrdigest.digest.build import build_digest
 from bhrdigest.digest.mailhtml import inline_template, premailer_inline
 from bhrdigest.digest.match import Match, Matcher, Reason
 from bhrdigest.digest.message import build_message
-from bhrdigest.digest.render import MAX_ENCODED_BYTES, DigestRenderer, Mailbox, _entries, _message_size
+from bhrdigest.digest.render import MAX_ENCODED_BYTES, DigestRenderer, _entries, _message_size
+from bhrdigest.digest.views import Mailbox
 from bhrdigest.errors import ConfigError
 from bhrdigest.model import Component, Kind, PlaceOrigin, Subscriber, Translation
 from bhrdigest.signing import make_token

@@ -23,7 +23,8 @@ from test_digests import ALEX, COMPANY, PLACE, PREFERENCES, TEMPLATES, UNSUBSCRI
 
 from bhrdigest.digest.build import build_digest
 from bhrdigest.digest.match import Match
-from bhrdigest.digest.render import DigestRenderer, Mailbox
+from bhrdigest.digest.render import DigestRenderer
+from bhrdigest.digest.views import Mailbox
 from bhrdigest.i18n import LOCALE_DIR, N_, chrome_for
 from bhrdigest.model import Kind, Subscriber, Translation
 

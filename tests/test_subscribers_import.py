@@ -225,6 +225,14 @@ def test_preview_of_an_address_listed_nowhere_says_so(cli):
     assert result.exit_code == 1 and "neither in" in result.output and "nor imported" in result.output
 
 
+def test_preview_of_an_unsubscribed_subscriber_says_when_and_how(cli):
+    cli("subscribers", "import", str(IMPORTS / "ours.csv"), "--yes")
+    cli("unsubscribe", "ana@example.org")
+    result = cli("preview", "ana@example.org")
+    assert result.exit_code == 0 and "ana@example.org unsubscribed on " in result.output
+    assert "(by staff): no digest is made for them" in result.output  # as `send --only` says it
+
+
 # --- export -------------------------------------------------------------------------------
 
 

@@ -30,7 +30,8 @@ from webserver import LiveServer
 from bhrdigest.config.load import load_config
 from bhrdigest.digest.build import build_digest
 from bhrdigest.digest.match import Match, Reason
-from bhrdigest.digest.render import DigestRenderer, Mailbox
+from bhrdigest.digest.render import DigestRenderer
+from bhrdigest.digest.views import Mailbox
 from bhrdigest.model import Kind, Subscriber
 from bhrdigest.signing import make_preferences_token, make_token
 from bhrdigest.store import subscribers as store

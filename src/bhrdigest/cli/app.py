@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # imported on first use, so `--help` stays instant
     from sqlalchemy.engine import Engine
 
     from bhrdigest.config.load import Config
-    from bhrdigest.digest.run import DigestComposer
+    from bhrdigest.digest.compose import DigestComposer
     from bhrdigest.telegram.client import TelegramSender
 
 _T = TypeVar("_T")
@@ -90,7 +90,7 @@ def template_dir(config: Config) -> Path:
 
 
 def make_composer(app: App, *, require_secret: bool) -> DigestComposer:
-    from bhrdigest.digest.run import DigestComposer
+    from bhrdigest.digest.compose import DigestComposer
 
     secret = app.settings.secret
     if secret is None:

@@ -27,21 +27,19 @@ def preview(app: App, email: str, output: str | None, text: bool) -> None:
 
     Example: bhrdigest preview alex@example.org -o alex.html
     """
-    from bhrdigest.config.preferences import Choices
     from bhrdigest.digest import run as sending
     from bhrdigest.digest.rehearsal import why_no_digest
-    from bhrdigest.store.subscribers import effective_config, find_subscriber, subscriber_views
+    from bhrdigest.store.subscribers import subscriber_views
 
     config, engine = app.config, app.engine
-    in_yaml = {s.email.lower(): s for s in config.subscribers}
-    if find_subscriber(engine, in_yaml, Choices(config.catalogue), email) is None:
+    # As `send` sees them: the database's subscribers too, web preferences and suppressions applied.
+    views = subscriber_views(engine, config.subscribers, config.catalogue, include_unlisted=False)
+    view = next((view for view in views if view.email == email.strip().lower()), None)
+    if view is None:
         raise ConfigError(f"{email} is not a subscriber: neither in {config.path} nor imported")
-    config = effective_config(engine, config)  # the database's subscribers, web preferences, suppressions
-    subscriber = next((s for s in config.subscribers if s.email.lower() == email.lower()), None)
-    if subscriber is None:  # say why and since when, as `send --only` does
-        views = subscriber_views(engine, app.config.subscribers, app.config.catalogue)
-        view = next((v for v in views if v.email == email.strip().lower()), None)
-        click.echo(why_no_digest(email, view, config.path), err=True)
+    subscriber = view.subscriber
+    if view.status != "active" or subscriber is None:
+        click.echo(why_no_digest(view.email, view, config.path), err=True)  # unsubscribed or paused, since when
         return
     start, end = sending.planned_period(engine, now=app.now(), first_period_days=config.digest.period_days)
     plan = sending.plan_run(engine, [subscriber], period_start=start, period_end=end,
@@ -72,10 +70,10 @@ def demo(app: App, outbox: str | None) -> None:
     """
     import tempfile
 
-    from bhrdigest.digest import run as sending
+    from bhrdigest.digest.run import work_run
+    from bhrdigest.digest.sendplan import prepare_send, start_send
     from bhrdigest.ingest.pipeline import fetch_once
     from bhrdigest.mail.outbox import Outbox
-    from bhrdigest.store import ledger
     from bhrdigest.store.components import load_components
     from bhrdigest.store.db import connect
 
@@ -103,12 +101,11 @@ def demo(app: App, outbox: str | None) -> None:
                                   ("translations", [t.language for t in component.translations])):
                 if values:
                     click.echo(f"    {label}: {', '.join(values)}")
-        run_ = ledger.open_run(engine, now=now + timedelta(seconds=1))  # just after the fetch
-        plan = sending.plan_run(engine, config.subscribers, period_start=run_.period_start,
-                                period_end=run_.period_end, max_items=config.digest.max_items)
+        after_fetch = now + timedelta(seconds=1)  # the run's period ends just after the fetch
+        run_ = start_send(engine, config, prepare_send(engine, config, now=after_fetch), now=after_fetch)
         composer = make_composer(app, require_secret=False)
         box = Outbox(folder, html_copies=True)
-        result = run(sending.deliver_run(engine, run_, plan, composer, box))
+        result = run(work_run(engine, run_, composer, box))
         engine.dispose()
     click.echo(f"\n{result.line()}")
     for email, path, size in box.written:

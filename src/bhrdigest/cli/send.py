@@ -27,7 +27,9 @@ from bhrdigest.redact import redact_text
 
 if TYPE_CHECKING:
     from bhrdigest.config.load import Config
-    from bhrdigest.digest.run import Batching, DigestComposer, PlannedDigest, RunSummary
+    from bhrdigest.digest.build import PlannedDigest
+    from bhrdigest.digest.compose import DigestComposer
+    from bhrdigest.digest.run import Batching, RunSummary
     from bhrdigest.digest.senders import SenderLimits
     from bhrdigest.digest.sendplan import SendPlan
     from bhrdigest.mail.outbox import Outbox

@@ -8,6 +8,7 @@ code given by mistake gets that country's language as the suggestion (jp -> ja, 
 from __future__ import annotations
 
 import functools
+import re
 
 from babel.languages import get_official_languages
 from babel.localedata import locale_identifiers
@@ -26,6 +27,17 @@ def site_language(code: str) -> str | None:
         if candidate in SITE_LANGUAGES:
             return candidate
     return None
+
+
+# The shape of a language code (BCP 47: en, pt-BR, zh-Hant); which codes are known is language_problem's.
+LANGUAGE_CODE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
+
+
+def canonical_language(code: str) -> str:
+    """BCP 47 casing: pt-br -> pt-BR, zh-hant -> zh-Hant."""
+    primary, *rest = code.split("-")
+    subtags = [s.upper() if len(s) == 2 else s.title() if len(s) == 4 else s.lower() for s in rest]
+    return "-".join([primary.lower(), *subtags])
 
 
 def language_problem(code: str) -> str | None:

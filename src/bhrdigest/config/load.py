@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from bhrdigest.config.languages import language_problem
+from bhrdigest.config.languages import LANGUAGE_CODE, canonical_language, language_problem
 from bhrdigest.config.yaml_reader import MAX_TEXT, TAG, Reader, compose, describe, did_you_mean, has_control, is_null
 from bhrdigest.errors import ConfigError
 from bhrdigest.i18n import N_
@@ -55,7 +55,6 @@ DEFAULT_SUBJECT = N_("Business & human rights: your weekly update")  # translate
 DEFAULT_MAX_ITEMS_PER_FEED = 1000
 ENV_VAR = "BHRDIGEST_CONFIG"
 
-_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
 _DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)+")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
@@ -104,11 +103,6 @@ class Config:
     subscribers: tuple[Subscriber, ...]
     worker_interval_minutes: int = 15
     max_items_per_feed: int = DEFAULT_MAX_ITEMS_PER_FEED
-
-
-def config_path_from_env(option: str | None) -> Path:
-    """The --config option, else $BHRDIGEST_CONFIG, else ./subscriptions.yaml."""
-    return Path(option or os.environ.get(ENV_VAR) or "subscriptions.yaml")
 
 
 def load_config(path: Path, *, check_files: bool = False) -> Config:
@@ -522,20 +516,13 @@ def _read_languages(node: yaml.Node | None, field: str, r: Reader) -> tuple[str,
         r.add(node, field, "give at least one language, such as [en]")
     languages = []
     for code, item in r.texts(node, field):
-        if not _LANGUAGE.fullmatch(code):
+        if not LANGUAGE_CODE.fullmatch(code):
             r.add(item, field, f"{code!r} is not a language code such as en, ja, pt-BR")
         elif problem := language_problem(code):
             r.add(item, field, problem)
         else:
-            languages.append(_canonical_language(code))
+            languages.append(canonical_language(code))
     return _unique(languages) or ("en",)
-
-
-def _canonical_language(code: str) -> str:
-    """BCP 47 casing: pt-br -> pt-BR, zh-hant -> zh-Hant."""
-    primary, *rest = code.split("-")
-    subtags = [s.upper() if len(s) == 2 else s.title() if len(s) == 4 else s.lower() for s in rest]
-    return "-".join([primary.lower(), *subtags])
 
 
 def _read_telegram(node: yaml.Node | None, field: str, r: Reader) -> int | None:

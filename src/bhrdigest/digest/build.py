@@ -53,6 +53,15 @@ class Digest:
 
 
 @dataclass(frozen=True, slots=True)
+class PlannedDigest:
+    """A subscriber's digest as a run plans it: the matches it can show, before grouping."""
+
+    subscriber: Subscriber
+    matches: tuple[Match, ...]  # those the digest can show (see match.Matches.for_digest)
+    total: int  # every new match, shown or counted in "N more"
+
+
+@dataclass(frozen=True, slots=True)
 class RenderedDigest:
     html: str
     text: str
@@ -80,7 +89,7 @@ def build_digest(
     facets. At most `max_items` items (lead included); the rest are counted in
     `more_count`. Sections list newest first, undated last.
     `total`: how many matches there are when `matches` holds only those a
-    digest can show (matching.Matches.for_digest); default len(matches).
+    digest can show (match.Matches.for_digest); default len(matches).
     """
     if max_items < 1:
         raise ValueError("max_items must be at least 1")

@@ -7,7 +7,7 @@ Mail clients ignore most <style> rules, so the CSS must sit in style="…"
 attributes; premailer puts it there, but it is slow and cannot read Jinja. So
 the template's Jinja tags are swapped for inert markers, premailer inlines the
 CSS into that skeleton once, the markers are swapped back and the result is
-Jinja source again, compiled once by the caller (digests.DigestRenderer). A
+Jinja source again, compiled once by the caller (render.DigestRenderer). A
 template premailer would have to restructure is refused as a ConfigError that
 names the template line.
 """

@@ -23,7 +23,7 @@ Rules:
   the subscriber filled in must match; empty facets are ignored.
 - A subscriber with no interests matches nothing.
 - Languages never filter: the digest shows a component in the reader's
-  language when a translation exists, else in its own (see digest/build.py).
+  language when a translation exists, else in its own (see digest/views.py).
   Missing a followed company's news is worse than reading it in English.
 - Dates play no part in matching: a backdated component matches like a fresh one.
   A digest lists one published long before it was first seen under "Earlier items
@@ -88,6 +88,11 @@ class _Profile:
     @property
     def follows_anything(self) -> bool:
         return bool(self.companies or self.places or self.topics)
+
+    def followed_tags(self) -> list[tuple[str, str]]:
+        """(facet, name) of each tag followed: a company both as the subject and as a mention."""
+        facets = ((COMPANY, self.companies), (MENTION, self.companies), (PLACE, self.places), (TOPIC, self.topics))
+        return [(facet, name) for facet, names in facets for name in names]
 
 
 class Matcher:
@@ -314,14 +319,7 @@ class _ComponentTags:
             if candidates & tier:
                 candidates &= tier
                 break
-        followed = [
-            self.bits.get((facet, name), 0) & candidates
-            for facet, names in (
-                (COMPANY, profile.companies), (MENTION, profile.companies), (PLACE, profile.places),
-                (TOPIC, profile.topics),
-            )
-            for name in names
-        ]  # fmt: skip
+        followed = [self.bits.get(tag, 0) & candidates for tag in profile.followed_tags()]
         candidates = _most_often_set(candidates, followed)
         return self._head(candidates, 1)
 
@@ -375,17 +373,7 @@ class _ComponentTags:
         """The Match values of `positions` for this profile, each built once per run:
         a match's reasons are the component's tags the profile follows, in tag order."""
         ids = self.tag_ids
-        followed = frozenset(
-            [
-                ids[(facet, name)]
-                for facet, names in (
-                (COMPANY, profile.companies), (MENTION, profile.companies), (PLACE, profile.places),
-                (TOPIC, profile.topics),
-            )
-                for name in names
-                if (facet, name) in ids
-            ]
-        )
+        followed = frozenset([ids[tag] for tag in profile.followed_tags() if tag in ids])
         built, tag_sets = self._built, self.tag_sets
         found = []
         for position in positions:

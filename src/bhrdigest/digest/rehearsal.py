@@ -18,7 +18,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bhrdigest.config.load import Config
-from bhrdigest.digest.run import DigestComposer, PlannedDigest, Sender
+from bhrdigest.digest.build import PlannedDigest
+from bhrdigest.digest.compose import DigestComposer
+from bhrdigest.digest.run import Sender
 from bhrdigest.errors import ConfigError
 from bhrdigest.mail.outbox import file_stem, write_atomically
 from bhrdigest.mail.sending import SendResult

@@ -4,38 +4,41 @@ CSS is inlined with premailer once per renderer, not once per email: the
 HTML template's Jinja tags are swapped for inert markers, premailer inlines
 the CSS into that skeleton once, the markers are swapped back and the result
 is compiled as a second Jinja template (`inline_template`). An email then
-costs one plain Jinja render. That inlining lives in mailhtml.py.
-
-Languages: each item is shown in the first of the subscriber's languages
-that the component has (its own language or a translation). A component in
-none of them is still included, in its own language: missing news on a
-followed company is worse than reading it in another language. Everything
-around the items (wording, dates, numbers, direction) is in the subscriber's
-first language when it has a catalogue, else English (bhrdigest.i18n).
+costs one plain Jinja render. That inlining lives in mailhtml.py; what the
+templates are given (each item in the reader's language), in views.py.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import jinja2
 
-from bhrdigest.config.languages import site_language
 from bhrdigest.digest import message as messages
+from bhrdigest.digest import views
 from bhrdigest.digest.build import Digest, RenderedDigest, build_digest
 from bhrdigest.digest.mailhtml import STYLESHEET, inline_template, premailer_inline
 from bhrdigest.digest.match import COMPANY, Match
 from bhrdigest.digest.templating import RenderingEnvironment
-from bhrdigest.digest.why import ReasonView, reason_views
+from bhrdigest.digest.views import (
+    EXCERPT_CHARS,
+    FOLLOWED_LABELS,
+    SITE_URL,
+    DigestView,
+    ItemView,
+    Mailbox,
+    SectionView,
+    item_view,
+    listing_url,
+)
 from bhrdigest.errors import ConfigError, Problem
-from bhrdigest.i18n import LOCALE_DIR, N_, Chrome, chrome_for, text_direction
+from bhrdigest.i18n import LOCALE_DIR, Chrome, chrome_for
 from bhrdigest.model import Component, Kind, Subscriber, Translation
 
 log = logging.getLogger(__name__)
@@ -43,140 +46,7 @@ log = logging.getLogger(__name__)
 
 HTML_TEMPLATE = "digest.html.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
-SITE_URL = "https://www.business-humanrights.org"
 MAX_ENCODED_BYTES = 90_000  # whole message; Gmail clips at ~102 KB
-EXCERPT_CHARS = 600
-# Words the templates translate with _(…) from a value (reason.facet, link.label, a
-# facet's label): marked here so `pybabel extract` puts them in the catalogue.
-FACET_WORDS = {"company": N_("company"), "place": N_("place"), "topic": N_("topic")}
-FOLLOWED_LABELS = {"companies": N_("companies"), "places": N_("places"), "topics": N_("topics")}
-
-
-@dataclass(frozen=True, slots=True)
-class ItemView:
-    """One item as templates see it, in the language chosen for the reader."""
-
-    title: str
-    url: str
-    lang: str
-    translated: bool
-    dir: str  # "rtl" when item.lang is written right to left, else "ltr"
-    align: str  # "right" or "left", for mail clients that ignore dir (Outlook)
-    date: str | None  # "10 August 2020" in the reader's language, or None: "date not given"
-    kind: str  # "article" | "company_response" | "company_non_response"
-    author: str | None
-    source_title: str | None
-    source_date: str | None
-    paragraphs: tuple[str, ...]  # the excerpt, trimmed to ~600 characters
-    reasons: tuple[ReasonView, ...]  # what matched, company first (see why.py)
-    excerpt_lang: str  # the excerpt's: a translated text may sit under the original headline
-
-
-@dataclass(frozen=True, slots=True)
-class SectionView:
-    title: str
-    items: tuple[ItemView, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class FollowedView:
-    label: str  # "companies" | "places" | "topics"
-    names: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class FooterLink:
-    url: str
-    label: str  # English; templates show _(link.label)
-
-
-@dataclass(frozen=True, slots=True)
-class Mailbox:
-    """What the footer says of the sender (subscriptions.yaml `sender:`)."""
-
-    reply_to: bool = False  # replies reach a monitored mailbox
-    postal_address: str | None = None
-    privacy_url: str | None = None
-    view_url: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DigestView:
-    """The `digest` variable of digest.html.j2 and digest.txt.j2."""
-
-    name: str
-    preheader: str
-    lead: ItemView | None
-    sections: tuple[SectionView, ...]
-    has_items: bool
-    more_count: int
-    more_url: str
-    site_host: str
-    following: tuple[FollowedView, ...]
-    following_text: str  # "companies HSBC, Cellebrite; places Asia & Pacific", translated
-    match_all: bool
-    unsubscribe_url: str | None
-    preferences_url: str | None
-    footer_links: tuple[FooterLink, ...] = ()  # unsubscribe, preferences, view, privacy
-    reply_to: bool = False
-    postal_address: str | None = None
-
-
-def item_view(
-    match: Match, languages: Sequence[str], *, site_url: str = SITE_URL, chrome: Chrome | None = None
-) -> ItemView:
-    """The item in the first of `languages` it exists in, else its own; dates in
-    `chrome`'s language (default: the one `languages` choose).
-
-    Links other than http(s) (a feed's `javascript:`) point to the site instead.
-    """
-    chrome = chrome or chrome_for(languages)
-    component = match.component
-    translation = _choose_translation(component, languages)
-    kind = str(component.kind)  # a StrEnum: "company_response", …
-    if translation is None:
-        return ItemView(
-            title=component.title,
-            url=_web_link(component.web_url, site_url),
-            lang=component.language,
-            translated=False,
-            dir=text_direction(component.language),
-            align=_ALIGN[text_direction(component.language)],
-            date=chrome.format_date(component.published),
-            kind=kind,
-            author=component.author,
-            source_title=component.source_title,
-            source_date=chrome.format_date(component.source_date),
-            paragraphs=_excerpt(component.excerpt_text),
-            reasons=reason_views(match),
-            excerpt_lang=component.language,
-        )
-    # A translation quotes its own source (often another outlet); without
-    # one, the original's source line still tells where the story is from.
-    own_source = translation.author is not None
-    # The old site's inline translations (`+ 日本語 - Hide`) carry a text but no
-    # headline or page of their own: the original's headline and link stay.
-    titled = bool(translation.title.strip())
-    lang = translation.language if titled else component.language
-    return ItemView(
-        title=translation.title if titled else component.title,
-        url=_web_link((translation.url if titled else "") or component.web_url, site_url),
-        lang=lang,
-        translated=True,
-        dir=text_direction(lang),
-        align=_ALIGN[text_direction(lang)],
-        date=chrome.format_date(component.published),
-        kind=kind,
-        author=translation.author if own_source else component.author,
-        source_title=None if own_source else component.source_title,
-        source_date=None if own_source else chrome.format_date(component.source_date),
-        paragraphs=_excerpt(translation.excerpt_text),
-        reasons=reason_views(match),
-        excerpt_lang=translation.language,
-    )
-
-
-_ALIGN = {"rtl": "right", "ltr": "left"}
 
 
 class DigestRenderer:
@@ -235,7 +105,7 @@ class DigestRenderer:
         *,
         unsubscribe_url: str | None,
         preferences_url: str | None,
-        mailbox: Mailbox = Mailbox(),
+        mailbox: Mailbox = Mailbox(),  # noqa: B008 - frozen: one shared default is safe
     ) -> RenderedDigest:
         """HTML and text of one digest: as many items as fit under the cap, the tail dropped.
 
@@ -342,10 +212,10 @@ class DigestRenderer:
             for section, views in zip(digest.sections, items, strict=True)
             if views
         )
-        following = _following(subscriber)
+        following = views.following(subscriber)
         return DigestView(
             name=subscriber.name.strip(),
-            preheader=_preheader(lead, sections, chrome),
+            preheader=views.preheader(lead, sections, chrome),
             lead=lead,
             sections=sections,
             has_items=bool(kept),
@@ -359,13 +229,13 @@ class DigestRenderer:
             match_all=subscriber.match_all,
             unsubscribe_url=unsubscribe_url,
             preferences_url=preferences_url,
-            footer_links=_footer_links(unsubscribe_url, preferences_url, mailbox),
+            footer_links=views.footer_links(unsubscribe_url, preferences_url, mailbox),
             reply_to=mailbox.reply_to,
             postal_address=mailbox.postal_address,
         )
 
     def _item_view(self, match: Match, languages: tuple[str, ...], chrome: Chrome) -> ItemView:
-        # A run shares one Match per (component, reasons) among its digests (matching.py):
+        # A run shares one Match per (component, reasons) among its digests (match.py):
         # the same view serves each reader of the same languages, and the remembered item
         # blocks (templating.py) are found by it.
         key = (id(match), languages)
@@ -482,7 +352,6 @@ def sample_digest() -> Digest:
     from datetime import date, datetime
 
     from bhrdigest.digest.match import PLACE, Reason
-    from bhrdigest.model import Translation
 
     story = Component(
         key="story", url=f"{SITE_URL}/en/latest-news/story/", title="Hong Kong: a story",
@@ -518,86 +387,5 @@ def _entries(digest: Digest) -> list[tuple[int, Match]]:
 
 def _message_size(html: str, text: str) -> int:
     """The message's size on the wire. The parts are encoded here, once: the message
-    built from them takes the same encodings (messages._encoded remembers them)."""
+    built from them takes the same encodings (message._encoded remembers them)."""
     return messages.encoded_size(html) + messages.encoded_size(text) + messages.HEADER_ALLOWANCE
-
-
-def _choose_translation(component: Component, languages: Sequence[str]) -> Translation | None:
-    """None: show the original; else the Translation to show instead."""
-    by_language = {t.language: t for t in component.translations}
-    for language in languages:
-        # Items carry the site's codes (pt, zh-hans); a reader's regional code (pt-BR, es-419,
-        # ja-JP, which `check` accepts) reads the site's language it belongs to.
-        code = site_language(language) or language
-        if code == component.language:
-            return None
-        if code in by_language:
-            return by_language[code]
-    return None
-
-
-def _web_link(url: str, fallback: str) -> str:
-    return url if url.lower().startswith(("https://", "http://")) else fallback
-
-
-@functools.lru_cache(maxsize=8192)  # a component's excerpt recurs in many digests
-def _excerpt(text: str, limit: int = EXCERPT_CHARS) -> tuple[str, ...]:
-    """Paragraphs of `text`, cut at a word boundary after about `limit` characters."""
-    paragraphs = [" ".join(p.split()) for p in text.replace("\r", "").split("\n")]
-    kept: list[str] = []
-    room = limit
-    for paragraph in filter(None, paragraphs):
-        if len(paragraph) > room:
-            cut = (
-                paragraph[:room].rsplit(" ", 1)[0]
-                if " " in paragraph[:room]
-                else paragraph[:room]
-            )
-            kept.append(cut.rstrip(" ,;:.…") + " …")
-            break
-        kept.append(paragraph)
-        room -= len(paragraph)
-    return tuple(kept)
-
-
-def listing_url(site_url: str, subscriber: Subscriber) -> str:
-    """Where "N more" leads: the site's latest-news listing searched for what the reader
-    follows first (their first company, else place, else topic), in their first language
-    the site has. The site's filters take its own numeric ids, which feeds do not carry;
-    its search takes a name (the same `search=` its RSS feeds take)."""
-    language = next(filter(None, map(site_language, subscriber.languages)), "en")
-    followed = (*subscriber.companies, *subscriber.places, *subscriber.topics)
-    query = f"?&search={quote(followed[0])}" if followed else ""
-    return f"{site_url}/{language}/latest-news/{query}"
-
-
-def _following(subscriber: Subscriber) -> tuple[FollowedView, ...]:
-    facets = (
-        ("companies", subscriber.companies),
-        ("places", subscriber.places),
-        ("topics", subscriber.topics),
-    )
-    return tuple(FollowedView(label, tuple(names)) for label, names in facets if names)
-
-
-def _footer_links(unsubscribe_url: str | None, preferences_url: str | None,
-                  mailbox: Mailbox) -> tuple[FooterLink, ...]:  # fmt: skip
-    links = (
-        (unsubscribe_url, N_("Unsubscribe")),
-        (preferences_url, N_("Change what you follow")),
-        (mailbox.view_url, N_("View in your browser")),
-        (mailbox.privacy_url, N_("Privacy notice")),
-    )
-    return tuple(FooterLink(url, label) for url, label in links if url)
-
-
-def _preheader(
-    lead: ItemView | None, sections: tuple[SectionView, ...], chrome: Chrome, limit: int = 140
-) -> str:
-    titles = ([lead.title] if lead else []) + [
-        i.title for s in sections for i in s.items
-    ]
-    if not titles:
-        return chrome.gettext("Nothing new matched your interests this week.")
-    text = " · ".join(titles[:3])
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

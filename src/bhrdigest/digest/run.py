@@ -2,11 +2,10 @@
 
     plan_run       period -> components first seen in it -> matches -> minus what was
                    already delivered to each subscriber: one PlannedDigest per recipient
-    deliver_run    the plan's recipients become `queued` ledger rows of the run, then
-                   work_run sends them
-    work_run       one sender of a run, of any number on any machines: claim a batch of
-                   queued rows under a lease -> recompute each one's digest -> render ->
-                   ledger `pending` -> send (SMTP or outbox) -> `sent` / `failed` / `gone`;
+    work_run       one sender of a run, of any number on any machines, once
+                   sendplan.start_send has queued the run's recipients: claim a batch of
+                   queued rows under a lease -> recompute each one's digest -> its email
+                   (compose.py) -> ledger `pending` -> send (SMTP or outbox) -> `sent` / `failed` / `gone`;
                    until no row of the run is queued or in flight anywhere
 
 The ledger row is written before the message goes out and marked after, so a
@@ -30,26 +29,20 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from email.utils import parseaddr
 from typing import Protocol
 
 import sqlalchemy as sa
 
-from bhrdigest.config.load import Config
-from bhrdigest.digest.build import DEFAULT_MAX_ITEMS, RenderedDigest, build_digest
-from bhrdigest.digest.match import Match, Matcher
-from bhrdigest.digest.message import build_message, encoded_size
-from bhrdigest.digest.render import DigestRenderer, Mailbox
-from bhrdigest.digest.subject import subject_line
+from bhrdigest.digest.build import DEFAULT_MAX_ITEMS, PlannedDigest
+from bhrdigest.digest.compose import DigestComposer
+from bhrdigest.digest.match import Matcher
+from bhrdigest.digest.message import encoded_size
 from bhrdigest.errors import StoreError
-from bhrdigest.mail.bounces import verp_address
-from bhrdigest.mail.dkim import DkimSigner
 from bhrdigest.mail.sending import SendResult, send_many
 from bhrdigest.model import Subscriber
-from bhrdigest.signing import make_preferences_token, make_token
 from bhrdigest.store import ledger, runs
 from bhrdigest.store.components import load_components
 from bhrdigest.store.sql import chunked
@@ -61,13 +54,6 @@ class Sender(Protocol):
     down: str | None  # why sending stopped, once the destination is unusable
 
     async def send(self, message: EmailMessage) -> SendResult: ...
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedDigest:
-    subscriber: Subscriber
-    matches: tuple[Match, ...]  # those the digest can show (see Matches.for_digest)
-    total: int  # every new match, shown or counted in "N more"
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +168,7 @@ class RunRecipients:
     """Each recipient's digest in a run's period, computed a batch of emails at a time.
 
     The period's components are loaded and matched once (matches are kept as bit sets,
-    see matching.Matches); what was delivered before is read per batch.
+    see digest/match.py, Matches); what was delivered before is read per batch.
     """
 
     def __init__(self, engine: sa.Engine, subscribers: Sequence[Subscriber], *, period_start: datetime,
@@ -213,91 +199,6 @@ class RunRecipients:
         return digests, nothing
 
 
-TEST_PREFIX = "[TEST] "  # before the subject of a test send, so nobody takes it for the real digest
-
-
-class DigestComposer:
-    """Turns a planned digest into the email that goes out (rendering, headers, tokens)."""
-
-    def __init__(self, config: Config, renderer: DigestRenderer, *, secret: str | None, now: datetime,
-                 signer: DkimSigner | None = None):  # fmt: skip
-        self.config = config
-        self.renderer = renderer
-        self.secret = secret
-        self.now = now
-        self.signer = signer  # None when the relay signs, or no DKIM key is configured
-        sender = config.sender
-        self.domain = parseaddr(sender.from_addr)[1].rpartition("@")[2] or "bhrdigest.invalid"
-        self.mailbox = Mailbox(reply_to=sender.reply_to is not None, postal_address=sender.postal_address,
-                               privacy_url=sender.privacy_url, view_url=sender.view_url)
-
-    def return_path(self, email: str) -> str | None:
-        """The envelope sender for `email`: its VERP bounce address when sender.bounce_address is set."""
-        bounce = self.config.sender.bounce_address
-        if not bounce:
-            return None
-        # A non-ASCII address in MAIL FROM needs SMTPUTF8 of every relay on the way: plain bounce address then.
-        return verp_address(email.strip(), bounce) if email.isascii() else bounce
-
-    def unsubscribe_url(self, email: str) -> str | None:
-        return self._signed_url(self.config.sender.unsubscribe_url, make_token, email)
-
-    def preferences_url(self, email: str) -> str | None:
-        return self._signed_url(self.config.sender.preferences_url, make_preferences_token, email)
-
-    def _signed_url(self, template: str | None, make: Callable[[str, str, str], str], email: str) -> str | None:
-        if not template or not self.secret:
-            return None
-        return template.replace("{token}", make(self.secret, email, self.config.sender.list_id))
-
-    def render(self, planned: PlannedDigest, *, unsubscribe_url: str | None = None,
-               links_for: str | None = None) -> RenderedDigest:  # fmt: skip
-        """The digest; its unsubscribe and preferences links are signed for `links_for` (the subscriber)."""
-        digest = build_digest(planned.subscriber, planned.matches, max_items=self.config.digest.max_items,
-                              total=planned.total)
-        email = links_for or planned.subscriber.email
-        return self.renderer.render(
-            digest, unsubscribe_url=unsubscribe_url or self.unsubscribe_url(email),
-            preferences_url=self.preferences_url(email), mailbox=self.mailbox,
-        )  # fmt: skip
-
-    def compose(self, planned: PlannedDigest, *, run_id: int,
-                test_to: str | None = None) -> tuple[RenderedDigest, EmailMessage]:  # fmt: skip
-        """The digest rendered, and the email carrying it (its unsubscribe link signed once).
-
-        `test_to`: a test of this digest, mailed to that address: "[TEST] " before the
-        subject, and its links signed for that address, so that a click on the test's
-        one-click unsubscribe can never unsubscribe the subscriber.
-        """
-        to = planned.subscriber
-        if test_to is not None and test_to.strip().lower() != to.email.strip().lower():
-            to = replace(to, email=test_to.strip(), name="")  # staff's address: not the subscriber's name
-        unsubscribe_url = self.unsubscribe_url(to.email)
-        rendered = self.render(planned, unsubscribe_url=unsubscribe_url, links_for=to.email)
-        sender = self.config.sender
-        chrome = self.renderer.chrome(planned.subscriber.languages)
-        subject = subject_line(self.config.digest.subject, day=self.now.date(), lead_title=rendered.lead_title,
-                               others=max(rendered.item_count - 1, 0) + rendered.more_count, chrome=chrome)
-        if test_to is not None:
-            subject = f"{TEST_PREFIX}{subject}"
-        message = build_message(
-            rendered,
-            subscriber=to,
-            from_addr=sender.from_addr,
-            subject=subject,
-            run_id=run_id,
-            list_id=sender.list_id,
-            unsubscribe_url=unsubscribe_url,
-            unsubscribe_mailto=sender.unsubscribe_mailto,
-            now=self.now,
-            domain=self.domain,
-            reply_to=sender.reply_to,
-            language=chrome.code,
-            return_path=self.return_path(to.email),  # whoever it goes to: a test's bounce is not the subscriber's
-        )
-        return rendered, self.signer.sign(message) if self.signer else message  # signed last: nothing may change after
-
-
 def worker_name() -> str:
     """Who holds a batch: host, process and a random tag (a pid is reused after a restart)."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -316,26 +217,6 @@ class Batching:
     def __post_init__(self) -> None:
         if self.size < 1 or self.lease <= 0 or self.poll <= 0:
             raise ValueError("batch size, lease and poll must be positive")
-
-
-async def deliver_run(
-    engine: sa.Engine,
-    run: ledger.DigestRun,
-    plan: Plan,
-    composer: DigestComposer,
-    sender: Sender,
-    *,
-    subscribers: Sequence[Subscriber] | None = None,
-    concurrency: int = 4,
-    batching: Batching | None = None,
-    on_result: Callable[[SendResult], None] | None = None,
-    stop: asyncio.Event | None = None,
-) -> RunSummary:
-    """Queue the plan's recipients in the run (and its failures again), then send them."""
-    ledger.enqueue(engine, run.id, plan.recipients, now=composer.now)
-    ledger.requeue_failed(engine, run.id, now=composer.now)
-    return await work_run(engine, run, composer, sender, subscribers=subscribers, concurrency=concurrency,
-                          batching=batching, on_result=on_result, stop=stop)  # fmt: skip
 
 
 async def work_run(

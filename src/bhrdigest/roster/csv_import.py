@@ -27,8 +27,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from bhrdigest.config.languages import language_problem
-from bhrdigest.config.load import _LANGUAGE, _canonical_language, address_problem
+from bhrdigest.config.languages import LANGUAGE_CODE, canonical_language, language_problem
+from bhrdigest.config.load import address_problem
 from bhrdigest.config.preferences import OFFERED_LANGUAGES, Choices
 from bhrdigest.config.yaml_reader import MAX_TEXT, header_text_problem
 from bhrdigest.errors import ConfigError
@@ -262,10 +262,10 @@ class _RowReader:
         codes = []
         for item in filter(None, _LANGUAGE_LIST.split(text)):
             code = _LANGUAGE_NAMES.get(item.casefold()) or item.replace("_", "-")
-            if not _LANGUAGE.fullmatch(code):
+            if not LANGUAGE_CODE.fullmatch(code):
                 problems.append(f"{item!r} is not a language code such as en, fr, pt-BR (or a name such as French)")
             elif problem := language_problem(code):  # the rule `check` applies to the YAML
                 problems.append(problem)
             else:
-                codes.append(_canonical_language(code))
+                codes.append(canonical_language(code))
         return tuple(dict.fromkeys(codes)) or ("en",)

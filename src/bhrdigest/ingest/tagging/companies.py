@@ -60,7 +60,7 @@ class CompanyIndex:
         return self.find_in_words(words(text))
 
     def find_in_words(self, text_words: Sequence[str]) -> list[str]:
-        """`find` for text already split by `text.words` / `text.words_of`."""
+        """`find` for text already split by `text.words` / `text.cased_words_of` (its folded words)."""
         found: dict[str, None] = {}
         for _, _, canonicals in self._phrases.scan(text_words):
             found.update(dict.fromkeys(canonicals))

@@ -219,7 +219,7 @@ class TopicIndex:
         return self.find_in_words(words(text))
 
     def find_in_words(self, text_words: Sequence[str]) -> tuple[str, ...]:
-        """`find` for text already split by `text.words` / `text.words_of`."""
+        """`find` for text already split by `text.words` / `text.cased_words_of` (its folded words)."""
         found: list[str] = []
         for _, _, topics in self._phrases.scan(text_words):
             found += topics

@@ -1,7 +1,8 @@
 """A real IMAP server on loopback for the bounce tests: Debian's dovecot, in a folder of its own.
 
 Skips (with the reason) where dovecot is not installed or cannot start as this user; `.ci/run`
-installs dovecot-imapd. The mailbox user is `bounces` with password `secret`.
+installs dovecot-imapd. The mailbox user is `bounces` with password PASSWORD (not a word: redaction
+masks a registered password everywhere in the process).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
-USER, PASSWORD = "bounces", "secret"
+USER, PASSWORD = "bounces", "imap-pw-7c41e9"
 
 
 def _free_port() -> int:
@@ -73,7 +74,7 @@ service anvil {{
 
 @contextlib.contextmanager
 def dovecot_server() -> Iterator[str]:
-    """Start dovecot; yield the mailbox URL (imap+plain://bounces:secret@127.0.0.1:PORT/INBOX)."""
+    """Start dovecot; yield the mailbox URL (imap+plain://bounces:PASSWORD@127.0.0.1:PORT/INBOX)."""
     if not Path(DOVECOT).exists():
         pytest.skip("the IMAP tests need dovecot (Debian: apt-get install dovecot-imapd)")
     # Not pytest's tmp_path: dovecot's own users must reach the files, and that folder is 0700.

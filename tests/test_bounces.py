@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from imapserver import append, dovecot_server, subjects
+from imapserver import PASSWORD, append, dovecot_server, subjects
 
 from bhrdigest.cli.main import main
 from bhrdigest.mail.bounces import BounceKind, classify, recipient_from_verp, verp_address
@@ -162,7 +162,7 @@ def test_bounces_over_a_real_imap_server(staff, tmp_path):
         result = staff("bounces", "--json", "--mailbox", url)
         assert result.exit_code == 0, result.output
         assert '"hard": 2, "soft": 1, "complaints": 1, "unknown": 1, "suppressed": 3' in result.output
-        assert "secret" not in result.output  # the mailbox's password is never shown
+        assert PASSWORD not in result.output  # the mailbox's password is never shown
         assert subjects(port) == ["Subject: Out of office: Business & human rights: your weekly update"]
         again = staff("bounces", "--mailbox", url)
         assert "read=1 hard=0 soft=0 complaints=0 unknown=1 suppressed=0 left=1" in again.output
@@ -170,7 +170,7 @@ def test_bounces_over_a_real_imap_server(staff, tmp_path):
 
 def test_a_wrong_password_or_a_dead_server_is_a_clear_error(staff, tmp_path):
     with dovecot_server() as url:
-        refused = staff("bounces", "--mailbox", url.replace(":secret@", ":wrong@"))
+        refused = staff("bounces", "--mailbox", url.replace(f":{PASSWORD}@", ":wrong@"))
     assert refused.exit_code == 1
     assert "refused us" in refused.output and "wrong" not in refused.output
     dead = staff("bounces", "--mailbox", url)

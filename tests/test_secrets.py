@@ -185,7 +185,7 @@ def test_a_url_password_inside_a_message_is_masked():
     [
         f"postgresql://bob:se@{DB_PASSWORD_TAIL}@127.0.0.1:5432/digest",  # an unencoded @
         f"postgresql://bob:se/{DB_PASSWORD_TAIL}@127.0.0.1:5432/digest",  # an unencoded /
-        "postgresql://bob:secret@127.0.0.1:port/digest",  # a port that is not a number
+        f"postgresql://bob:{DB_PASSWORD_TAIL}@127.0.0.1:port/digest",  # a port that is not a number
     ],
 )
 def test_a_database_url_with_an_unencoded_password_is_refused_without_showing_it(tmp_path, database_url):
@@ -196,4 +196,4 @@ def test_a_database_url_with_an_unencoded_password_is_refused_without_showing_it
     assert result.exit_code == 1, result.output
     assert "percent-encode the password" in result.output
     assert isinstance(result.exception, SystemExit)  # a clear message, not a traceback
-    assert DB_PASSWORD_TAIL not in result.output and "secret" not in result.output
+    assert DB_PASSWORD_TAIL not in result.output

@@ -68,12 +68,18 @@ def _v5_subscribers(conn: sa.Connection) -> None:
     schema.subscribers.create(conn)
 
 
+def _v6_addresses(conn: sa.Connection) -> None:
+    """A compact id per address, for opaque tokens and a ledger keyed by ids."""
+    schema.addresses.create(conn)
+
+
 # version -> the step that takes a database from version-1 to it
 MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
     2: _v2_send_batches_and_web,
     3: _v3_bounces,
     4: _v4_published_links_mentions_and_place_origins,
     5: _v5_subscribers,
+    6: _v6_addresses,
 }
 SCHEMA_VERSION = max(MIGRATIONS, default=1)
 

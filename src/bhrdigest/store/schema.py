@@ -229,3 +229,15 @@ subscribers = sa.Table(
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
+
+# --- one compact id per address (store/addresses.py) -------------------------------------
+# Every address bhrdigest mails or signs a link for, whatever its source (subscriptions.yaml,
+# an import, the web): tokens carry this id instead of the address, and the ledger keys by it.
+# A row is never deleted or renumbered, so a link already sent keeps naming its reader.
+addresses = sa.Table(
+    "addresses",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("email", sa.Text, nullable=False, unique=True),  # lower-cased
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)

@@ -8,20 +8,15 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-import sqlalchemy as sa
-
 from bhrdigest.mail.sending import SendResult
-from bhrdigest.store import ledger
-from bhrdigest.store.schema import deliveries
+from bhrdigest.store import ledger, runs
 
 NOW = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)
 EMAILS = [f"user{i:03d}@example.org" for i in range(50)]
 
 
 def statuses(engine, run_id: int) -> dict[str, str]:
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(deliveries.c.email, deliveries.c.status).where(deliveries.c.run_id == run_id))
-        return dict(rows.all())
+    return {d.email: d.status for d in runs.deliveries_in(engine, run_id, ledger.STATUSES)}
 
 
 def queued_run(engine, emails=EMAILS):

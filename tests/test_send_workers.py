@@ -20,15 +20,13 @@ import time
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 from databases import PG_SKIP, PG_URL, postgresql_schema
 
 from bhrdigest.cli.main import main
-from bhrdigest.store import ledger
+from bhrdigest.store import ledger, runs
 from bhrdigest.store.db import connect
-from bhrdigest.store.schema import deliveries
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "latest-news-en.xml"
@@ -135,13 +133,8 @@ class Senders:
         try:
             run = ledger.last_run(engine)
             counts = ledger.run_summary(engine, run.id)
-            with engine.connect() as conn:
-                unknown = conn.execute(
-                    sa.select(deliveries.c.email).where(
-                        (deliveries.c.run_id == run.id) & (deliveries.c.status == "unknown")
-                    )
-                ).scalars()
-                return counts | {"finished": run.finished_at is not None, "unknown_emails": set(unknown)}
+            unknown = [d.email for d in runs.deliveries_in(engine, run.id, ["unknown"])]
+            return counts | {"finished": run.finished_at is not None, "unknown_emails": set(unknown)}
         finally:
             engine.dispose()
 

@@ -13,6 +13,7 @@ goes on, alerts wait in the queue, and `status` shows since when the API is down
 
 With a bounce mailbox (BOUNCE_MAILBOX_URL), each interval also reads it (`bhrdigest
 bounces`, ops/bounces.py); a mailbox that fails is logged and read again next interval.
+Once a day it prunes old digest runs' deliveries, as `bhrdigest db prune` does.
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ import sqlalchemy as sa
 from bhrdigest.errors import (
     ConfigError,
     DeliveryError,
+    StoreError,
 )
 from bhrdigest.model import Catalogue, Subscriber
 from bhrdigest.ops.bounces import BounceRunSummary
 from bhrdigest.store import alert_queue as store
+from bhrdigest.store import retention
 from bhrdigest.store.locks import BOT_POLLER, HeldLock
 from bhrdigest.telegram.bot import COMMANDS, CompanyDirectory, poll_bot_once
 from bhrdigest.telegram.client import BotApiDownError, TelegramSender
@@ -65,6 +68,7 @@ async def run_worker(
     clock: Clock = utcnow,
     api_backoff: float = 5.0,
     check_bounces: CheckBounces | None = None,
+    prune_every: float = 86_400.0,
 ) -> None:
     """Fetch every `interval` seconds, queue and deliver alerts, answer the bot.
 
@@ -74,7 +78,8 @@ async def run_worker(
     after the messages in flight, within a few seconds. `sender` need not be started:
     the worker starts it when the Bot API first answers (`api_backoff`: the first wait
     before asking again while it does not). `check_bounces`, when given, reads the bounce
-    mailbox after each fetch.
+    mailbox after each fetch. Old digest runs' deliveries are pruned (store/retention.py) at
+    the first fetch and every `prune_every` seconds after.
     """
     own_signals = stop_event is None
     stop = stop_event or asyncio.Event()
@@ -96,6 +101,7 @@ async def run_worker(
             lease=lease,
             clock=clock,
             check_bounces=check_bounces,
+            prune_every=prune_every,
         )
         await _loop(setup, life)
     finally:
@@ -118,6 +124,7 @@ class _Setup:
     lease: float
     clock: Clock
     check_bounces: CheckBounces | None  # None: no bounce mailbox to read
+    prune_every: float  # seconds between `db prune`s of the ledger
 
 
 @dataclass(slots=True)
@@ -164,7 +171,7 @@ async def _loop(setup: _Setup, life: _Life) -> None:
     # Telegram lets one client long-poll a bot (a second gets 409 Conflict): with several
     # workers, the one holding this lock answers the bot; all of them fetch and alert.
     poller = HeldLock(engine, BOT_POLLER, name="Telegram bot poller")
-    next_fetch = time.monotonic()
+    next_fetch = next_prune = time.monotonic()
     try:
         while not stop.is_set():
             if time.monotonic() >= next_fetch:
@@ -173,6 +180,9 @@ async def _loop(setup: _Setup, life: _Life) -> None:
                 life.new += await _fetch(setup.fetch_once, engine, stop, clock)
                 if setup.check_bounces is not None:
                     await _read_bounces(setup.check_bounces, life)
+                if time.monotonic() >= next_prune:
+                    next_prune = time.monotonic() + setup.prune_every
+                    await _prune(engine, clock)
             if link is None or not await link.ready():  # no token, or the Bot API does not answer
                 wait = next_fetch - time.monotonic()
                 await _until(stop, max(0.0, wait if link is None else min(wait, link.wait())))
@@ -204,6 +214,16 @@ async def _fetch(fetch_once: FetchOnce, engine: sa.Engine, stop: asyncio.Event, 
         queued = store.queue_alerts(engine, keys, now=clock())
         log.info("fetch stored %d new components, %d alerts queued", len(keys), queued)
     return len(keys or ())
+
+
+async def _prune(engine: sa.Engine, clock: Clock) -> None:
+    """`db prune` with its defaults; one that fails (a `send` holding SQLite's lock) waits for the next day."""
+    try:
+        pruned = await asyncio.to_thread(retention.prune, engine, now=clock())
+    except StoreError as exc:
+        log.warning("pruning old digest runs failed, trying again tomorrow: %s", exc)
+        return
+    log.info(pruned.line())
 
 
 async def _read_bounces(check_bounces: CheckBounces, life: _Life) -> None:

@@ -1,4 +1,4 @@
-"""`check`, `status`, `doctor` and `db upgrade`: is the configuration right, how are things going."""
+"""`check`, `status`, `doctor`, `db upgrade` and `db prune`: is the configuration right, how are things going."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import click
 
 from bhrdigest.cli.app import App, pass_app, template_dir
 from bhrdigest.ops import doctor as doctor_checks
+from bhrdigest.store.retention import KEEP_DAYS, KEEP_RUNS
 
 
 @click.command()
@@ -88,6 +89,28 @@ def upgrade(app: App) -> None:
     else:
         done = "created" if before is None else f"upgraded from {before}"
         click.echo(f"database {describe(engine)}: schema {done} at version {after}")
+
+
+@db.command()
+@click.option("--dry-run", is_flag=True, help="Count what would be removed; remove nothing.")
+@click.option("--keep-runs", type=click.IntRange(1), default=KEEP_RUNS, show_default=True,
+              help="Keep the deliveries of at least this many latest runs.")
+@click.option("--keep-days", type=click.FloatRange(0), default=KEEP_DAYS, show_default=True,
+              help="Keep the deliveries of runs started within this many days.")
+@pass_app
+def prune(app: App, dry_run: bool, keep_runs: int, keep_days: float) -> None:
+    """Remove old digest runs' per-recipient rows; keep each run's totals.
+
+    A run's deliveries (who was sent what, who failed) are kept for the last --keep-runs
+    runs or --keep-days days, whichever keeps more, and always while the run is unfinished;
+    `status --runs` still shows older runs, counted. The worker runs this once a day.
+
+    Example: bhrdigest db prune --dry-run
+    """
+    from bhrdigest.store.retention import prune as prune_ledger
+
+    pruned = prune_ledger(app.engine, now=app.now(), keep_runs=keep_runs, keep_days=keep_days, dry_run=dry_run)
+    click.echo(pruned.line(dry_run=dry_run))
 
 
 @click.command()

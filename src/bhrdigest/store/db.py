@@ -12,6 +12,7 @@ step is never edited: a new change is a new step.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Callable
@@ -73,6 +74,57 @@ def _v6_addresses(conn: sa.Connection) -> None:
     schema.addresses.create(conn)
 
 
+def _v7_compact_ledger(conn: sa.Connection) -> None:
+    """The ledger keyed by address ids, a sent digest's items packed on its row (not a row
+    per item), and per-run totals that outlive pruned rows: a weekly run at 100,000
+    subscribers took 4 KB a digest. Every address of the old rows gets its id."""
+    pg = conn.dialect.name == "postgresql"
+    conn.execute(sa.text("DROP INDEX ix_deliveries_queue"))
+    conn.execute(sa.text("ALTER TABLE deliveries RENAME TO deliveries_v6"))
+    if pg:  # an index's name is the schema's, not the table's
+        conn.execute(sa.text("ALTER INDEX deliveries_pkey RENAME TO deliveries_v6_pkey"))
+    conn.execute(sa.text("ALTER TABLE digest_runs ADD COLUMN totals JSON"))
+    schema.deliveries.create(conn)
+    conn.execute(sa.text(
+        "INSERT INTO addresses (email, created_at) SELECT email, min(at) FROM ("
+        " SELECT lower(email) AS email, updated_at AS at FROM deliveries_v6"
+        " UNION ALL SELECT lower(d.email), r.started_at FROM delivered_components d"
+        " JOIN digest_runs r ON r.id = d.run_id) AS seen"
+        " WHERE email NOT IN (SELECT email FROM addresses) GROUP BY email"))  # fmt: skip
+    kept = [c.name for c in schema.deliveries.c if c.name not in ("address_id", "run_id", "delivered")]
+    columns = ", ".join(kept)
+    conn.execute(sa.text(
+        f"INSERT INTO deliveries (address_id, run_id, {columns}) SELECT a.id, d.run_id, "
+        + ", ".join(f"d.{name}" for name in kept)
+        + " FROM deliveries_v6 d JOIN addresses a ON a.email = lower(d.email)"))  # fmt: skip
+    _pack_delivered_items(conn)
+    conn.execute(sa.text("DROP TABLE deliveries_v6"))
+    conn.execute(sa.text("DROP TABLE delivered_components"))
+
+
+def _pack_delivered_items(conn: sa.Connection) -> None:
+    """Each (address, run)'s delivered_components rows onto its delivery row, packed."""
+    from bhrdigest.store.ledger import pack_items  # the one packing; the ledger imports nothing of db
+
+    conn.execute(sa.text(  # items delivered outside any delivery row (a late outcome): a sent row of their own
+        "INSERT INTO deliveries (address_id, run_id, status, message_id, item_count, size, attempts, updated_at) "
+        "SELECT DISTINCT a.id, d.run_id, 'sent', '', 0, 0, 0, r.started_at FROM delivered_components d "
+        "JOIN addresses a ON a.email = lower(d.email) JOIN digest_runs r ON r.id = d.run_id "
+        "WHERE NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.address_id = a.id AND x.run_id = d.run_id)"))
+    rows = conn.execute(sa.text(
+        "SELECT a.id, d.run_id, d.key FROM delivered_components d JOIN addresses a ON a.email = lower(d.email) "
+        "ORDER BY a.id, d.run_id"), execution_options={"yield_per": 10_000})  # fmt: skip
+    update = sa.text("UPDATE deliveries SET delivered = :items WHERE address_id = :address AND run_id = :run")
+    batch: list[dict] = []
+    for (address_id, run_id), group in itertools.groupby(rows, key=lambda row: (row[0], row[1])):
+        batch.append({"address": address_id, "run": run_id, "items": pack_items(row[2] for row in group)})
+        if len(batch) >= 1000:
+            conn.execute(update, batch)
+            batch = []
+    if batch:
+        conn.execute(update, batch)
+
+
 # version -> the step that takes a database from version-1 to it
 MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
     2: _v2_send_batches_and_web,
@@ -80,6 +132,7 @@ MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
     4: _v4_published_links_mentions_and_place_origins,
     5: _v5_subscribers,
     6: _v6_addresses,
+    7: _v7_compact_ledger,
 }
 SCHEMA_VERSION = max(MIGRATIONS, default=1)
 

@@ -25,18 +25,21 @@ Delivery statuses:
 
     queued    planned for this run, not yet being sent (held by a batch lease, or free)
     pending   claimed, being sent
-    sent      accepted by the relay; its components are in delivered_components
+    sent      accepted by the relay; its components are on the row (`delivered`), never sent again
     failed    transient failure: the next `send` of the same run tries again
     gone      permanent refusal: never retried
     unknown   a sender died mid-send (Ctrl-C, kill -9, lost relay): the mail may or may not
               have gone, so it is not re-sent until staff call retry_unknown
 
-Every function takes an Engine (one transaction per call) or a Connection (its current
-transaction, or a new one when none is open).
+Rows are keyed by the address's compact id (store/addresses.py); the functions here take
+and give addresses. Every function takes an Engine (one transaction per call) or a
+Connection (its current transaction, or a new one when none is open). Old runs' rows are
+removed by `db prune` (store/retention.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -48,7 +51,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from bhrdigest.errors import StoreError
-from bhrdigest.store.schema import delivered_components, deliveries, digest_runs
+from bhrdigest.store.addresses import address_ids, known_ids
+from bhrdigest.store.schema import addresses, deliveries, digest_runs
 from bhrdigest.store.sql import chunked, insert_ignore, store_errors
 
 log = logging.getLogger(__name__)
@@ -137,12 +141,13 @@ def enqueue(bind: Bind, run_id: int, emails: Iterable[str], *, now: datetime | N
     every sender of a run may enqueue what it planned, and none sends anyone twice.
     """
     now = now or datetime.now(UTC)
-    rows = [
-        {"run_id": run_id, "email": email, "status": QUEUED, "message_id": "", "item_count": 0, "size": 0,
-         "attempts": 0, "updated_at": now}
-        for email in dict.fromkeys(e.lower() for e in emails)
-    ]  # fmt: skip
     with _transaction(bind) as conn:
+        ids = address_ids(conn, emails, now=now)
+        rows = [
+            {"run_id": run_id, "address_id": id_, "status": QUEUED, "message_id": "", "item_count": 0, "size": 0,
+             "attempts": 0, "updated_at": now}
+            for id_ in ids.values()
+        ]  # fmt: skip
         return insert_ignore(conn, deliveries, rows)
 
 
@@ -174,30 +179,31 @@ def claim_batch(
     # No lease at all: claimed outside any batch by a sender that cannot be vouched for.
     expired = deliveries.c.lease_until.is_(None) | (deliveries.c.lease_until < now)
     with _transaction(bind, immediate=True) as conn:
-        orphans = _locked_emails(conn, sa.select(deliveries.c.email).where(
+        orphans = _locked_ids(conn, sa.select(deliveries.c.address_id).where(
             this_run & (deliveries.c.status == PENDING) & expired))  # fmt: skip
         for chunk in chunked(orphans):
             conn.execute(
                 sa.update(deliveries)
-                .where(this_run & deliveries.c.email.in_(chunk) & (deliveries.c.status == PENDING))
+                .where(this_run & deliveries.c.address_id.in_(chunk) & (deliveries.c.status == PENDING))
                 .values(status=UNKNOWN, error=_UNKNOWN_FATE, updated_at=now)
             )
         free = (deliveries.c.status == QUEUED) & expired
         # No ORDER BY: sorting every queued row for each batch made a big run quadratic.
-        query = sa.select(deliveries.c.email).where(this_run & free).limit(size)
-        emails = _locked_emails(conn, query)
-        for chunk in chunked(emails):
+        query = sa.select(deliveries.c.address_id).where(this_run & free).limit(size)
+        ids = _locked_ids(conn, query)
+        for chunk in chunked(ids):
             conn.execute(
                 sa.update(deliveries)
-                .where(this_run & deliveries.c.email.in_(chunk))
+                .where(this_run & deliveries.c.address_id.in_(chunk))
                 .values(claimed_by=worker, lease_until=until)
             )
+        emails = _emails_of(conn, ids)
     if orphans:
         log.warning("run %s: %d digests of a stopped sender are of unknown fate", run_id, len(orphans))
     return Batch(tuple(emails), until, len(orphans))
 
 
-def _locked_emails(conn: Connection, query: sa.Select) -> list[str]:
+def _locked_ids(conn: Connection, query: sa.Select) -> list[int]:
     # PostgreSQL: lock the rows, skipping those another sender is claiming right now.
     # SQLite: the transaction's write lock (BEGIN IMMEDIATE) already shuts others out.
     if conn.dialect.name == "postgresql":
@@ -231,15 +237,15 @@ def release(bind: Bind, run_id: int, worker: str) -> int:
 @_store_errors
 def drop(bind: Bind, run_id: int, worker: str, emails: Iterable[str]) -> int:
     """Remove queued rows this sender holds that need no message (nothing new for them now)."""
-    emails = list(dict.fromkeys(emails))
     with _transaction(bind) as conn:
+        ids = list(known_ids(conn, emails).values())
         return sum(
             conn.execute(
                 sa.delete(deliveries).where(
-                    _held_by(run_id, worker) & (deliveries.c.status == QUEUED) & deliveries.c.email.in_(chunk)
+                    _held_by(run_id, worker) & (deliveries.c.status == QUEUED) & deliveries.c.address_id.in_(chunk)
                 )
             ).rowcount
-            for chunk in chunked(emails)
+            for chunk in chunked(ids)
         )
 
 
@@ -283,6 +289,7 @@ def claim(
     real outcome).
     """
     now = now or datetime.now(UTC)
+    email = email.strip().lower()
     item_count = sum(1 for _ in component_keys)
     fresh = {"message_id": message_id, "item_count": item_count, "size": size, "error": None, "updated_at": now}
     with _transaction(bind) as conn:
@@ -290,10 +297,12 @@ def claim(
                   "b_items": item_count, "b_size": size}  # fmt: skip
         if conn.execute(_CLAIM_ANY if worker is None else _CLAIM_OURS, params).rowcount:
             return True
-        row = {"run_id": run_id, "email": email, "status": PENDING, "attempts": 0, "claimed_by": worker, **fresh}
+        (address_id,) = address_ids(conn, [email], now=now).values()
+        row = {"run_id": run_id, "address_id": address_id, "status": PENDING, "attempts": 0, "claimed_by": worker,
+               **fresh}  # fmt: skip
         if insert_ignore(conn, deliveries, [row]):
             return True
-        this_row = (deliveries.c.run_id == run_id) & (deliveries.c.email == email)
+        this_row = (deliveries.c.run_id == run_id) & (deliveries.c.address_id == address_id)
         orphan = sa.update(deliveries).where(this_row & (deliveries.c.status == PENDING))
         if conn.execute(orphan.values(status=UNKNOWN, error=_UNKNOWN_FATE, updated_at=now)).rowcount:
             log.warning("digest to %s in run %s: fate unknown after an interrupted send", email, run_id)
@@ -302,7 +311,8 @@ def claim(
 
 # The two statements run around every message, built once: constructing them per call
 # cost as much CPU as executing them (measured with 10,000 digests).
-_THIS_ROW = (deliveries.c.run_id == sa.bindparam("b_run")) & (deliveries.c.email == sa.bindparam("b_email"))
+_ADDRESS_ID = sa.select(addresses.c.id).where(addresses.c.email == sa.bindparam("b_email")).scalar_subquery()
+_THIS_ROW = (deliveries.c.run_id == sa.bindparam("b_run")) & (deliveries.c.address_id == _ADDRESS_ID)
 _CLAIMED: dict[str, object] = {
     "status": PENDING,
     "message_id": sa.bindparam("b_message_id"),
@@ -328,8 +338,13 @@ _MARK = (
         error=sa.bindparam("b_error"),
         attempts=deliveries.c.attempts + sa.bindparam("b_attempts", type_=sa.Integer),
         updated_at=sa.bindparam("b_now"),
+        claimed_by=None,
+        lease_until=None,
     )
 )
+# A sent digest's items, on its row even when the claim was another's (the subscriber has them).
+_DELIVERED = sa.update(deliveries).where(_THIS_ROW).values(delivered=sa.bindparam("b_delivered"))
+_DELIVERED_BEFORE = sa.select(deliveries.c.delivered).where(_THIS_ROW)
 
 
 _UNKNOWN_FATE = (
@@ -354,6 +369,7 @@ def mark(
     except KeyError:
         raise ValueError(f"unknown delivery status {result.status!r}") from None
     now = now or datetime.now(UTC)
+    email = email.strip().lower()
     params = {"b_run": run_id, "b_email": email, "b_message_id": result.message_id, "b_status": status,
               "b_error": result.error, "b_attempts": result.attempts, "b_now": now}  # fmt: skip
     with _transaction(bind) as conn:
@@ -361,8 +377,8 @@ def mark(
         if not conn.execute(_MARK, params).rowcount:
             log.warning("no claimed delivery to %s with message id %s in run %s", email, result.message_id, run_id)
         if status == SENT:  # even unclaimed: the subscriber has these components now
-            rows = [{"email": email, "key": key, "run_id": run_id} for key in dict.fromkeys(component_keys)]
-            insert_ignore(conn, delivered_components, rows)
+            before = conn.execute(_DELIVERED_BEFORE, params).scalar()
+            conn.execute(_DELIVERED, params | {"b_delivered": pack_items(component_keys, before)})
 
 
 @_store_errors
@@ -376,14 +392,17 @@ def abandon(bind: Bind, run_id: int, in_flight: Mapping[str, str], *, now: datet
     now = now or datetime.now(UTC)
     this_row = (deliveries.c.run_id == run_id) & (deliveries.c.status == PENDING)
     with _transaction(bind) as conn:
+        ids = known_ids(conn, in_flight)
         return sum(
             conn.execute(
                 sa.update(deliveries)
-                .where(this_row & (deliveries.c.email == email) & (deliveries.c.message_id == message_id))
+                .where(this_row & (deliveries.c.address_id == ids[email.strip().lower()])
+                       & (deliveries.c.message_id == message_id))
                 .values(status=UNKNOWN, error=_UNKNOWN_FATE, updated_at=now)
             ).rowcount
             for email, message_id in in_flight.items()
-        )
+            if email.strip().lower() in ids
+        )  # fmt: skip
 
 
 @_store_errors
@@ -420,8 +439,8 @@ def retry_unknown(bind: Bind, run_id: int, emails: Iterable[str] | None = None) 
         if emails is None:
             changed = conn.execute(base).rowcount
         else:
-            chunks = chunked(list(dict.fromkeys(emails)))
-            changed = sum(conn.execute(base.where(deliveries.c.email.in_(chunk))).rowcount for chunk in chunks)
+            chunks = chunked(list(known_ids(conn, emails).values()))
+            changed = sum(conn.execute(base.where(deliveries.c.address_id.in_(chunk))).rowcount for chunk in chunks)
         if changed:
             conn.execute(sa.update(digest_runs).where(digest_runs.c.id == run_id).values(finished_at=None))
     return changed
@@ -461,29 +480,58 @@ def run_summary(bind: Bind, run_id: int) -> dict[str, int]:
 
 
 @_store_errors
-def delivered_keys(
-    bind: Bind, emails: Iterable[str], keys: Iterable[str] | None = None
-) -> dict[str, set[str]]:
-    """Component keys already delivered to each email (only emails that have some).
+def delivered_keys(bind: Bind, emails: Iterable[str], keys: Iterable[str]) -> dict[str, set[str]]:
+    """Which of `keys` (this period's candidates) each email was sent before (only emails that have some).
 
-    Pass `keys` (this period's candidates) to bound the result: without it a long-standing
-    subscriber's whole history is read.
+    A sent row keeps 8-byte prefixes of its items (pack_items): a candidate is delivered
+    when its prefix is on one of the subscriber's rows still kept (see store/retention.py).
     """
-    email_list = list(dict.fromkeys(emails))
-    key_chunks: list[Sequence[str] | None] = [None]
-    if keys is not None:
-        key_chunks = list(chunked(list(dict.fromkeys(keys)), 2000))
+    by_prefix = {_prefix(key): key for key in keys}
     found: dict[str, set[str]] = {}
-    table = delivered_components
     with _transaction(bind) as conn:
-        for email_chunk in chunked(email_list):
-            for key_chunk in key_chunks:
-                query = sa.select(table.c.email, table.c.key).where(table.c.email.in_(email_chunk))
-                if key_chunk is not None:
-                    query = query.where(table.c.key.in_(key_chunk))
-                for email, key in conn.execute(query):
-                    found.setdefault(email, set()).add(key)
+        ids = known_ids(conn, emails)
+        email_of = {id_: email for email, id_ in ids.items()}
+        for chunk in chunked(list(email_of)):
+            query = sa.select(deliveries.c.address_id, deliveries.c.delivered).where(
+                deliveries.c.address_id.in_(chunk) & deliveries.c.delivered.is_not(None))
+            for address_id, items in conn.execute(query):
+                delivered = {by_prefix[p] for p in _prefixes(items) if p in by_prefix}
+                if delivered:
+                    found.setdefault(email_of[address_id], set()).update(delivered)
     return found
+
+
+PREFIX = 8  # bytes of a component key kept per delivered item: no two of a period's keys share them
+
+
+def pack_items(keys: Iterable[str], before: bytes | None = None) -> bytes:
+    """The 8-byte prefixes of `keys` (hex component keys) added to those packed `before`, in one blob."""
+    prefixes = dict.fromkeys([*_prefixes(before or b""), *map(_prefix, keys)])
+    return b"".join(prefixes)
+
+
+def _prefix(key: str) -> bytes:
+    """A key is a SHA-256 in hex (ingest/identity.py): its first bytes are as good as a hash."""
+    try:
+        return bytes.fromhex(key[: PREFIX * 2]) if len(key) >= PREFIX * 2 else _hashed(key)
+    except ValueError:  # not hex (a made-up key)
+        return _hashed(key)
+
+
+def _hashed(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8")).digest()[:PREFIX]
+
+
+def _prefixes(packed: bytes) -> list[bytes]:
+    return [packed[at : at + PREFIX] for at in range(0, len(packed), PREFIX)]
+
+
+def _emails_of(conn: Connection, ids: Sequence[int]) -> tuple[str, ...]:
+    found: dict[int, str] = {}
+    for chunk in chunked(ids):
+        query = sa.select(addresses.c.id, addresses.c.email).where(addresses.c.id.in_(chunk))
+        found.update({id_: email for id_, email in conn.execute(query)})
+    return tuple(found[id_] for id_ in ids)
 
 
 # --- helpers -------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 # The ledger's own helpers: its transaction handling, and SQLite's naive datetimes read as UTC.
 from bhrdigest.store.ledger import GONE, PENDING, QUEUED, SENT, STATUSES, UNKNOWN, Bind, _transaction
-from bhrdigest.store.schema import deliveries, digest_runs
+from bhrdigest.store.schema import addresses, deliveries, digest_runs
 from bhrdigest.store.sql import store_errors
 
 _store_errors = store_errors("the digest ledger")
@@ -80,6 +80,9 @@ def run_history(bind: Bind, *, limit: int | None = None) -> list[RunRecord]:
     by_run: dict[int, dict[str, int]] = {run.id: dict.fromkeys(STATUSES, 0) for run in runs}
     for run_id, status, count in counts:
         by_run[run_id][status] = count
+    for run in runs:
+        if run.totals:  # its rows were pruned (store/retention.py): the counts kept then
+            by_run[run.id] |= {status: int(count) for status, count in run.totals.items() if status in STATUSES}
     return [
         RunRecord(run.id, run.period_start, run.period_end, run.started_at,
                   run.finished_at, by_run[run.id])
@@ -91,9 +94,10 @@ def run_history(bind: Bind, *, limit: int | None = None) -> list[RunRecord]:
 def deliveries_in(bind: Bind, run_id: int, statuses: Iterable[str]) -> list[Delivery]:
     """The run's deliveries in these states, by address."""
     query = (
-        sa.select(deliveries.c.email, deliveries.c.status, deliveries.c.error, deliveries.c.updated_at)
+        sa.select(addresses.c.email, deliveries.c.status, deliveries.c.error, deliveries.c.updated_at)
+        .join(addresses, addresses.c.id == deliveries.c.address_id)
         .where((deliveries.c.run_id == run_id) & deliveries.c.status.in_(list(statuses)))
-        .order_by(deliveries.c.email)
+        .order_by(addresses.c.email)
     )
     with _transaction(bind) as conn:
         return [Delivery(row.email, row.status, row.error, row.updated_at) for row in conn.execute(query)]
@@ -102,8 +106,10 @@ def deliveries_in(bind: Bind, run_id: int, statuses: Iterable[str]) -> list[Deli
 @_store_errors
 def settled_emails(bind: Bind, run_id: int) -> set[str]:
     """Addresses the run has an outcome for (sent, gone, unknown): resuming it sends them nothing."""
-    query = sa.select(deliveries.c.email).where(
-        (deliveries.c.run_id == run_id) & deliveries.c.status.in_((SENT, GONE, UNKNOWN))
+    query = (
+        sa.select(addresses.c.email)
+        .join(addresses, addresses.c.id == deliveries.c.address_id)
+        .where((deliveries.c.run_id == run_id) & deliveries.c.status.in_((SENT, GONE, UNKNOWN)))
     )
     with _transaction(bind) as conn:
         return set(conn.execute(query).scalars())

@@ -98,13 +98,19 @@ digest_runs = sa.Table(
     sa.Column("period_start", UtcDateTime(), nullable=False),
     sa.Column("period_end", UtcDateTime(), nullable=False),
     sa.Column("finished_at", UtcDateTime()),
+    # The run's deliveries by status ({"sent": n, …}), written when `db prune` removes its
+    # rows: the run's history outlives them. NULL while the rows are kept.
+    sa.Column("totals", sa.JSON),
 )
 
+# One row per recipient of a run, keyed by the address's compact id (addresses.id).
+# `delivered`: what the digest delivered, once sent: the first 8 bytes of each component key,
+# packed (ledger.pack_items). 26 items take 208 bytes, where a row per item took ~200 each.
 deliveries = sa.Table(
     "deliveries",
     metadata,
+    sa.Column("address_id", sa.Integer, sa.ForeignKey("addresses.id"), primary_key=True),
     sa.Column("run_id", sa.Integer, sa.ForeignKey("digest_runs.id"), primary_key=True),
-    sa.Column("email", sa.Text, primary_key=True),
     sa.Column("status", sa.String(16), nullable=False),  # queued | pending | sent | failed | gone | unknown
     sa.Column("message_id", sa.Text, nullable=False),  # "" while queued
     sa.Column("item_count", sa.Integer, nullable=False, default=0),
@@ -116,16 +122,9 @@ deliveries = sa.Table(
     # ran out (its sender died) is taken over by another sender of the same run.
     sa.Column("claimed_by", sa.Text),
     sa.Column("lease_until", UtcDateTime()),
+    sa.Column("delivered", sa.LargeBinary),
 )
 sa.Index("ix_deliveries_queue", deliveries.c.run_id, deliveries.c.status, deliveries.c.lease_until)
-
-delivered_components = sa.Table(
-    "delivered_components",
-    metadata,
-    sa.Column("email", sa.Text, primary_key=True),
-    sa.Column("key", sa.String(64), primary_key=True),
-    sa.Column("run_id", sa.Integer, nullable=False),
-)
 
 chats = sa.Table(
     "chats",

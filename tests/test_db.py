@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -12,8 +12,9 @@ from fixtures import schema_v1
 
 from bhrdigest.errors import StoreError
 from bhrdigest.model import Subscriber
-from bhrdigest.store import db, runs, schema
+from bhrdigest.store import db, ledger, runs, schema
 from bhrdigest.store.components import load_components
+from bhrdigest.store.delivered import delivered_keys
 from bhrdigest.store.roster import write_roster
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -195,3 +196,52 @@ def test_a_search_path_naming_no_schema_says_to_create_it():
     with pytest.raises(StoreError, match="does not exist: CREATE SCHEMA it first"):
         db.upgrade(engine)
     engine.dispose()
+
+
+def version_6_database(url: str) -> sa.Engine:
+    """A database as schema version 6 left it: the ledger keyed by email, a row per delivered item."""
+    engine = db.open_engine(url, create=True)
+    with engine.begin() as conn:
+        schema_v1.metadata.create_all(conn)
+        for version in range(2, 7):
+            db.MIGRATIONS[version](conn)
+        conn.execute(sa.insert(schema_v1.schema_version).values(version=6))
+    return engine
+
+
+def test_a_version_6_ledger_moves_to_address_ids_and_keeps_what_was_delivered(database_url):
+    old = version_6_database(database_url)
+    week = timedelta(days=7)
+    with old.begin() as conn:
+        for run_id in (1, 2):
+            start = NOW + (run_id - 1) * week
+            conn.execute(sa.insert(schema_v1.digest_runs).values(
+                id=run_id, started_at=start + week, period_start=start, period_end=start + week,
+                finished_at=start + week))
+        conn.execute(sa.text("INSERT INTO addresses (email, created_at) VALUES ('kim@example.org', :at)"), {"at": NOW})
+        conn.execute(sa.insert(schema_v1.deliveries), [
+            dict(run_id=1, email="Alex@Example.org", status="sent", message_id="<1a@x>", error=None, updated_at=NOW),
+            dict(run_id=2, email="alex@example.org", status="sent", message_id="<2a@x>", error=None, updated_at=NOW),
+            dict(run_id=2, email="kim@example.org", status="gone", message_id="<2k@x>", error="550 no such user",
+                 updated_at=NOW),
+        ])  # fmt: skip
+        conn.execute(sa.insert(schema_v1.delivered_components), [
+            dict(email="Alex@Example.org", key="a" * 32, run_id=1),
+            dict(email="alex@example.org", key="b" * 32, run_id=2),
+            dict(email="alex@example.org", key="c" * 32, run_id=2),
+            dict(email="sam@example.org", key="d" * 32, run_id=2),  # sent, its row lost: still delivered
+        ])  # fmt: skip
+
+    assert db.upgrade(old) == (6, db.SCHEMA_VERSION)
+
+    everyone = ["alex@example.org", "kim@example.org", "sam@example.org"]
+    candidates = ["a" * 32, "b" * 32, "c" * 32, "d" * 32, "e" * 32]
+    assert delivered_keys(old, everyone, keys=candidates) == {
+        "alex@example.org": {"a" * 32, "b" * 32, "c" * 32}, "sam@example.org": {"d" * 32}}  # fmt: skip
+    [gone] = runs.deliveries_in(old, 2, [ledger.GONE])
+    assert (gone.email, gone.error) == ("kim@example.org", "550 no such user")
+    assert runs.settled_emails(old, 2) == set(everyone)
+    assert [record.deliveries["sent"] for record in runs.run_history(old)] == [2, 1]
+    with old.connect() as conn:
+        assert not {"delivered_components", "deliveries_v6"} & set(sa.inspect(conn).get_table_names())
+    old.dispose()

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from bhrdigest.errors import StoreError
 from bhrdigest.mail.sending import SendResult
 from bhrdigest.store import ledger, runs
+from bhrdigest.store.delivered import delivered_keys
 from bhrdigest.store.schema import deliveries
 
 NOW = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)
@@ -147,7 +148,7 @@ def test_gone_recipient_is_never_retried_and_does_not_block_finishing(engine):
 
     assert not ledger.claim(engine, run.id, "old@example.org", "<m2@x>", ["k1"], 100)
     assert ledger.finish_run(engine, run.id, NOW)
-    assert ledger.delivered_keys(engine, ["old@example.org"], keys=["k1"]) == {}
+    assert delivered_keys(engine, ["old@example.org"], keys=["k1"]) == {}
 
 
 def test_sent_components_are_never_delivered_again_in_the_next_run(engine):
@@ -158,7 +159,7 @@ def test_sent_components_are_never_delivered_again_in_the_next_run(engine):
 
     nxt = ledger.open_run(engine, now=NOW + timedelta(days=7))
     candidates = {"k2", "k3"}  # k2 was backdated into the new period too
-    already = ledger.delivered_keys(engine, ["alex@example.org", "kim@example.org"], keys=candidates)
+    already = delivered_keys(engine, ["alex@example.org", "kim@example.org"], keys=candidates)
 
     assert already == {"alex@example.org": {"k2"}}
     assert candidates - already.get("alex@example.org", set()) == {"k3"}
@@ -173,7 +174,7 @@ def test_delivered_keys_reads_thousands_of_subscribers_across_chunks(engine):
             ledger.claim(conn, run.id, email, f"<{i}@x>", ["k1"], 10)
             ledger.mark(conn, run.id, email, sent(f"<{i}@x>"), [f"k{i % 3}", "shared"])
 
-    found = ledger.delivered_keys(engine, emails + ["nobody@example.org"], keys=["k0", "k1", "k2", "shared"])
+    found = delivered_keys(engine, emails + ["nobody@example.org"], keys=["k0", "k1", "k2", "shared"])
 
     assert len(found) == 1001
     assert found["user999@example.org"] == {"k0", "shared"}
@@ -230,7 +231,7 @@ def test_live_senders_outcome_is_recorded_even_after_a_rival_marked_it_unknown(e
     ledger.mark(engine, run.id, "alex@example.org", sent("<winner@x>"), ["k1"])
 
     assert status_of(engine, run.id, "alex@example.org") == "sent"
-    assert ledger.delivered_keys(engine, ["alex@example.org"], keys=["k1", "k2"]) == {"alex@example.org": {"k1"}}
+    assert delivered_keys(engine, ["alex@example.org"], keys=["k1", "k2"]) == {"alex@example.org": {"k1"}}
 
 
 def test_ledger_refuses_naive_datetimes(engine):

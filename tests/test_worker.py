@@ -661,3 +661,30 @@ def test_worker_killed_mid_queue_resends_only_the_messages_in_flight(db_path, sq
     assert per_chat == {chat: 2 if chat in in_flight else 1 for chat in CHATS}  # fate unknown: sent again
     assert all(text.count("Component k") == 3 for text in (m.text for m in api.messages))
     assert set(statuses(engine).values()) == {"sent"}
+
+
+async def test_worker_prunes_old_digest_runs_and_logs_what_went(engine, caplog):
+    caplog.set_level("INFO", logger="bhrdigest.worker")
+    from bhrdigest.mail.sending import SendResult
+    from bhrdigest.store import ledger, runs
+
+    for week in range(6):
+        run = ledger.open_run(engine, now=T0 + timedelta(weeks=week))
+        ledger.enqueue(engine, run.id, ["alex@example.org"], now=T0)
+        assert ledger.claim(engine, run.id, "alex@example.org", f"<{week}@x>", ["k"], 100, now=T0)
+        ledger.mark(engine, run.id, "alex@example.org", SendResult(f"<{week}@x>", "sent", None, 1), ["k"], now=T0)
+        assert ledger.finish_run(engine, run.id, T0 + timedelta(weeks=week))
+    stop = asyncio.Event()
+
+    async def fetch_once():
+        return []
+
+    task = asyncio.create_task(run_worker(fetch_once=fetch_once, engine=engine, sender=None, catalogue=Catalogue(),
+                                          stop_event=stop, clock=lambda: T0 + timedelta(days=365)))  # fmt: skip
+    await wait_for(lambda: len(runs.deliveries_in(engine, 1, ["sent"])) == 0)
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)
+
+    assert [len(runs.deliveries_in(engine, run_id, ["sent"])) for run_id in range(1, 7)] == [0, 0, 1, 1, 1, 1]
+    assert [record.deliveries["sent"] for record in runs.run_history(engine)] == [1] * 6
+    assert "prune removed runs=2 deliveries=2 items=2; kept runs=4" in caplog.text

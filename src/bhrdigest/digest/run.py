@@ -45,6 +45,7 @@ from bhrdigest.mail.sending import SendResult, send_many
 from bhrdigest.model import Subscriber
 from bhrdigest.store import ledger, runs
 from bhrdigest.store.components import load_components
+from bhrdigest.store.delivered import delivered_keys
 from bhrdigest.store.sql import chunked
 
 log = logging.getLogger(__name__)
@@ -186,7 +187,7 @@ class RunRecipients:
 
     def digests(self, engine: sa.Engine, emails: Sequence[str]) -> tuple[list[PlannedDigest], list[str]]:
         """(digests to send, emails needing none: not a subscriber, or nothing new for them)."""
-        delivered = ledger.delivered_keys(engine, emails, keys=self.candidates)
+        delivered = delivered_keys(engine, emails, keys=self.candidates)
         digests, nothing = [], []
         for email in emails:
             subscriber = self.by_email.get(email)

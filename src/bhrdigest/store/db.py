@@ -104,7 +104,7 @@ def _v7_compact_ledger(conn: sa.Connection) -> None:
 
 def _pack_delivered_items(conn: sa.Connection) -> None:
     """Each (address, run)'s delivered_components rows onto its delivery row, packed."""
-    from bhrdigest.store.ledger import pack_items  # the one packing; the ledger imports nothing of db
+    from bhrdigest.store.delivered import pack_items  # the one packing; it imports nothing of db
 
     conn.execute(sa.text(  # items delivered outside any delivery row (a late outcome): a sent row of their own
         "INSERT INTO deliveries (address_id, run_id, status, message_id, item_count, size, attempts, updated_at) "

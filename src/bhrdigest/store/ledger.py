@@ -19,7 +19,6 @@ A run's life, safe across processes and machines (SQLite and PostgreSQL alike):
                  be taken over now, not when the lease runs out
     finish_run   once nothing is queued, pending or failed
     retry_unknown  staff re-send messages of unknown fate (reopens the latest run)
-    delivered_keys which of this period's components each subscriber already has
 
 Delivery statuses:
 
@@ -39,7 +38,6 @@ removed by `db prune` (store/retention.py).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -52,6 +50,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from bhrdigest.errors import StoreError
 from bhrdigest.store.addresses import address_ids, known_ids
+from bhrdigest.store.delivered import pack_items
 from bhrdigest.store.schema import addresses, deliveries, digest_runs
 from bhrdigest.store.sql import chunked, insert_ignore, store_errors
 
@@ -344,6 +343,7 @@ _MARK = (
 )
 # A sent digest's items, on its row even when the claim was another's (the subscriber has them).
 _DELIVERED = sa.update(deliveries).where(_THIS_ROW).values(delivered=sa.bindparam("b_delivered"))
+_DELIVERED_FIRST = _DELIVERED.where(deliveries.c.delivered.is_(None))
 _DELIVERED_BEFORE = sa.select(deliveries.c.delivered).where(_THIS_ROW)
 
 
@@ -377,8 +377,10 @@ def mark(
         if not conn.execute(_MARK, params).rowcount:
             log.warning("no claimed delivery to %s with message id %s in run %s", email, result.message_id, run_id)
         if status == SENT:  # even unclaimed: the subscriber has these components now
-            before = conn.execute(_DELIVERED_BEFORE, params).scalar()
-            conn.execute(_DELIVERED, params | {"b_delivered": pack_items(component_keys, before)})
+            keys = list(component_keys)
+            if not conn.execute(_DELIVERED_FIRST, params | {"b_delivered": pack_items(keys)}).rowcount:
+                before = conn.execute(_DELIVERED_BEFORE, params).scalar()  # sent before in this run (a re-send)
+                conn.execute(_DELIVERED, params | {"b_delivered": pack_items(keys, before)})
 
 
 @_store_errors
@@ -477,53 +479,6 @@ def run_summary(bind: Bind, run_id: int) -> dict[str, int]:
     summary = dict.fromkeys(STATUSES, 0)
     summary.update({status: count for status, count in counts})
     return summary
-
-
-@_store_errors
-def delivered_keys(bind: Bind, emails: Iterable[str], keys: Iterable[str]) -> dict[str, set[str]]:
-    """Which of `keys` (this period's candidates) each email was sent before (only emails that have some).
-
-    A sent row keeps 8-byte prefixes of its items (pack_items): a candidate is delivered
-    when its prefix is on one of the subscriber's rows still kept (see store/retention.py).
-    """
-    by_prefix = {_prefix(key): key for key in keys}
-    found: dict[str, set[str]] = {}
-    with _transaction(bind) as conn:
-        ids = known_ids(conn, emails)
-        email_of = {id_: email for email, id_ in ids.items()}
-        for chunk in chunked(list(email_of)):
-            query = sa.select(deliveries.c.address_id, deliveries.c.delivered).where(
-                deliveries.c.address_id.in_(chunk) & deliveries.c.delivered.is_not(None))
-            for address_id, items in conn.execute(query):
-                delivered = {by_prefix[p] for p in _prefixes(items) if p in by_prefix}
-                if delivered:
-                    found.setdefault(email_of[address_id], set()).update(delivered)
-    return found
-
-
-PREFIX = 8  # bytes of a component key kept per delivered item: no two of a period's keys share them
-
-
-def pack_items(keys: Iterable[str], before: bytes | None = None) -> bytes:
-    """The 8-byte prefixes of `keys` (hex component keys) added to those packed `before`, in one blob."""
-    prefixes = dict.fromkeys([*_prefixes(before or b""), *map(_prefix, keys)])
-    return b"".join(prefixes)
-
-
-def _prefix(key: str) -> bytes:
-    """A key is a SHA-256 in hex (ingest/identity.py): its first bytes are as good as a hash."""
-    try:
-        return bytes.fromhex(key[: PREFIX * 2]) if len(key) >= PREFIX * 2 else _hashed(key)
-    except ValueError:  # not hex (a made-up key)
-        return _hashed(key)
-
-
-def _hashed(key: str) -> bytes:
-    return hashlib.sha256(key.encode("utf-8")).digest()[:PREFIX]
-
-
-def _prefixes(packed: bytes) -> list[bytes]:
-    return [packed[at : at + PREFIX] for at in range(0, len(packed), PREFIX)]
 
 
 def _emails_of(conn: Connection, ids: Sequence[int]) -> tuple[str, ...]:

@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from bhrdigest.store.ledger import PREFIX, STATUSES, Bind, _transaction
+from bhrdigest.store.delivered import PREFIX
+from bhrdigest.store.ledger import STATUSES, Bind, _transaction
 from bhrdigest.store.schema import deliveries, digest_runs
 from bhrdigest.store.sql import chunked, store_errors
 
@@ -63,7 +64,7 @@ def prune(
             & digest_runs.c.finished_at.is_not(None)
         )
         counted = conn.execute(
-            sa.select(deliveries.c.run_id, deliveries.c.status, sa.func.count(), _item_count())
+            sa.select(deliveries.c.run_id, deliveries.c.status, sa.func.count(), _delivered_bytes())
             .join(digest_runs, digest_runs.c.id == deliveries.c.run_id)
             .where(old)
             .group_by(deliveries.c.run_id, deliveries.c.status)
@@ -74,7 +75,8 @@ def prune(
         kept = conn.execute(
             sa.select(sa.func.count(sa.distinct(deliveries.c.run_id))).where(deliveries.c.run_id.not_in(totals))
         ).scalar_one()  # fmt: skip
-        pruned = Pruned(len(totals), sum(row[2] for row in counted), sum(row[3] or 0 for row in counted), kept)
+        items = sum(int(row[3] or 0) for row in counted) // PREFIX
+        pruned = Pruned(len(totals), sum(row[2] for row in counted), items, kept)
         if dry_run:
             return pruned
         for run_id, by_status in totals.items():
@@ -84,6 +86,6 @@ def prune(
     return pruned
 
 
-def _item_count() -> sa.ColumnElement[int]:
-    """Items recorded on the rows: PREFIX bytes each."""
-    return sa.func.sum(sa.func.coalesce(sa.func.length(deliveries.c.delivered), 0) / PREFIX)
+def _delivered_bytes() -> sa.ColumnElement[int]:
+    """The packed items on the rows: PREFIX bytes each."""
+    return sa.func.sum(sa.func.coalesce(sa.func.length(deliveries.c.delivered), 0))

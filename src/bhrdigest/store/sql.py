@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
@@ -33,6 +34,19 @@ def _insert_ignore(dialect_name: str, table: sa.Table) -> sa.Insert:
     dialect = postgresql if dialect_name == "postgresql" else sqlite
     # preserve_rowcount: without it SQLAlchemy 2.1 reports -1 for an INSERT on PostgreSQL.
     return dialect.insert(table).on_conflict_do_nothing().execution_options(preserve_rowcount=True)
+
+
+@contextmanager
+def begin(bind: sa.Engine | sa.Connection) -> Iterator[sa.Connection]:
+    """A transaction of our own, or the caller's when it has one open."""
+    if isinstance(bind, sa.Engine):
+        with bind.begin() as conn:
+            yield conn
+    elif bind.in_transaction():
+        yield bind
+    else:
+        with bind.begin():
+            yield bind
 
 
 def chunked(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:

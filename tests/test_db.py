@@ -11,6 +11,7 @@ from databases import PG_SKIP, PG_URL, postgresql_schema
 from fixtures import schema_v1
 
 from bhrdigest.errors import StoreError
+from bhrdigest.mail.sending import SendResult
 from bhrdigest.model import Subscriber
 from bhrdigest.store import db, ledger, runs, schema
 from bhrdigest.store.components import load_components
@@ -224,6 +225,7 @@ def test_a_version_6_ledger_moves_to_address_ids_and_keeps_what_was_delivered(da
             dict(run_id=2, email="alex@example.org", status="sent", message_id="<2a@x>", error=None, updated_at=NOW),
             dict(run_id=2, email="kim@example.org", status="gone", message_id="<2k@x>", error="550 no such user",
                  updated_at=NOW),
+            dict(run_id=2, email="pat@example.org", status="pending", message_id="<2p@x>", error=None, updated_at=NOW),
         ])  # fmt: skip
         conn.execute(sa.insert(schema_v1.delivered_components), [
             dict(email="Alex@Example.org", key="a" * 32, run_id=1),
@@ -240,8 +242,11 @@ def test_a_version_6_ledger_moves_to_address_ids_and_keeps_what_was_delivered(da
         "alex@example.org": {"a" * 32, "b" * 32, "c" * 32}, "sam@example.org": {"d" * 32}}  # fmt: skip
     [gone] = runs.deliveries_in(old, 2, [ledger.GONE])
     assert (gone.email, gone.error) == ("kim@example.org", "550 no such user")
-    assert runs.settled_emails(old, 2) == set(everyone)
+    assert runs.settled_emails(old, 2) == set(everyone)  # not Pat: sending when the upgrade ran
     assert [record.deliveries["sent"] for record in runs.run_history(old)] == [2, 1]
+    # A sender that was sending during the upgrade still records its outcome.
+    ledger.mark(old, 2, "pat@example.org", SendResult("<2p@x>", "sent", None, 1), ["e" * 32])
+    assert delivered_keys(old, ["pat@example.org"], keys=candidates) == {"pat@example.org": {"e" * 32}}
     with old.connect() as conn:
         assert not {"delivered_components", "deliveries_v6"} & set(sa.inspect(conn).get_table_names())
     old.dispose()

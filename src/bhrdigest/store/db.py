@@ -79,7 +79,7 @@ def _v7_compact_ledger(conn: sa.Connection) -> None:
     per item), and per-run totals that outlive pruned rows: a weekly run at 100,000
     subscribers took 4 KB a digest. Every address of the old rows gets its id."""
     pg = conn.dialect.name == "postgresql"
-    conn.execute(sa.text("DROP INDEX ix_deliveries_queue"))
+    conn.execute(sa.text("DROP INDEX ix_deliveries_queue"))  # the new table's has the name
     conn.execute(sa.text("ALTER TABLE deliveries RENAME TO deliveries_v6"))
     if pg:  # an index's name is the schema's, not the table's
         conn.execute(sa.text("ALTER INDEX deliveries_pkey RENAME TO deliveries_v6_pkey"))
@@ -91,15 +91,28 @@ def _v7_compact_ledger(conn: sa.Connection) -> None:
         " UNION ALL SELECT lower(d.email), r.started_at FROM delivered_components d"
         " JOIN digest_runs r ON r.id = d.run_id) AS seen"
         " WHERE email NOT IN (SELECT email FROM addresses) GROUP BY email"))  # fmt: skip
-    kept = [c.name for c in schema.deliveries.c if c.name not in ("address_id", "run_id", "delivered")]
+    kept = [c.name for c in schema.deliveries.c if c.name not in ("address_id", "run_id", "message_tag", "delivered")]
     columns = ", ".join(kept)
     conn.execute(sa.text(
-        f"INSERT INTO deliveries (address_id, run_id, {columns}) SELECT a.id, d.run_id, "
+        f"INSERT INTO deliveries (address_id, run_id, message_tag, {columns}) SELECT a.id, d.run_id, 0, "
         + ", ".join(f"d.{name}" for name in kept)
         + " FROM deliveries_v6 d JOIN addresses a ON a.email = lower(d.email)"))  # fmt: skip
+    _tag_messages(conn)
     _pack_delivered_items(conn)
     conn.execute(sa.text("DROP TABLE deliveries_v6"))
     conn.execute(sa.text("DROP TABLE delivered_components"))
+
+
+def _tag_messages(conn: sa.Connection) -> None:
+    """Each row's Message-ID as its tag, so an outcome recorded after the upgrade still finds its claim."""
+    from bhrdigest.store.ledger import message_tag
+
+    rows = conn.execute(sa.text(
+        "SELECT a.id, d.run_id, d.message_id FROM deliveries_v6 d JOIN addresses a ON a.email = lower(d.email) "
+        "WHERE d.message_id <> ''"), execution_options={"yield_per": 10_000})  # fmt: skip
+    update = sa.text("UPDATE deliveries SET message_tag = :tag WHERE address_id = :address AND run_id = :run")
+    while batch := [{"address": a, "run": r, "tag": message_tag(m)} for a, r, m in itertools.islice(rows, 1000)]:
+        conn.execute(update, batch)
 
 
 def _pack_delivered_items(conn: sa.Connection) -> None:
@@ -107,8 +120,8 @@ def _pack_delivered_items(conn: sa.Connection) -> None:
     from bhrdigest.store.delivered import pack_items  # the one packing; it imports nothing of db
 
     conn.execute(sa.text(  # items delivered outside any delivery row (a late outcome): a sent row of their own
-        "INSERT INTO deliveries (address_id, run_id, status, message_id, item_count, size, attempts, updated_at) "
-        "SELECT DISTINCT a.id, d.run_id, 'sent', '', 0, 0, 0, r.started_at FROM delivered_components d "
+        "INSERT INTO deliveries (address_id, run_id, status, message_tag, item_count, size, attempts, updated_at) "
+        "SELECT DISTINCT a.id, d.run_id, 'sent', 0, 0, 0, 0, r.started_at FROM delivered_components d "
         "JOIN addresses a ON a.email = lower(d.email) JOIN digest_runs r ON r.id = d.run_id "
         "WHERE NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.address_id = a.id AND x.run_id = d.run_id)"))
     rows = conn.execute(sa.text(

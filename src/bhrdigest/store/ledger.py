@@ -39,6 +39,7 @@ removed by `db prune` (store/retention.py).
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -143,7 +144,7 @@ def enqueue(bind: Bind, run_id: int, emails: Iterable[str], *, now: datetime | N
     with _transaction(bind) as conn:
         ids = address_ids(conn, emails, now=now)
         rows = [
-            {"run_id": run_id, "address_id": id_, "status": QUEUED, "message_id": "", "item_count": 0, "size": 0,
+            {"run_id": run_id, "address_id": id_, "status": QUEUED, "message_tag": 0, "item_count": 0, "size": 0,
              "attempts": 0, "updated_at": now}
             for id_ in ids.values()
         ]  # fmt: skip
@@ -290,9 +291,10 @@ def claim(
     now = now or datetime.now(UTC)
     email = email.strip().lower()
     item_count = sum(1 for _ in component_keys)
-    fresh = {"message_id": message_id, "item_count": item_count, "size": size, "error": None, "updated_at": now}
+    tag = message_tag(message_id)
+    fresh = {"message_tag": tag, "item_count": item_count, "size": size, "error": None, "updated_at": now}
     with _transaction(bind) as conn:
-        params = {"b_run": run_id, "b_email": email, "b_worker": worker, "b_now": now, "b_message_id": message_id,
+        params = {"b_run": run_id, "b_email": email, "b_worker": worker, "b_now": now, "b_tag": tag,
                   "b_items": item_count, "b_size": size}  # fmt: skip
         if conn.execute(_CLAIM_ANY if worker is None else _CLAIM_OURS, params).rowcount:
             return True
@@ -314,7 +316,7 @@ _ADDRESS_ID = sa.select(addresses.c.id).where(addresses.c.email == sa.bindparam(
 _THIS_ROW = (deliveries.c.run_id == sa.bindparam("b_run")) & (deliveries.c.address_id == _ADDRESS_ID)
 _CLAIMED: dict[str, object] = {
     "status": PENDING,
-    "message_id": sa.bindparam("b_message_id"),
+    "message_tag": sa.bindparam("b_tag"),
     "item_count": sa.bindparam("b_items"),
     "size": sa.bindparam("b_size"),
     "error": None,
@@ -331,7 +333,7 @@ _CLAIM_OURS = (
 _CLAIM_ANY = sa.update(deliveries).where(_THIS_ROW & deliveries.c.status.in_((QUEUED, FAILED))).values(_CLAIMED)
 _MARK = (
     sa.update(deliveries)
-    .where(_THIS_ROW & (deliveries.c.message_id == sa.bindparam("b_message_id")))
+    .where(_THIS_ROW & (deliveries.c.message_tag == sa.bindparam("b_tag")))
     .values(
         status=sa.bindparam("b_status"),
         error=sa.bindparam("b_error"),
@@ -370,7 +372,7 @@ def mark(
         raise ValueError(f"unknown delivery status {result.status!r}") from None
     now = now or datetime.now(UTC)
     email = email.strip().lower()
-    params = {"b_run": run_id, "b_email": email, "b_message_id": result.message_id, "b_status": status,
+    params = {"b_run": run_id, "b_email": email, "b_tag": message_tag(result.message_id), "b_status": status,
               "b_error": result.error, "b_attempts": result.attempts, "b_now": now}  # fmt: skip
     with _transaction(bind) as conn:
         # Matching the message id keeps a stale outcome from overwriting a newer claim.
@@ -399,7 +401,7 @@ def abandon(bind: Bind, run_id: int, in_flight: Mapping[str, str], *, now: datet
             conn.execute(
                 sa.update(deliveries)
                 .where(this_row & (deliveries.c.address_id == ids[email.strip().lower()])
-                       & (deliveries.c.message_id == message_id))
+                       & (deliveries.c.message_tag == message_tag(message_id)))
                 .values(status=UNKNOWN, error=_UNKNOWN_FATE, updated_at=now)
             ).rowcount
             for email, message_id in in_flight.items()
@@ -479,6 +481,12 @@ def run_summary(bind: Bind, run_id: int) -> dict[str, int]:
     summary = dict.fromkeys(STATUSES, 0)
     summary.update({status: count for status, count in counts})
     return summary
+
+
+def message_tag(message_id: str) -> int:
+    """What a row keeps of its message's Message-ID (CRC-32, 31 bits): enough to tell this claim's
+    outcome from a stale one's, in 4 bytes rather than ~45 (the id is made again from run and address)."""
+    return zlib.crc32(message_id.encode("utf-8")) & 0x7FFFFFFF
 
 
 def _emails_of(conn: Connection, ids: Sequence[int]) -> tuple[str, ...]:

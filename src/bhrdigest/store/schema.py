@@ -112,7 +112,7 @@ deliveries = sa.Table(
     sa.Column("address_id", sa.Integer, sa.ForeignKey("addresses.id"), primary_key=True),
     sa.Column("run_id", sa.Integer, sa.ForeignKey("digest_runs.id"), primary_key=True),
     sa.Column("status", sa.String(16), nullable=False),  # queued | pending | sent | failed | gone | unknown
-    sa.Column("message_id", sa.Text, nullable=False),  # "" while queued
+    sa.Column("message_tag", sa.Integer, nullable=False),  # ledger.message_tag of the Message-ID; 0 while queued
     sa.Column("item_count", sa.Integer, nullable=False, default=0),
     sa.Column("size", sa.Integer, nullable=False, default=0),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
@@ -124,7 +124,8 @@ deliveries = sa.Table(
     sa.Column("lease_until", UtcDateTime()),
     sa.Column("delivered", sa.LargeBinary),
 )
-sa.Index("ix_deliveries_queue", deliveries.c.run_id, deliveries.c.status, deliveries.c.lease_until)
+# Not the lease: each index entry is written again for every version of a row on PostgreSQL.
+sa.Index("ix_deliveries_queue", deliveries.c.run_id, deliveries.c.status)
 
 chats = sa.Table(
     "chats",

@@ -234,6 +234,19 @@ def test_live_senders_outcome_is_recorded_even_after_a_rival_marked_it_unknown(e
     assert delivered_keys(engine, ["alex@example.org"], keys=["k1", "k2"]) == {"alex@example.org": {"k1"}}
 
 
+def test_a_digest_sent_again_in_the_same_run_adds_its_items_to_those_sent_before(engine):
+    run = ledger.open_run(engine, now=NOW)
+    assert ledger.claim(engine, run.id, "alex@example.org", "<first@x>", ["k1", "k2"], 100)
+    ledger.mark(engine, run.id, "alex@example.org", sent("<first@x>"), ["k1", "k2"])
+    # staff re-sent a digest of unknown fate; the first one's late outcome came in as well
+    ledger.mark(engine, run.id, "alex@example.org", sent("<first@x>"), ["k3"])
+    ledger.mark(engine, run.id, "alex@example.org", sent("<stale@x>"), ["k4"])
+
+    found = delivered_keys(engine, ["alex@example.org"], keys=["k1", "k2", "k3", "k4", "k5"])
+
+    assert found == {"alex@example.org": {"k1", "k2", "k3", "k4"}}
+
+
 def test_ledger_refuses_naive_datetimes(engine):
     with pytest.raises(sa.exc.StatementError, match="timezone-aware"):
         ledger.open_run(engine, now=datetime(2025, 3, 10, 9, 0))

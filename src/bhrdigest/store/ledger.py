@@ -343,9 +343,12 @@ _MARK = (
         lease_until=None,
     )
 )
-# A sent digest's items, on its row even when the claim was another's (the subscriber has them).
+# Sent: the digest's items go on the row in the same statement (on PostgreSQL every UPDATE
+# writes a new version of the row); items already there (a re-send) are merged after.
+_MARK_SENT = _MARK.values(
+    delivered=sa.case((deliveries.c.delivered.is_(None), sa.bindparam("b_delivered")), else_=deliveries.c.delivered)
+).returning(deliveries.c.delivered)
 _DELIVERED = sa.update(deliveries).where(_THIS_ROW).values(delivered=sa.bindparam("b_delivered"))
-_DELIVERED_FIRST = _DELIVERED.where(deliveries.c.delivered.is_(None))
 _DELIVERED_BEFORE = sa.select(deliveries.c.delivered).where(_THIS_ROW)
 
 
@@ -374,15 +377,20 @@ def mark(
     email = email.strip().lower()
     params = {"b_run": run_id, "b_email": email, "b_tag": message_tag(result.message_id), "b_status": status,
               "b_error": result.error, "b_attempts": result.attempts, "b_now": now}  # fmt: skip
+    keys = list(component_keys) if status == SENT else []
+    packed = pack_items(keys)
     with _transaction(bind) as conn:
         # Matching the message id keeps a stale outcome from overwriting a newer claim.
-        if not conn.execute(_MARK, params).rowcount:
+        if status == SENT:
+            row = conn.execute(_MARK_SENT, params | {"b_delivered": packed}).first()
+            claimed, merge = row is not None, row is None or row.delivered != packed
+        else:
+            claimed, merge = bool(conn.execute(_MARK, params).rowcount), False
+        if not claimed:
             log.warning("no claimed delivery to %s with message id %s in run %s", email, result.message_id, run_id)
-        if status == SENT:  # even unclaimed: the subscriber has these components now
-            keys = list(component_keys)
-            if not conn.execute(_DELIVERED_FIRST, params | {"b_delivered": pack_items(keys)}).rowcount:
-                before = conn.execute(_DELIVERED_BEFORE, params).scalar()  # sent before in this run (a re-send)
-                conn.execute(_DELIVERED, params | {"b_delivered": pack_items(keys, before)})
+        if merge:  # even unclaimed: the subscriber has these components now
+            before = conn.execute(_DELIVERED_BEFORE, params).scalar()
+            conn.execute(_DELIVERED, params | {"b_delivered": pack_items(keys, before)})
 
 
 @_store_errors

@@ -44,6 +44,13 @@ METHOD = """\
   fake server's speed, and 10,000 alerts to 1,000 chats are about 2,000 messages (a chat's burst
   shares messages), 80 s at the cap. The rate is messages accepted over the span from the first
   to the last; the busiest second is the most messages the fake API accepted in any second.
+- **Store**: one weekly run written through the ledger as `send` writes it (enqueue, claim_batch,
+  claim, mark with 26 items each, finish), measured before and after: every table's pages on SQLite
+  (`dbstat`), `pg_total_relation_size` on PostgreSQL, whose figure includes the row versions each
+  update leaves until VACUUM (autovacuum is off on the benchmark's server; on a managed PostgreSQL it
+  reclaims them during the run). The baseline is the same week in schema 6's tables (a row per
+  delivered item keyed by address and key), written and updated as its ledger did. The year: 51 more
+  weeks copied by SQL, each followed by `db prune` (and VACUUM on PostgreSQL).
 - **End to end**: the real command line in its own processes, `bhrdigest fetch` (the week's 20
   feeds from files) then `bhrdigest send --yes --workers N`, N the machine's cores (2 here), with
   `SMTP_URL` pointing at the sink process: the parent plans and queues the run, N senders claim

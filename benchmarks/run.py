@@ -1,7 +1,7 @@
 """`python -m benchmarks [--quick] [--only STAGE…]`: every stage against its baseline,
 a table on the terminal, docs/benchmarks.md and docs/benchmarks.png.
 
-Stages: ingest, tagging, matching, rendering, sending, telegram, subscribers, endtoend (in that order;
+Stages: ingest, tagging, matching, rendering, sending, telegram, subscribers, storage, endtoend (in that order;
 the CPU stages share one generated week of news and one subscriber list).
 """
 
@@ -14,13 +14,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks import delivery, endtoend, roster, stages
+from benchmarks import delivery, endtoend, roster, stages, storage
 from benchmarks.data import World
 from benchmarks.notes import notes_for
 from benchmarks.report import Report, Row, table, write_markdown, write_plot
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("ingest", "tagging", "matching", "rendering", "sending", "telegram", "subscribers", "endtoend")
+STAGES = ("ingest", "tagging", "matching", "rendering", "sending", "telegram", "subscribers", "storage", "endtoend")
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class Sizes:
     alerts_per_chat: int
     scaling: tuple[int, ...]  # subscriber counts for the end-to-end runs
     repeat: int
+    ledger_weeks: int = 52  # weekly runs the storage stage simulates
 
 
 FULL = Sizes(
@@ -47,7 +48,7 @@ FULL = Sizes(
 QUICK = Sizes(
     companies=2_000, subscribers=3_000, week=300, ingest=1_000, loop_sample=100, render_sample=150,
     premailer_sample=10, send_messages=300, chats=100, alerts_per_chat=5,
-    scaling=(300, 1_000), repeat=2,
+    scaling=(300, 1_000), repeat=2, ledger_weeks=6,
 )  # fmt: skip
 
 
@@ -141,6 +142,10 @@ def run_stages(report: Report, sizes: Sizes, wanted: set[str], args) -> None:
         report.stage = "subscribers"
         _section("subscribers in the database")
         report.add(*roster.roster(world, sizes.subscribers, repeat=sizes.repeat))
+    if "storage" in wanted:
+        report.stage = "storage"
+        _section("storage: the ledger per weekly run and after a year")
+        report.add(*storage.storage(sizes.subscribers, weeks=sizes.ledger_weeks))
     if "endtoend" in wanted:
         report.stage = "endtoend"
         _section("end to end")
@@ -206,7 +211,8 @@ def _end_to_end_rows(scaling: list[dict], sizes: Sizes) -> list[Row]:
             "",
             "",
             None,
-            "SQLite file + WAL before and after `send` (deliveries and delivered_components rows).",
+            "SQLite file + WAL before and after a real `send` (the ledger's rows, and the addresses' ids "
+            "made on a first run); the storage rows measure the ledger alone, on SQLite and PostgreSQL.",
         ),
     ]
 

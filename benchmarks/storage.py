@@ -234,7 +234,7 @@ def storage(subscribers: int, *, weeks: int = 52) -> list[Row]:
         rows.append(Row(
             f"store after a simulated year, {weeks} weekly runs ({engine_name})",
             f"{figures['year_bytes'] / 1e6:,.1f} MB",
-            f"schema 6 would hold {before * weeks / 1e9:,.1f} GB of ledger",
+            f"schema 6, nothing pruned: {before * weeks / 1e9:,.1f} GB of ledger",
             "",
             None,
             f"After each run `db prune` with its defaults ({KEEP_RUNS} runs or {KEEP_DAYS} days kept), and "

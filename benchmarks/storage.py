@@ -4,10 +4,14 @@
             opened, every recipient enqueued, taken a batch at a time (claim_batch), each
             digest claimed and marked sent with its components (claim, mark), the run
             finished; the store measured before and after
-    year    that week, then 51 more: each a new run whose rows are the first week's rows
+    year    that week, then 51 more: each a new run whose rows are the previous week's rows
             copied by SQL (with the updates a run makes to each row, so PostgreSQL carries
             the same dead versions), `db prune` after it as the worker runs it, and on
             PostgreSQL the VACUUM autovacuum would run; the store measured at the end
+
+On PostgreSQL every UPDATE leaves the row's old version until VACUUM: the week is written
+with VACUUM whenever autovacuum's default threshold would start it (as on a managed
+PostgreSQL), and once more without any, the bound when autovacuum is off.
 
 Sizes: SQLite, every table's pages (dbstat) after a checkpoint; PostgreSQL,
 pg_total_relation_size (table, indexes, TOAST) of every table of the schema.
@@ -54,17 +58,26 @@ def week_keys(week: int, count: int) -> list[str]:
 
 
 def write_week(engine: sa.Engine, addresses: list[str], *, week: int, components: int = 2_000, items: int = 26,
-               batch: int = 1_000) -> int:  # fmt: skip
-    """One weekly run through the ledger as `send` writes it; returns the run's id."""
+               batch: int = 1_000, autovacuum: bool = True) -> int:  # fmt: skip
+    """One weekly run through the ledger as `send` writes it; returns the run's id.
+
+    `autovacuum`: on PostgreSQL, VACUUM whenever autovacuum's default threshold would start
+    it (dead rows over 20% of the table's, plus 50), as on a managed PostgreSQL.
+    """
     now = START + timedelta(weeks=week)
     run = ledger.open_run(engine, now=now)
     ledger.enqueue(engine, run.id, addresses, now=now)
     keys = week_keys(week, components)
     rng = random.Random(week)
+    dead = 0
     while True:
+        if autovacuum and dead > 0.2 * len(addresses) + 50:
+            vacuum(engine)
+            dead = 0
         taken = ledger.claim_batch(engine, run.id, "bench:1:a", size=batch, lease=600, now=now)
         if not taken.emails:
             break
+        dead += 3 * len(taken.emails)  # claim_batch, claim and mark each leave a row version behind
         with engine.connect() as conn, conn.begin():
             for email in taken.emails:
                 chosen = rng.sample(keys, items)
@@ -75,16 +88,16 @@ def write_week(engine: sa.Engine, addresses: list[str], *, week: int, components
     return run.id
 
 
-def copy_week(engine: sa.Engine, first_run: int, *, week: int) -> int:
-    """A run like `first_run`, its rows copied by SQL, each updated as often as a run does."""
+def copy_week(engine: sa.Engine, previous: int, *, week: int) -> int:
+    """A run like the `previous` one, its rows copied by SQL, each updated as often as a run does."""
     now = START + timedelta(weeks=week)
     run = ledger.open_run(engine, now=now)
     names = [c.name for c in deliveries.c if c.name != "run_id"]
     columns = ", ".join(names)
     with engine.begin() as conn:
         conn.execute(sa.text(f"INSERT INTO deliveries (run_id, {columns}) "
-                             f"SELECT :run, {columns} FROM deliveries WHERE run_id = :first"),
-                     {"run": run.id, "first": first_run})  # fmt: skip
+                             f"SELECT :run, {columns} FROM deliveries WHERE run_id = :previous"),
+                     {"run": run.id, "previous": previous})  # fmt: skip
         for _ in range(3):  # claim_batch, claim and mark each rewrite the row
             conn.execute(sa.update(deliveries).where(deliveries.c.run_id == run.id)
                          .values(updated_at=deliveries.c.updated_at))  # fmt: skip
@@ -116,18 +129,19 @@ def vacuum(engine: sa.Engine) -> None:
             conn.exec_driver_sql("VACUUM")
 
 
-def measure(url: str, *, subscribers: int, weeks: int = 52, prune: Callable[..., object] | None = None) -> dict:
+def measure(url: str, *, subscribers: int, weeks: int = 52, prune: Callable[..., object] | None = None,
+            autovacuum: bool = True) -> dict:  # fmt: skip
     engine = connect(url, create=True)
     try:
         addresses = emails(subscribers)
         before = store_bytes(engine)
         started = time.perf_counter()
-        first = write_week(engine, addresses, week=0)
+        last = write_week(engine, addresses, week=0, autovacuum=autovacuum)
         week_seconds = time.perf_counter() - started
         after = store_bytes(engine)
         vacuum(engine)
         for week in range(1, weeks):
-            copy_week(engine, first, week=week)
+            last = copy_week(engine, last, week=week)
             if prune is not None:
                 prune(engine, now=START + timedelta(weeks=week, hours=1))
             vacuum(engine)
@@ -211,9 +225,12 @@ def storage(subscribers: int, *, weeks: int = 52) -> list[Row]:
 
     rows = []
     for engine_name, place in _databases():
-        with place() as (new_url, old_url):
+        with place() as (new_url, old_url, spare_url):
             figures = measure(new_url, subscribers=subscribers, weeks=weeks, prune=prune)
             before = measure_schema_6(old_url, subscribers=subscribers)
+            if engine_name == "PostgreSQL":
+                bound = measure(spare_url, subscribers=subscribers, weeks=1, autovacuum=False)
+                unvacuumed = bound["week_bytes"] - bound["week_by_table"].get("addresses", 0)
         week = figures["week_bytes"] - figures["week_by_table"].get("addresses", 0)
         per_digest = week / subscribers
         rows.append(Row(
@@ -225,8 +242,9 @@ def storage(subscribers: int, *, weeks: int = 52) -> list[Row]:
             week <= 50e6 if subscribers >= 100_000 else None,
             "One weekly run written through the ledger as `send` writes it (enqueue, claim_batch, claim, mark "
             "with 26 items, finish), tables and indexes before and after"
-            + (", dead row versions included (PostgreSQL keeps them until VACUUM)" if engine_name == "PostgreSQL"
-               else "")
+            + (", with VACUUM whenever autovacuum's default threshold would start it (20% of the rows dead); "
+               f"with no VACUUM at all, every row version kept: {unvacuumed / 1e6:,.1f} MB "
+               f"({unvacuumed / subscribers:,.0f} bytes a digest)" if engine_name == "PostgreSQL" else "")
             + f". By table: {_by_table(figures['week_by_table'])} (the addresses' ids are made once, not weekly). "
             f"Written in {figures['week_seconds']:.0f} s. Schema 6: the same week in its tables (a row per item "
             "keyed by address and key), written and updated as it did.",
@@ -239,7 +257,7 @@ def storage(subscribers: int, *, weeks: int = 52) -> list[Row]:
             None,
             f"After each run `db prune` with its defaults ({KEEP_RUNS} runs or {KEEP_DAYS} days kept), and "
             f"{'VACUUM as autovacuum would' if engine_name == 'PostgreSQL' else 'SQLite reusing freed pages'}; "
-            f"weeks 2–{weeks} copy week 1's rows by SQL. By table: {_by_table(figures['year_by_table'])}. "
+            f"weeks 2–{weeks} copy the previous week's rows by SQL. By table: {_by_table(figures['year_by_table'])}. "
             "Components are never pruned and come on top: the end-to-end run's fetch stored the week's in "
             "the size its row gives.",
         ))  # fmt: skip
@@ -262,22 +280,22 @@ PG_URL = os.environ.get("BHRDIGEST_BENCH_DATABASE_URL") or os.environ.get("BHRDI
 
 
 @contextmanager
-def _sqlite_files() -> Iterator[tuple[str, str]]:
+def _sqlite_files() -> Iterator[tuple[str, ...]]:
     with tempfile.TemporaryDirectory(prefix="bhrdigest-storage-") as folder:
-        yield f"sqlite:///{Path(folder) / 'new.db'}", f"sqlite:///{Path(folder) / 'old.db'}"
+        yield tuple(f"sqlite:///{Path(folder) / name}.db" for name in ("new", "old", "spare"))
 
 
 @contextmanager
-def _postgresql_schemas() -> Iterator[tuple[str, str]]:
+def _postgresql_schemas() -> Iterator[tuple[str, ...]]:
     assert PG_URL is not None
-    names = [f"bench_{uuid.uuid4().hex[:10]}" for _ in range(2)]
+    names = [f"bench_{uuid.uuid4().hex[:10]}" for _ in range(3)]
     admin = sa.create_engine(normalise_url(PG_URL))
     separator = "&" if "?" in PG_URL else "?"
     try:
         with admin.begin() as conn:
             for name in names:
                 conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-        yield tuple(f"{PG_URL}{separator}options=-csearch_path%3D{name}" for name in names)  # type: ignore[misc]
+        yield tuple(f"{PG_URL}{separator}options=-csearch_path%3D{name}" for name in names)
     finally:
         with admin.begin() as conn:
             for name in names:

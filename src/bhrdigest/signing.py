@@ -8,6 +8,7 @@ MAC made for one use never passes for another:
     unsubscribe   make_token / read_token                      <email>.<mac>, no expiry
     preferences   make_preferences_token / read_preferences_token   the same shape
     form (CSRF)   make_csrf / check_csrf                       <unix time>.<mac>, 12 hours
+    sign-up       make_confirmation_token / read_confirmation_token   <id>.<unix time>.<mac>, expiring
 
 Subscriber tokens carry the email (base64url) so the web endpoint needs no lookup table;
 it is not secret (the subscriber already knows it). They do not expire: an unsubscribe
@@ -23,6 +24,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 
 from bhrdigest.errors import ConfigError
 
@@ -32,9 +34,11 @@ _MAC_BYTES = 16
 _UNSUBSCRIBE = b"bhrdigest-unsubscribe-v1\x00"
 _PREFERENCES = b"bhrdigest-preferences-v1\x00"
 _CSRF = b"bhrdigest-csrf-v1\x00"
+_CONFIRM = b"bhrdigest-signup-confirm-v1\x00"
 
 CSRF_MAX_AGE = 12 * 3600  # a form left open over a working day still saves
 _CLOCK_SKEW = 300
+_CONFIRMATION = re.compile(r"([1-9][0-9]{0,17})\.([0-9]{1,12})\.([A-Za-z0-9_-]{22})", re.ASCII)
 
 
 def make_token(secret: str, email: str, list_id: str) -> str:
@@ -76,6 +80,24 @@ def check_csrf(secret: str, subject: str, value: str | None, *, now: float, max_
     if not hmac.compare_digest(mac.encode("ascii", "replace"), expected):
         return False
     return -_CLOCK_SKEW <= now - int(issued) <= max_age
+
+
+def make_confirmation_token(secret: str, signup_id: int, *, now: float) -> str:
+    """The link that confirms pending sign-up `signup_id`, issued at `now` (no address in it)."""
+    issued = str(int(now))
+    return f"{signup_id}.{issued}.{_b64encode(_mac(secret, _CONFIRM, str(signup_id), issued))}"
+
+
+def read_confirmation_token(secret: str, token: str, *, now: float, max_age: int) -> int | None:
+    """The sign-up id of a genuine confirmation token at most `max_age` seconds old, else None."""
+    parts = _CONFIRMATION.fullmatch(token)
+    if parts is None:
+        return None
+    signup_id, issued, mac = parts.groups()
+    expected = _b64encode(_mac(secret, _CONFIRM, signup_id, issued)).encode("ascii")
+    if not hmac.compare_digest(mac.encode("ascii", "replace"), expected):
+        return None
+    return int(signup_id) if -_CLOCK_SKEW <= now - int(issued) <= max_age else None
 
 
 def _make(secret: str, email: str, list_id: str, purpose: bytes) -> str:

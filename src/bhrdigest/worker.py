@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 FetchOnce = Callable[[], Awaitable[Sequence[str]]]  # stores what it fetched; the new keys
 CheckBounces = Callable[[], BounceRunSummary]  # blocking (IMAP): run in a thread
+SignupChores = Callable[[], Awaitable[object]]  # expire sign-ups, send the sign-up emails left over
 _T = TypeVar("_T")
 
 
@@ -65,6 +66,7 @@ async def run_worker(
     clock: Clock = utcnow,
     api_backoff: float = 5.0,
     check_bounces: CheckBounces | None = None,
+    signup_chores: SignupChores | None = None,
 ) -> None:
     """Fetch every `interval` seconds, queue and deliver alerts, answer the bot.
 
@@ -74,7 +76,7 @@ async def run_worker(
     after the messages in flight, within a few seconds. `sender` need not be started:
     the worker starts it when the Bot API first answers (`api_backoff`: the first wait
     before asking again while it does not). `check_bounces`, when given, reads the bounce
-    mailbox after each fetch.
+    mailbox after each fetch; `signup_chores`, when given, runs after each fetch too.
     """
     own_signals = stop_event is None
     stop = stop_event or asyncio.Event()
@@ -96,6 +98,7 @@ async def run_worker(
             lease=lease,
             clock=clock,
             check_bounces=check_bounces,
+            signup_chores=signup_chores,
         )
         await _loop(setup, life)
     finally:
@@ -118,6 +121,7 @@ class _Setup:
     lease: float
     clock: Clock
     check_bounces: CheckBounces | None  # None: no bounce mailbox to read
+    signup_chores: SignupChores | None = None
 
 
 @dataclass(slots=True)
@@ -173,6 +177,8 @@ async def _loop(setup: _Setup, life: _Life) -> None:
                 life.new += await _fetch(setup.fetch_once, engine, stop, clock)
                 if setup.check_bounces is not None:
                     await _read_bounces(setup.check_bounces, life)
+                if setup.signup_chores is not None:
+                    await setup.signup_chores()
             if link is None or not await link.ready():  # no token, or the Bot API does not answer
                 wait = next_fetch - time.monotonic()
                 await _until(stop, max(0.0, wait if link is None else min(wait, link.wait())))

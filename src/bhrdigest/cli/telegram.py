@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from datetime import UTC, datetime
 from functools import partial
 
 import click
 
-from bhrdigest.cli.app import EXIT_PARTIAL, App, pass_app, run, telegram_sender
+from bhrdigest.cli.app import EXIT_PARTIAL, App, notice_delivery, pass_app, run, telegram_sender
+from bhrdigest.errors import StoreError
 
 
 @click.command()
@@ -49,6 +51,8 @@ def worker(app: App, interval: float | None) -> None:
 
     With BOUNCE_MAILBOX_URL set, it also reads the bounce mailbox every interval, as
     `bhrdigest bounces` does; a mailbox that fails is logged and read again next time.
+    Each interval it also deletes unconfirmed sign-ups past their 7 days and sends the sign-up
+    emails the web process left queued or failed (with BHRDIGEST_SECRET set).
     Stops cleanly on SIGTERM or Ctrl-C, finishing the messages in flight.
 
     Example: bhrdigest worker --interval 10
@@ -69,13 +73,30 @@ def worker(app: App, interval: float | None) -> None:
     def check_bounces(url: str) -> BounceRunSummary:
         return check_mailbox(engine, url, now=datetime.now(UTC), bounce_address=config.sender.bounce_address)
 
+    delivery = notice_delivery(app) if settings.secret else None
+
+    async def signup_chores() -> None:
+        """Expired sign-ups deleted; the sign-up emails the web process left queued or failed sent."""
+        from bhrdigest.signup.notices import housekeep
+
+        try:
+            expired, settled = await asyncio.to_thread(housekeep, engine, now=datetime.now(UTC))
+            if expired or settled:
+                click.echo(f"worker: {expired} unconfirmed sign-ups expired, {settled} sign-up emails of "
+                           "unknown fate", err=True)
+            if delivery is not None:
+                await delivery()
+        except StoreError as exc:
+            click.echo(f"worker: sign-up chores failed, trying again next interval: {exc}", err=True)
+
     async def go() -> None:
         # Not started here: the worker starts it once the Bot API answers, fetching meanwhile.
         sender = telegram_sender(app)
         try:
             return await run_worker(fetch_once=fetch, engine=engine, sender=sender, catalogue=config.catalogue,
                                     subscribers=config.subscribers, interval=minutes * 60,
-                                    check_bounces=partial(check_bounces, mailbox) if mailbox else None)
+                                    check_bounces=partial(check_bounces, mailbox) if mailbox else None,
+                                    signup_chores=signup_chores)
         finally:
             if sender is not None:
                 await sender.close()

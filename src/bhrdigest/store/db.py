@@ -73,6 +73,12 @@ def _v6_addresses(conn: sa.Connection) -> None:
     schema.addresses.create(conn)
 
 
+def _v8_signups(conn: sa.Connection) -> None:
+    """Sign-up with double opt-in: pending sign-ups, consent evidence, the notices' ledger."""
+    for table in (schema.signups, schema.consents, schema.notices):
+        table.create(conn)
+
+
 # version -> the step that takes a database from version-1 to it
 MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
     2: _v2_send_batches_and_web,
@@ -80,6 +86,7 @@ MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
     4: _v4_published_links_mentions_and_place_origins,
     5: _v5_subscribers,
     6: _v6_addresses,
+    8: _v8_signups,  # 7: another branch's step
 }
 SCHEMA_VERSION = max(MIGRATIONS, default=1)
 
@@ -217,7 +224,7 @@ def upgrade(engine: Engine) -> tuple[int | None, int]:
             if before is None:
                 metadata.create_all(conn)
             else:
-                for version in range(before + 1, SCHEMA_VERSION + 1):
+                for version in sorted(v for v in MIGRATIONS if v > before):  # a number may be unused
                     log.info("migrating the database schema to version %d", version)
                     MIGRATIONS[version](conn)
             conn.execute(sa.delete(schema_version))

@@ -299,3 +299,44 @@ def test_a_crash_mid_send_never_sends_a_notice_twice_and_the_worker_sends_what_i
     assert len(site.mail(1)) == 1
     assert asyncio.run(delivery()).sent == 0  # nothing twice
     assert ledger.notice_counts(site.engine) == {"sent": 1, "unknown": 1}
+
+
+def test_staff_see_pending_sign_ups_counts_and_consent_evidence(site, database_url, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from bhrdigest.cli.main import main
+
+    env = {"BHRDIGEST_CONFIG": str(tmp_path / "subscriptions.yaml"), "DATABASE_URL": database_url,
+           "BHRDIGEST_SECRET": SECRET, "TELEGRAM_BOT_TOKEN": "", "DYNO": ""}
+
+    def cli(*args: str) -> str:
+        result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    def lines(output: str) -> list[dict]:  # the live server's log lines land in the output too: left out
+        return [line for line in map(json.loads, output.splitlines()) if "logger" not in line]
+
+    site.join("ines@example.org", form="embed")
+    site.join("omar@example.org", form="embed")
+    pending = lines(cli("subscribers", "pending", "--json"))
+    assert [(p["email"], p["form"], p["requested_from"], p["expired"]) for p in pending] == [
+        ("ines@example.org", "embed", "127.0.0.1", False), ("omar@example.org", "embed", "127.0.0.1", False)]
+    assert "2 sign-ups waiting for confirmation" in cli("subscribers", "pending")
+
+    ines = next(m for m in site.mail(2) if m["To"].addresses[0].addr_spec == "ines@example.org")
+    site.client.post(site.confirm_path(ines))
+    views = {v["email"]: v for v in lines(cli("subscribers", "--json"))}
+    assert views["ines@example.org"]["source"] == "web" and views["ines@example.org"]["status"] == "active"
+    consent = views["ines@example.org"]["consent"]
+    assert (consent["form"], consent["signed_up_from"], consent["confirmed_from"], consent["confirmed_agent"]) == (
+        "embed", "127.0.0.1", "127.0.0.1", "TestBrowser/1.0")
+    assert views["alex@example.org"]["consent"] is None
+    assert "confirmed" in next(line for line in cli("subscribers").splitlines() if line.startswith("ines@"))
+
+    status = json.loads(cli("status", "--json"))["signups"]
+    assert (status["pending"], status["confirmed"], status["expired"]) == (1, 1, 0)
+    assert status["emails"]["sent"] == 3  # two confirmations, one welcome
+    assert "sign-ups: 1 pending, 0 expired, 1 confirmed" in cli("status")

@@ -340,3 +340,36 @@ def test_staff_see_pending_sign_ups_counts_and_consent_evidence(site, database_u
     assert (status["pending"], status["confirmed"], status["expired"]) == (1, 1, 0)
     assert status["emails"]["sent"] == 3  # two confirmations, one welcome
     assert "sign-ups: 1 pending, 0 expired, 1 confirmed" in cli("status")
+
+
+def test_the_worker_deletes_expired_sign_ups_and_sends_the_emails_left_queued(make_signups, database_url, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    site = make_signups(deliver=False)  # a web process whose sends never happened
+    site.join("una@example.org")
+    client = signup_store.Client("192.0.2.7", "UA")
+    signup_store.save_signup(site.engine, Subscriber("old@example.org", topics=("Labour rights",)), form="page",
+                             client=client, now=datetime.now(UTC) - timedelta(days=8))
+    env = os.environ | {"BHRDIGEST_CONFIG": str(tmp_path / "subscriptions.yaml"), "DATABASE_URL": database_url,
+                        "BHRDIGEST_SECRET": SECRET, "SMTP_URL": f"smtp+plain://127.0.0.1:{site.smtp.port}",
+                        "TELEGRAM_BOT_TOKEN": ""}
+    env.pop("DYNO", None)
+    child = subprocess.Popen([sys.executable, "-m", "bhrdigest", "worker", "--interval", "0.01"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not site.smtp.messages and time.monotonic() < deadline:
+            time.sleep(0.1)
+        child.send_signal(signal.SIGTERM)
+        _, stderr = child.communicate(timeout=20)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 0, stderr
+    (confirmation,) = site.mail(1)
+    assert confirmation["To"].addresses[0].addr_spec == "una@example.org"
+    assert [p.subscriber.email for p in signup_store.pending_signups(site.engine)] == ["una@example.org"]
+    assert "1 unconfirmed sign-ups expired" in stderr

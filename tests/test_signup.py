@@ -373,3 +373,26 @@ def test_the_worker_deletes_expired_sign_ups_and_sends_the_emails_left_queued(ma
     assert confirmation["To"].addresses[0].addr_spec == "una@example.org"
     assert [p.subscriber.email for p in signup_store.pending_signups(site.engine)] == ["una@example.org"]
     assert "1 unconfirmed sign-ups expired" in stderr
+
+
+def test_without_a_sign_up_url_there_is_no_sign_up(engine, tmp_path):
+    """No sender.signup_url and no preferences_url to derive it from: no link could be mailed."""
+    text = SIGNUP_CONFIG.replace('  preferences_url: "https://digest.example.org/p/{token}"\n', "")
+    config = load_config(write_config(tmp_path, text))
+    with LiveServer().serve(create_app(config, engine, SECRET)) as server:
+        for path in ("/signup", "/signup/embed"):
+            assert httpx.get(server.url + path).status_code == 404
+    configured = load_config(write_config(tmp_path, text.replace(
+        "  list_id:", '  signup_url: "https://www.example.org/digest/join"\n  list_id:')))
+    with LiveServer().serve(create_app(configured, engine, SECRET)) as server:
+        snippet = httpx.get(server.url + "/signup/embed")
+        assert 'action="https://www.example.org/digest/join"' in snippet.text
+        served = httpx.get(server.url + "/digest/join/confirm/1.2.x")  # the configured path is served
+        assert served.status_code == 404 and "This link does not work" in served.text
+
+
+def test_a_name_with_control_characters_is_cleaned_before_it_reaches_an_email_header(site):
+    site.join("ola@example.org", name="Ola\r\nBcc: victim@example.org\x00 Nordmann")
+    (confirmation,) = site.mail(1)
+    assert confirmation["To"].addresses[0].display_name == "Ola Bcc: victim@example.org Nordmann"
+    assert "Bcc" not in confirmation

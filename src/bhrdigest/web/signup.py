@@ -6,6 +6,9 @@
                                  (new, pending, subscribed, over its limits): what differs is
                                  only which email it is sent (signup/requests.py), after the response
     GET  /signup/embed           the HTML of a small form for the organisation's own site
+
+With no sign-up page URL known (sender.signup_url, or preferences_url to derive it from) no
+confirmation link could be mailed, so /signup and /signup/embed answer 404.
     GET  /signup/confirm/TOKEN   a page with one button (a link scanner's GET confirms nothing)
     POST /signup/confirm/TOKEN   confirms: the address becomes a subscriber, consent recorded
 
@@ -63,6 +66,8 @@ def _page_language(request: Request, form: MultiDict | None = None) -> str:
 
 async def signup(request: Request) -> Response:
     web = context(request)
+    if signup_page_url(web.config) is None:  # no link could be mailed: a sign-up could never be confirmed
+        return web.refused(request)
     if request.method == "GET":
         if wait := web.client_limit.take(client_address(request)):
             return too_many(wait)
@@ -123,7 +128,7 @@ def _chosen(web: WebContext, form: MultiDict, language: str) -> tuple[Subscriber
     )
     pause_hint = chrome.gettext(_PAUSE_HINT)
     problems += [chrome.gettext(_CHOOSE_ONE) if p == pause_hint else p for p in selection.problems]
-    name = " ".join((form.get("name") or "").split())[:_MAX_NAME]
+    name = " ".join("".join(c for c in form.get("name") or "" if c.isprintable() or c.isspace()).split())[:_MAX_NAME]
     return Subscriber(email=email, name=name, languages=selection.languages or (language,),
                       companies=selection.companies, places=selection.places, topics=selection.topics), problems
 
@@ -155,10 +160,12 @@ def _sent(web: WebContext, language: str, email: str) -> HTMLResponse:
 async def embed(request: Request) -> Response:
     """The embeddable form's HTML, to paste into a page of the organisation's site."""
     web = context(request)
+    if signup_page_url(web.config) is None:
+        return web.refused(request)
     language = _page_language(request)
     chrome = chrome_for((language,))
     html = web.templates.get_template("signup_embed.html.j2").render(
-        action=signup_page_url(web.config) or "/signup", topics=web.choices.topics, **chrome.template_globals())
+        action=signup_page_url(web.config), topics=web.choices.topics, **chrome.template_globals())
     return PlainTextResponse(html, media_type="text/plain")
 
 

@@ -396,3 +396,38 @@ def test_a_name_with_control_characters_is_cleaned_before_it_reaches_an_email_he
     (confirmation,) = site.mail(1)
     assert confirmation["To"].addresses[0].display_name == "Ola Bcc: victim@example.org Nordmann"
     assert "Bcc" not in confirmation
+
+
+def test_without_smtp_the_emails_go_to_the_outbox_dkim_signed_as_digests(engine, tmp_path):
+    import asyncio
+
+    from test_dkim import verify
+
+    from bhrdigest.mail.dkim import load_signer
+
+    private_key = _key()
+    config = load_config(write_config(tmp_path, SIGNUP_CONFIG))
+    signer = load_signer({"DKIM_PRIVATE_KEY": private_key.pem, "DKIM_SELECTOR": "bhr2026"},
+                         from_addr=config.sender.from_addr)
+    delivery = NoticeDelivery(engine, NoticeComposer(config, SECRET, NOTICES, signer=signer),
+                              lambda: open_sender(None, tmp_path / "outbox"))
+    now = datetime.now(UTC)
+    signup_id = signup_store.save_signup(engine, Subscriber("eva@example.org", topics=("Labour rights",)),
+                                         form="page", client=signup_store.Client("192.0.2.9", "UA"), now=now)
+    ledger.queue_notice(engine, kind="confirm", email="eva@example.org", name="", language="fr",
+                        signup_id=signup_id, now=now)
+    assert asyncio.run(delivery()).sent == 1
+    (written,) = (tmp_path / "outbox").glob("*.eml")
+    data = written.read_bytes()
+    assert verify(data, private_key)
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert message["Subject"] == "Veuillez confirmer votre abonnement à la lettre hebdomadaire"
+    assert message["Return-Path"] == "<bounces+eva=example.org@example.org>"
+    assert "https://digest.example.org/signup/confirm/" in message.get_body(("plain",)).get_content()
+
+
+def _key():
+    """test_dkim's key, outside pytest's fixture machinery."""
+    import test_dkim
+
+    return test_dkim.key.__wrapped__()

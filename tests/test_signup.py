@@ -431,3 +431,29 @@ def _key():
     import test_dkim
 
     return test_dkim.key.__wrapped__()
+
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+@pytest.mark.parametrize("name", ["signup-notices.txt", "signup-confirm.html"])
+def test_the_sign_up_emails_match_the_golden_files(tmp_path, name):
+    """What a reader receives, as text for each email and as HTML for the confirmation."""
+    import os
+
+    config = load_config(write_config(tmp_path, SIGNUP_CONFIG.replace(
+        "  list_id:", '  postal_address: "Resource Centre, London, UK"\n  list_id:')))
+    composer = NoticeComposer(config, SECRET, NOTICES)
+    now = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    messages = [composer.compose(ledger.Notice(n, kind, "nour@example.net", "Nour <&> Haddad", "en",
+                                               41 if kind == "confirm" else None, 1, now), now=now)
+                for n, kind in enumerate(ledger.KINDS, 1)]  # fmt: skip
+    if name.endswith(".txt"):
+        actual = "\n\n".join(f"Subject: {m['Subject']}\n\n{m.get_body(('plain',)).get_content()}" for m in messages)
+    else:
+        actual = messages[0].get_body(("html",)).get_content()
+    golden = GOLDEN / name
+    if os.environ.get("BHRDIGEST_UPDATE_GOLDEN") == "1":
+        golden.write_text(actual, encoding="utf-8")
+    assert actual == golden.read_text(encoding="utf-8"), f"{name} changed: regenerate with BHRDIGEST_UPDATE_GOLDEN=1"
+    assert "Nour &lt;&amp;&gt; Haddad" in messages[0].get_body(("html",)).get_content()  # escaped

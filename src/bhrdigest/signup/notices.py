@@ -85,19 +85,11 @@ class NoticeComposer:
         self.secret = secret  # kept out of repr
         self.signer = signer
         self.domain = parseaddr(config.sender.from_addr)[1].rpartition("@")[2] or "bhrdigest.invalid"
-        env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir), autoescape=True,
-                                 undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                                 keep_trailing_newline=True, extensions=["jinja2.ext.i18n"])  # fmt: skip
-        env.newstyle_gettext = True  # type: ignore[attr-defined]
         html = inline_template((templates_dir / "notice.html.j2").read_text(encoding="utf-8"),
                                (templates_dir / "notice.css").read_text(encoding="utf-8"),
                                inline_css=premailer_inline, template_path=templates_dir / "notice.html.j2")
-        self.html = env.from_string(html)
-        self.text = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir), autoescape=False,
-                                       undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                                       keep_trailing_newline=True,
-                                       extensions=["jinja2.ext.i18n"]).get_template("notice.txt.j2")  # fmt: skip
-        self.text.environment.newstyle_gettext = True  # type: ignore[attr-defined]
+        self.html = _environment(templates_dir, autoescape=True).from_string(html)
+        self.text = _environment(templates_dir, autoescape=False).get_template("notice.txt.j2")
 
     def __repr__(self) -> str:
         return f"NoticeComposer(list_id={self.config.sender.list_id!r})"
@@ -138,6 +130,15 @@ class NoticeComposer:
             message_id_value=f"<signup-{notice.kind}-{notice.id}@{self.domain}>",
         )
         return self.signer.sign(message) if self.signer else message
+
+
+def _environment(templates_dir: Path, *, autoescape: bool) -> jinja2.Environment:
+    """As the digests' (digest/render.py): strict, and translated by the reader's chrome (i18n.py)."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir), autoescape=autoescape,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             keep_trailing_newline=True, extensions=["jinja2.ext.i18n"])  # fmt: skip
+    env.newstyle_gettext = True  # type: ignore[attr-defined]
+    return env
 
 
 @dataclass(frozen=True, slots=True)

@@ -289,6 +289,12 @@ subscribers:
             assert confirmation["To"].addresses[0].addr_spec == "rosa@example.net"
             (link,) = re.findall(rf"{re.escape(web.url)}/signup/confirm/\S+",
                                  confirmation.get_body(("plain",)).get_content())
+            email_page = tmp_path / "confirmation.html"
+            email_page.write_text(confirmation.get_body(("html",)).get_content(), encoding="utf-8")
+            if AXE.exists():
+                browser.get(email_page.as_uri())
+                assert axe_violations(browser) == [], "confirmation email"
+            assert_fits(browser, email_page.as_uri(), 375)
             browser.get(link)
             if AXE.exists():
                 assert axe_violations(browser) == [], "confirmation page"

@@ -274,6 +274,15 @@ subscribers:
             if AXE.exists():
                 assert axe_violations(browser) == [], "sign-up page"
             assert_fits(browser, f"{web.url}/signup", 375)
+            if AXE.exists():
+                browser.get(f"{web.url}/signup/confirm/1.1800000000.AAAAAAAAAAAAAAAAAAAAAA")
+                assert axe_violations(browser) == [], "broken-link page"
+                browser.get(f"{web.url}/signup")
+                browser.find_element(By.ID, "email").send_keys("rosa@example.net")
+                browser.find_element(By.CSS_SELECTOR, "button.primary").click()  # nothing chosen: refused
+                WebDriverWait(browser, 10).until(ready.presence_of_element_located((By.CSS_SELECTOR, ".problems")))
+                assert axe_violations(browser) == [], "sign-up page with problems"
+                browser.get(f"{web.url}/signup")
             browser.find_element(By.ID, "email").send_keys("Rosa@Example.net")
             browser.find_element(By.ID, "name").send_keys("Rosa")
             browser.find_element(By.ID, "add_companies").send_keys("Cellebrite")

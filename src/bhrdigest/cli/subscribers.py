@@ -34,6 +34,8 @@ def subscribers(ctx: click.Context, as_json: bool) -> None:
     Merges subscriptions.yaml (source yaml), the database (source import), each subscriber's
     own changes on the preferences page, pauses and unsubscriptions (also of addresses listed
     nowhere). An address in both the YAML and the database is the YAML's: the line says so.
+    A Telegram chat is shown: the YAML's `telegram:`, or one the subscriber linked from
+    their preferences page.
 
     Example: bhrdigest subscribers --json
     """
@@ -42,16 +44,22 @@ def subscribers(ctx: click.Context, as_json: bool) -> None:
             raise click.UsageError("--json belongs to the list: bhrdigest subscribers --json")
         return
     from bhrdigest.store.subscribers import subscriber_views
+    from bhrdigest.store.telegram_links import linked_chats
 
     app = ctx.find_object(App)
     assert app is not None
     views = subscriber_views(app.engine, app.config.subscribers, app.config.catalogue)
+    linked = linked_chats(app.engine)
     if as_json:
         for view in views:
-            click.echo(json.dumps(view.to_json(), ensure_ascii=False))
+            chat, how = _telegram(view, linked)
+            line = {**view.to_json(), "telegram": chat, "telegram_source": how}
+            click.echo(json.dumps(line, ensure_ascii=False))
         return
     for view in views:
-        click.echo(f"{view.email:<40} {view.status:<13}{view.source or '-':<7} {_details(view)}")
+        chat, how = _telegram(view, linked)
+        telegram = f"  [Telegram chat {chat}{', linked by the subscriber' if how == 'link' else ''}]" if chat else ""
+        click.echo(f"{view.email:<40} {view.status:<13}{view.source or '-':<7} {_details(view)}{telegram}")
     counts = Counter(view.status for view in views)
     in_yaml = sum(1 for view in views if view.in_yaml)
     nowhere = sum(1 for view in views if not view.source)
@@ -62,6 +70,14 @@ def subscribers(ctx: click.Context, as_json: bool) -> None:
         f"{len(views) - in_yaml - nowhere} in the database" + (f", {nowhere} listed nowhere" if nowhere else "")
         + (f"; {conflicts} in both the YAML and the database (the YAML wins)" if conflicts else "")
     )
+
+
+def _telegram(view: SubscriberView, linked: dict[str, int]) -> tuple[int | None, str | None]:
+    """(chat, "yaml" | "link") of the subscriber's Telegram alerts: staff's setting wins."""
+    if view.subscriber is not None and view.subscriber.telegram is not None:
+        return int(view.subscriber.telegram), "yaml"
+    chat = linked.get(view.email)
+    return (chat, "link") if chat is not None else (None, None)
 
 
 def _details(view: SubscriberView) -> str:

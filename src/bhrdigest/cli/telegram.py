@@ -49,18 +49,25 @@ def worker(app: App, interval: float | None) -> None:
 
     With BOUNCE_MAILBOX_URL set, it also reads the bounce mailbox every interval, as
     `bhrdigest bounces` does; a mailbox that fails is logged and read again next time.
-    Stops cleanly on SIGTERM or Ctrl-C, finishing the messages in flight.
+    Stops cleanly on SIGTERM or Ctrl-C, finishing the messages in flight. With
+    BHRDIGEST_SECRET set (as for `web`), the bot links a chat to an email subscription
+    from the Telegram link on that subscriber's preferences page.
 
     Example: bhrdigest worker --interval 10
     """
+    from bhrdigest.config.preferences import Choices
     from bhrdigest.ingest.pipeline import fetch_once
     from bhrdigest.mail.mailbox import describe_mailbox
     from bhrdigest.ops.bounces import BounceRunSummary, check_mailbox
+    from bhrdigest.telegram.linking import ChatLinker
     from bhrdigest.worker import run_worker
 
     config, engine, settings = app.config, app.engine, app.settings
     minutes = interval or config.worker_interval_minutes
     mailbox = settings.bounce_mailbox_url
+    # The secret checks the links subscribers follow from their preferences page to the bot.
+    links = (ChatLinker.of(settings.secret, config.sender.list_id, config.subscribers, Choices(config.catalogue))
+             if settings.secret else None)
 
     async def fetch() -> tuple[str, ...]:
         summary = await fetch_once(engine, config, now=datetime.now(UTC), user_agent=settings.user_agent)
@@ -75,7 +82,8 @@ def worker(app: App, interval: float | None) -> None:
         try:
             return await run_worker(fetch_once=fetch, engine=engine, sender=sender, catalogue=config.catalogue,
                                     subscribers=config.subscribers, interval=minutes * 60,
-                                    check_bounces=partial(check_bounces, mailbox) if mailbox else None)
+                                    check_bounces=partial(check_bounces, mailbox) if mailbox else None,
+                                    links=links)
         finally:
             if sender is not None:
                 await sender.close()

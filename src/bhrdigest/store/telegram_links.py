@@ -131,8 +131,9 @@ def sync_linked_chats(engine: sa.Engine, companies_of: Callable[[str], Sequence[
 
 def _set_link_companies(engine: sa.Engine, chat_id: int, names: Collection[str], now: datetime) -> None:
     with engine.begin() as conn:
-        have = dict(conn.execute(sa.select(chat_companies.c.company, chat_companies.c.source)
-                                 .where(chat_companies.c.chat_id == chat_id)).tuples().all())
+        rows = conn.execute(sa.select(chat_companies.c.company, chat_companies.c.source)
+                            .where(chat_companies.c.chat_id == chat_id))
+        have = {company: source for company, source in rows}
         gone = [company for company, source in have.items() if source == SOURCE and company not in names]
         if gone:
             conn.execute(sa.delete(chat_companies).where(chat_companies.c.chat_id == chat_id,

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from html import unescape
@@ -34,6 +38,7 @@ from bhrdigest.store import alert_queue
 from bhrdigest.store import telegram_links as links_store
 from bhrdigest.store.addresses import address_ids
 from bhrdigest.store.bot_api import bot_username, record_username
+from bhrdigest.store.db import connect
 from bhrdigest.store.subscribers import save_preferences
 from bhrdigest.telegram.bot import handle_command, poll_bot_once
 from bhrdigest.telegram.client import Pacing, TelegramSender
@@ -337,3 +342,38 @@ def test_subscribers_shows_the_linked_chat(engine, database_url, config, linker,
     assert (by_email["alex@example.org"]["telegram"], by_email["alex@example.org"]["telegram_source"]) == (CHAT, "link")
     assert by_email["staff-set@example.org"]["telegram_source"] == "yaml"
     assert by_email["rosa@example.org"]["telegram"] is None
+
+
+# --- the worker, as `bhrdigest worker` runs it ---------------------------------------------
+
+
+def test_the_worker_links_a_chat_with_the_secret_it_shares_with_the_web(tmp_path):
+    config = tmp_path / "subscriptions.yaml"
+    config.write_text(CONFIG, encoding="utf-8")
+    database = f"sqlite:///{tmp_path / 'worker.db'}"
+    env = os.environ | {"BHRDIGEST_CONFIG": str(config), "DATABASE_URL": database, "TELEGRAM_BOT_TOKEN": TOKEN,
+                        "BHRDIGEST_SECRET": SECRET}
+    env.pop("DYNO", None)
+    assert CliRunner().invoke(main, ["db", "upgrade"], env=env).exit_code == 0
+    engine = connect(database)
+    with FakeBotAPI() as api:
+        api.add_update(CHAT, f"/start {token_for(engine, 'alex@example.org', now=datetime.now(UTC))}")
+        child = subprocess.Popen([sys.executable, "-m", "bhrdigest", "worker", "--interval", "1"],
+                                 env=env | {"TELEGRAM_API_URL": api.url}, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while not api.texts(CHAT) and time.monotonic() < deadline and child.poll() is None:
+                time.sleep(0.1)
+            child.send_signal(signal.SIGTERM)
+            _, stderr = child.communicate(timeout=20)
+        finally:
+            if child.poll() is None:
+                child.kill()
+        texts = api.texts(CHAT)
+    assert child.returncode == 0, stderr
+    assert texts and "linked to the email subscription of a***@example.org" in texts[0]
+    assert SECRET not in stderr and "alex@example.org" not in stderr
+    assert followed(engine) == (("HSBC", "link"), ("Shell", "link"))
+    assert bot_username(engine) == "bhr_test_bot"  # what the web links to
+    engine.dispose()

@@ -15,17 +15,18 @@ and takes away only its own rows.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 
-from bhrdigest.config.preferences import Choices, apply_preferences
+from bhrdigest.config.preferences import Choices, Preferences, apply_preferences
 from bhrdigest.model import Subscriber
 from bhrdigest.store.schema import addresses, chat_companies, chats, telegram_links
-from bhrdigest.store.sql import insert_ignore, store_errors
-from bhrdigest.store.subscribers import find_subscriber, get_preferences
+from bhrdigest.store.sql import chunked, insert_ignore, store_errors
+from bhrdigest.store.subscribers import find_subscriber, get_preferences, load_preferences
 
 SOURCE = "link"  # chat_companies.source of a linked subscription's companies
 
@@ -93,20 +94,23 @@ def sync_all_links(engine: sa.Engine, subscribers: Sequence[Subscriber], choices
     """Every linked chat in step with its subscriptions (staff edited the YAML, an import
     changed someone); returns how many chats have links."""
     in_yaml = {s.email.lower(): s for s in subscribers}
-    return len(sync_linked_chats(engine, subscription_companies(engine, in_yaml, choices), now))
+    companies = subscription_companies(engine, in_yaml, choices, preferences=load_preferences(engine))
+    return len(sync_linked_chats(engine, companies, now))
 
 
-def subscription_companies(engine: sa.Engine, in_yaml: Mapping[str, Subscriber],
-                           choices: Choices) -> Callable[[str], Sequence[str]]:
+def subscription_companies(engine: sa.Engine, in_yaml: Mapping[str, Subscriber], choices: Choices, *,
+                           preferences: Mapping[str, Preferences] | None = None) -> Callable[[str], Sequence[str]]:
     """email -> the companies a link to that subscription gives a chat: the ones the subscriber
     follows now (their web choices applied); none when they are listed nowhere, or when staff
-    set their chat in subscriptions.yaml (`telegram:`), which wins."""
+    set their chat in subscriptions.yaml (`telegram:`), which wins. `preferences`: every
+    subscriber's, read once by the caller syncing many links (else each is read on its own)."""
 
     def companies(email: str) -> Sequence[str]:
         subscriber = find_subscriber(engine, in_yaml, choices, email)
         if subscriber is None or subscriber.telegram is not None:
             return ()
-        return apply_preferences(subscriber, get_preferences(engine, email), choices).companies
+        mine = preferences.get(email) if preferences is not None else get_preferences(engine, email)
+        return apply_preferences(subscriber, mine, choices).companies
 
     return companies
 
@@ -118,31 +122,38 @@ def sync_linked_chats(engine: sa.Engine, companies_of: Callable[[str], Sequence[
     union of their subscriptions' companies; a company new to a chat alerts from `now` on.
     Returns {chat: the companies its links give it}."""
     if chat_ids is None:
+        found = links(engine)
         with engine.connect() as conn:
             rows = conn.execute(sa.select(chat_companies.c.chat_id).where(chat_companies.c.source == SOURCE))
-            chat_ids = {r.chat_id for r in rows} | {link.chat_id for link in links(engine)}
+            chat_ids = {r.chat_id for r in rows} | {link.chat_id for link in found}
+    else:
+        found = links(engine, chat_ids=chat_ids)
     wanted: dict[int, dict[str, None]] = {chat_id: {} for chat_id in chat_ids}
-    for link in links(engine, chat_ids=chat_ids):
+    for link in found:
         wanted[link.chat_id].update(dict.fromkeys(companies_of(link.email)))
-    for chat_id, names in wanted.items():
-        _set_link_companies(engine, chat_id, names, now)
+    with engine.begin() as conn:  # one transaction: a fetch's sync of every link stays cheap
+        _write_link_rows(conn, wanted, now)
     return {chat_id: tuple(names) for chat_id, names in wanted.items()}
 
 
-def _set_link_companies(engine: sa.Engine, chat_id: int, names: Collection[str], now: datetime) -> None:
-    with engine.begin() as conn:
-        rows = conn.execute(sa.select(chat_companies.c.company, chat_companies.c.source)
-                            .where(chat_companies.c.chat_id == chat_id))
-        have = {company: source for company, source in rows}
-        gone = [company for company, source in have.items() if source == SOURCE and company not in names]
+def _write_link_rows(conn: sa.Connection, wanted: Mapping[int, Collection[str]], now: datetime) -> None:
+    """Only what differs is written: an unchanged chat costs one read."""
+    have: dict[int, dict[str, str]] = defaultdict(dict)
+    for part in chunked(sorted(wanted)):
+        for row in conn.execute(sa.select(chat_companies).where(chat_companies.c.chat_id.in_(part))):
+            have[row.chat_id][row.company] = row.source
+    new: list[dict] = []
+    for chat_id, names in wanted.items():
+        gone = [company for company, source in have[chat_id].items() if source == SOURCE and company not in names]
         if gone:
             conn.execute(sa.delete(chat_companies).where(chat_companies.c.chat_id == chat_id,
                                                          chat_companies.c.company.in_(gone)))
-        new = [{"chat_id": chat_id, "company": c, "source": SOURCE, "since": now} for c in names if c not in have]
-        if new:
-            insert_ignore(conn, chats, [{"chat_id": chat_id, "status": "active", "created_at": now,
-                                         "updated_at": now}])
-            insert_ignore(conn, chat_companies, new)
+        new += [{"chat_id": chat_id, "company": c, "source": SOURCE, "since": now}
+                for c in names if c not in have[chat_id]]
+    new_chats = {row["chat_id"] for row in new}
+    insert_ignore(conn, chats, [{"chat_id": c, "status": "active", "created_at": now, "updated_at": now}
+                                for c in sorted(new_chats)])
+    insert_ignore(conn, chat_companies, new)
 
 
 def linked_chats(engine: sa.Engine) -> dict[str, int]:

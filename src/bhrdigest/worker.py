@@ -41,6 +41,7 @@ from bhrdigest.telegram.bot import COMMANDS, CompanyDirectory, poll_bot_once
 from bhrdigest.telegram.client import BotApiDownError, TelegramSender
 from bhrdigest.telegram.deliver import AlertRunSummary, run_alerts_once, utcnow
 from bhrdigest.telegram.health import BotApiLink
+from bhrdigest.telegram.linking import ChatLinker
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ async def run_worker(
     api_backoff: float = 5.0,
     check_bounces: CheckBounces | None = None,
     signup_chores: SignupChores | None = None,
+    links: ChatLinker | None = None,
 ) -> None:
     """Fetch every `interval` seconds, queue and deliver alerts, answer the bot.
 
@@ -77,6 +79,8 @@ async def run_worker(
     the worker starts it when the Bot API first answers (`api_backoff`: the first wait
     before asking again while it does not). `check_bounces`, when given, reads the bounce
     mailbox after each fetch; `signup_chores`, when given, runs after each fetch too.
+    `links`: what the bot needs to link a chat to a subscription
+    (None without BHRDIGEST_SECRET: a subscription link is then answered that linking is not set up).
     """
     own_signals = stop_event is None
     stop = stop_event or asyncio.Event()
@@ -99,6 +103,7 @@ async def run_worker(
             clock=clock,
             check_bounces=check_bounces,
             signup_chores=signup_chores,
+            links=links,
         )
         await _loop(setup, life)
     finally:
@@ -122,6 +127,7 @@ class _Setup:
     clock: Clock
     check_bounces: CheckBounces | None  # None: no bounce mailbox to read
     signup_chores: SignupChores | None = None
+    links: ChatLinker | None = None  # None: no secret to check subscription links with
 
 
 @dataclass(slots=True)
@@ -192,7 +198,7 @@ async def _loop(setup: _Setup, life: _Life) -> None:
             if summary.messages or summary.retried or summary.failed or summary.gone:
                 log.info(summary.line(time.monotonic() - started))
             timeout = _poll_timeout(engine, next_fetch, setup.poll_timeout, clock)
-            await _poll(engine, link, setup.companies, stop, timeout, clock, poller)
+            await _poll(setup, link, timeout, poller)
     finally:
         poller.release()
 
@@ -234,20 +240,14 @@ def _poll_timeout(engine: sa.Engine, next_fetch: float, poll_timeout: float, clo
     return max(0.0, timeout)
 
 
-async def _poll(
-    engine: sa.Engine,
-    link: BotApiLink,
-    companies: CompanyDirectory,
-    stop: asyncio.Event,
-    timeout: float,
-    clock: Clock,
-    poller: HeldLock,
-) -> None:
+async def _poll(setup: _Setup, link: BotApiLink, timeout: float, poller: HeldLock) -> None:
+    engine, stop, clock = setup.engine, setup.stop, setup.clock
     if not poller.acquire():
         await _until(stop, timeout)  # another worker answers the bot; this one fetches and alerts
         return
     try:
-        await _unless_stopped(poll_bot_once(engine, link.sender, companies, timeout=timeout, clock=clock), stop)
+        await _unless_stopped(poll_bot_once(engine, link.sender, setup.companies, timeout=timeout, clock=clock,
+                                            links=setup.links), stop)
     except BotApiDownError as exc:
         link.failed(exc)  # the loop waits for it to answer again, fetching meanwhile
     except DeliveryError as exc:

@@ -36,6 +36,8 @@ def subscribers(ctx: click.Context, as_json: bool) -> None:
     (also of addresses listed nowhere). An address in both the YAML and the database is the
     YAML's: the line says so. A sign-up's consent evidence (when and from where it was asked
     for and confirmed, and on which form) follows its line; `consent` in JSON.
+    A Telegram chat is shown: the YAML's `telegram:`, or one the subscriber linked from
+    their preferences page.
 
     Example: bhrdigest subscribers --json
     """
@@ -45,15 +47,19 @@ def subscribers(ctx: click.Context, as_json: bool) -> None:
         return
     from bhrdigest.store.signups import latest_consents
     from bhrdigest.store.subscribers import subscriber_views
+    from bhrdigest.store.telegram_links import linked_chats
 
     app = ctx.find_object(App)
     assert app is not None
     views = subscriber_views(app.engine, app.config.subscribers, app.config.catalogue)
     consents = latest_consents(app.engine)
+    linked = linked_chats(app.engine)
     if as_json:
         for view in views:
             consent = consents.get(view.email)
-            line = {**view.to_json(), "consent": consent.to_json() if consent else None}
+            chat, how = _telegram(view, linked)
+            line = {**view.to_json(), "consent": consent.to_json() if consent else None,
+                    "telegram": chat, "telegram_source": how}
             click.echo(json.dumps(line, ensure_ascii=False))
         return
     for view in views:
@@ -61,7 +67,9 @@ def subscribers(ctx: click.Context, as_json: bool) -> None:
         evidence = (f"  [signed up {consent.requested_at:%Y-%m-%d %H:%M} from {consent.requested_from.ip} "
                     f"({consent.form}), confirmed {consent.confirmed_at:%Y-%m-%d %H:%M} from "
                     f"{consent.confirmed_from.ip}]") if consent else ""
-        click.echo(f"{view.email:<40} {view.status:<13}{view.source or '-':<7} {_details(view)}{evidence}")
+        chat, how = _telegram(view, linked)
+        telegram = f"  [Telegram chat {chat}{', linked by the subscriber' if how == 'link' else ''}]" if chat else ""
+        click.echo(f"{view.email:<40} {view.status:<13}{view.source or '-':<7} {_details(view)}{evidence}{telegram}")
     counts = Counter(view.status for view in views)
     in_yaml = sum(1 for view in views if view.in_yaml)
     nowhere = sum(1 for view in views if not view.source)
@@ -72,6 +80,14 @@ def subscribers(ctx: click.Context, as_json: bool) -> None:
         f"{len(views) - in_yaml - nowhere} in the database" + (f", {nowhere} listed nowhere" if nowhere else "")
         + (f"; {conflicts} in both the YAML and the database (the YAML wins)" if conflicts else "")
     )
+
+
+def _telegram(view: SubscriberView, linked: dict[str, int]) -> tuple[int | None, str | None]:
+    """(chat, "yaml" | "link") of the subscriber's Telegram alerts: staff's setting wins."""
+    if view.subscriber is not None and view.subscriber.telegram is not None:
+        return int(view.subscriber.telegram), "yaml"
+    chat = linked.get(view.email)
+    return (chat, "link") if chat is not None else (None, None)
 
 
 def _details(view: SubscriberView) -> str:

@@ -53,18 +53,25 @@ def worker(app: App, interval: float | None) -> None:
     `bhrdigest bounces` does; a mailbox that fails is logged and read again next time.
     Each interval it also deletes unconfirmed sign-ups past their 7 days and sends the sign-up
     emails the web process left queued or failed (with BHRDIGEST_SECRET set).
-    Stops cleanly on SIGTERM or Ctrl-C, finishing the messages in flight.
+    Stops cleanly on SIGTERM or Ctrl-C, finishing the messages in flight. With
+    BHRDIGEST_SECRET set (as for `web`), the bot links a chat to an email subscription
+    from the Telegram link on that subscriber's preferences page.
 
     Example: bhrdigest worker --interval 10
     """
+    from bhrdigest.config.preferences import Choices
     from bhrdigest.ingest.pipeline import fetch_once
     from bhrdigest.mail.mailbox import describe_mailbox
     from bhrdigest.ops.bounces import BounceRunSummary, check_mailbox
+    from bhrdigest.telegram.linking import ChatLinker
     from bhrdigest.worker import run_worker
 
     config, engine, settings = app.config, app.engine, app.settings
     minutes = interval or config.worker_interval_minutes
     mailbox = settings.bounce_mailbox_url
+    # The secret checks the links subscribers follow from their preferences page to the bot.
+    links = (ChatLinker.of(settings.secret, config.sender.list_id, config.subscribers, Choices(config.catalogue))
+             if settings.secret else None)
 
     async def fetch() -> tuple[str, ...]:
         summary = await fetch_once(engine, config, now=datetime.now(UTC), user_agent=settings.user_agent)
@@ -96,7 +103,7 @@ def worker(app: App, interval: float | None) -> None:
             return await run_worker(fetch_once=fetch, engine=engine, sender=sender, catalogue=config.catalogue,
                                     subscribers=config.subscribers, interval=minutes * 60,
                                     check_bounces=partial(check_bounces, mailbox) if mailbox else None,
-                                    signup_chores=signup_chores)
+                                    signup_chores=signup_chores, links=links)
         finally:
             if sender is not None:
                 await sender.close()

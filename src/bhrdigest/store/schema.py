@@ -141,7 +141,7 @@ chat_companies = sa.Table(
     metadata,
     sa.Column("chat_id", sa.BigInteger, primary_key=True),
     sa.Column("company", sa.Text, primary_key=True),
-    sa.Column("source", sa.String(8), nullable=False),  # yaml | bot
+    sa.Column("source", sa.String(8), nullable=False),  # yaml | bot | link (store/telegram_links.py)
     sa.Column("since", UtcDateTime(), nullable=False),  # alerts only for components first seen after
 )
 
@@ -301,3 +301,15 @@ notices = sa.Table(
 )
 sa.Index("ix_notices_email", notices.c.email, notices.c.created_at)
 sa.Index("ix_notices_status", notices.c.status)
+# --- Telegram chats linked to a subscription (store/telegram_links.py) ---------------------
+# A subscriber confirmed, through a signed link from their preferences page, that this chat
+# gets instant alerts for the companies they follow. One chat per address (linking again moves
+# it); a chat may carry several addresses' links. subscriptions.yaml's `telegram:` is staff's.
+telegram_links = sa.Table(
+    "telegram_links",
+    metadata,
+    sa.Column("address_id", sa.Integer, sa.ForeignKey("addresses.id"), primary_key=True),
+    sa.Column("chat_id", sa.BigInteger, nullable=False),
+    sa.Column("linked_at", UtcDateTime(), nullable=False),
+)
+sa.Index("ix_telegram_links_chat", telegram_links.c.chat_id)

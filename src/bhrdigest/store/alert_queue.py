@@ -51,6 +51,7 @@ class TrackResult(enum.Enum):
 class UntrackResult(enum.Enum):
     REMOVED = "removed"
     YAML = "yaml"  # configured in subscriptions.yaml: only staff can remove it
+    LINKED = "linked"  # from a linked email subscription (store/telegram_links): its preferences decide
     NOT_TRACKED = "not_tracked"
 
 
@@ -73,7 +74,7 @@ class ChatAlerts:
 class ChatState:
     chat_id: int
     status: str | None  # active | stopped | gone, None for a chat we never saw
-    companies: tuple[tuple[str, str], ...]  # (company, source yaml|bot), sorted
+    companies: tuple[tuple[str, str], ...]  # (company, source yaml|bot|link), sorted
 
 
 # --- chats from subscriptions.yaml ---------------------------------------------------
@@ -100,8 +101,8 @@ def sync_yaml_chats(engine: sa.Engine, subscribers: Iterable[Subscriber], now: d
         new_rows = []
         for chat_id, names in wanted.items():
             for company in sorted(names):
-                if have.get((chat_id, company)) == "bot":
-                    # Staff now configure what the chat chose: keep its original `since`.
+                if have.get((chat_id, company)) in ("bot", "link"):
+                    # Staff now configure what the chat chose (or a link gave it): keep its original `since`.
                     conn.execute(sa.update(chat_companies).where(_row(chat_id, company)).values(source="yaml"))
                 elif (chat_id, company) not in have:
                     new_rows.append({"chat_id": chat_id, "company": company, "source": "yaml", "since": now})
@@ -460,6 +461,8 @@ def untrack_company(engine: sa.Engine, chat_id: int, company: str) -> UntrackRes
             return UntrackResult.NOT_TRACKED
         if source == "yaml":
             return UntrackResult.YAML
+        if source == "link":
+            return UntrackResult.LINKED
         conn.execute(sa.delete(chat_companies).where(_row(chat_id, company)))
     return UntrackResult.REMOVED
 
@@ -506,6 +509,18 @@ def set_chat_language(engine: sa.Engine, chat_id: int, language: str | None) -> 
         return
     with engine.begin() as conn:
         conn.execute(sa.delete(bot_state).where(bot_state.c.name == _language_name(chat_id)))
+
+
+def remember_telegram_language(engine: sa.Engine, chat_id: int, language_code: str) -> None:
+    """Keep the Telegram app language a private chat's user last wrote in (written only when it changed)."""
+    name = f"telegram-language:{chat_id}"
+    if read_state(engine, name) != language_code:
+        write_state(engine, name, language_code)
+
+
+def alert_language(engine: sa.Engine, chat_id: int) -> str | None:
+    """The language to tell a chat of news in: its /language choice, else its user's Telegram language."""
+    return get_chat_language(engine, chat_id) or read_state(engine, f"telegram-language:{chat_id}")
 
 
 def _language_name(chat_id: int) -> str:

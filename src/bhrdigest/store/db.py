@@ -74,7 +74,18 @@ def _v6_addresses(conn: sa.Connection) -> None:
     schema.addresses.create(conn)
 
 
-def _v7_compact_ledger(conn: sa.Connection) -> None:
+def _v7_signups(conn: sa.Connection) -> None:
+    """Sign-up with double opt-in: pending sign-ups, consent evidence, the notices' ledger."""
+    for table in (schema.signups, schema.consents, schema.notices):
+        table.create(conn)
+
+
+def _v8_telegram_links(conn: sa.Connection) -> None:
+    """Telegram chats a subscriber linked to their subscription by a confirmation link."""
+    schema.telegram_links.create(conn)
+
+
+def _v9_compact_ledger(conn: sa.Connection) -> None:
     """The ledger keyed by address ids, a sent digest's items packed on its row (not a row
     per item), and per-run totals that outlive pruned rows: a weekly run at 100,000
     subscribers took 4 KB a digest. Every address of the old rows gets its id."""
@@ -145,7 +156,9 @@ MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
     4: _v4_published_links_mentions_and_place_origins,
     5: _v5_subscribers,
     6: _v6_addresses,
-    7: _v7_compact_ledger,
+    7: _v7_signups,
+    8: _v8_telegram_links,
+    9: _v9_compact_ledger,
 }
 SCHEMA_VERSION = max(MIGRATIONS, default=1)
 
@@ -283,6 +296,7 @@ def upgrade(engine: Engine) -> tuple[int | None, int]:
             if before is None:
                 metadata.create_all(conn)
             else:
+                # In order; a number no branch has landed yet is skipped (steps are numbered as planned).
                 for version in range(before + 1, SCHEMA_VERSION + 1):
                     log.info("migrating the database schema to version %d", version)
                     MIGRATIONS[version](conn)

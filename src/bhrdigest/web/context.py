@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,13 +36,25 @@ class Limits:
     client_per_second: float = 1.0
     subscriber_burst: int = 20
     subscriber_per_second: float = 0.2
+    signup_burst: int = 5  # requests to join from one client; then one every 2 minutes
+    signup_per_second: float = 1 / 120
+
+
+@dataclass(frozen=True, slots=True)
+class SignupDesk:
+    """The sign-up pages' own: the per-client limit on requests to join, and what sends the
+    emails they queue right after the response (None: the worker sends them)."""
+
+    client_limit: RateLimiter
+    deliver: Callable[[list[int]], Awaitable[object]] | None = None
 
 
 class WebContext:
     """What the pages share: configuration, database, signing secret, templates, limits."""
 
     def __init__(self, config: Config, engine: sa.Engine, secret: str, *, templates_dir: Path,
-                 limits: Limits, clock: Callable[[], float], wall_clock: Callable[[], float]):
+                 limits: Limits, clock: Callable[[], float], wall_clock: Callable[[], float],
+                 deliver_notices: Callable[[list[int]], Awaitable[object]] | None = None):
         self.config = config
         self.engine = engine
         self.secret = secret  # kept out of repr below
@@ -53,6 +65,8 @@ class WebContext:
         self.subscriber_limit = RateLimiter(burst=limits.subscriber_burst, per_second=limits.subscriber_per_second,
                                             clock=clock)
         self.wall_clock = wall_clock
+        self.signup = SignupDesk(RateLimiter(burst=limits.signup_burst, per_second=limits.signup_per_second,
+                                             clock=clock), deliver_notices)
         self.css = (templates_dir / "web.css").read_text(encoding="utf-8")
         css_hash = base64.b64encode(hashlib.sha256(self.css.encode("utf-8")).digest()).decode("ascii")
         # No script, no outside resource; the one inline stylesheet allowed by its hash.

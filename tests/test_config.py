@@ -374,7 +374,7 @@ def test_an_unknown_language_code_is_refused_with_what_was_meant(tmp_path, code,
     assert f"{code!r} is not a known language code; did you mean {meant!r}?" in problem.message
 
 
-@pytest.mark.parametrize("code", ["ja", "zh-hant", "my", "pt-BR", "uk", "fil", "es-419"])
+@pytest.mark.parametrize("code", ["ja", "zh-hant", "my", "pt-BR", "uk", "fil", "es-419", "zh-CN", "zh-TW", "zh-HK"])
 def test_the_sites_languages_and_others_babel_knows_are_accepted(tmp_path, code):
     text = with_subscriber(f"""\
       - email: sam@example.org

@@ -307,6 +307,21 @@ def test_a_readers_regional_or_capitalised_code_reads_the_sites_translation(rend
     assert "ProtonVPN announces donations" in render(renderer, one_item_digest(item, british, (PLACE,))).html
 
 
+SIMPLIFIED, TRADITIONAL = "香港：简体", "香港：繁體"
+
+
+@pytest.mark.parametrize(("code", "shown"), [("zh-CN", SIMPLIFIED), ("zh-SG", SIMPLIFIED), ("zh", SIMPLIFIED),
+                                             ("zh-TW", TRADITIONAL), ("zh-HK", TRADITIONAL), ("zh-Hant", TRADITIONAL)])
+def test_a_chinese_readers_region_code_reads_the_script_the_site_publishes_for_it(renderer, code, shown):
+    item = component("hk", title="Hong Kong: ProtonVPN announces donations", translations=(
+        Translation("zh-hans", SIMPLIFIED, f"{SITE}/zh-hans/x/", None, "…"),
+        Translation("zh-hant", TRADITIONAL, f"{SITE}/zh-hant/x/", None, "…"),
+    ))
+    reader = Subscriber(email="li@example.org", languages=(code, "en"), places=("Hong Kong",))
+    html = render(renderer, one_item_digest(item, reader, (PLACE,))).html
+    assert shown in html and "ProtonVPN announces donations" not in html
+
+
 def test_inline_translation_without_a_headline_keeps_the_original_headline_and_link(renderer):
     # The old site's `+ 日本語 - Hide` block: a Japanese text, but no headline and no page.
     item = component(

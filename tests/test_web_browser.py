@@ -15,18 +15,25 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import email
+import email.policy
 import json
 import os
+import re
 import shutil
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from test_digests import PREFERENCES, TEMPLATES, UNSUBSCRIBE, component, realistic_digest
 from test_web import MULTILINGUAL, SECRET, write_config
 from webpages import forms
 from webserver import LiveServer
 
+from bhrdigest.bundled import bundled_path
+from bhrdigest.cli.main import main
 from bhrdigest.config.load import load_config
 from bhrdigest.digest.build import build_digest
 from bhrdigest.digest.match import Match, Reason
@@ -223,3 +230,118 @@ def test_axe_reports_a_planted_contrast_failure(browser, tmp_path):
     page.write_text(rendered.html, encoding="utf-8")
     browser.get(page.as_uri())
     assert any(v.startswith("color-contrast (serious)") for v in axe_violations(browser, ("serious",)))
+
+
+# --- sign-up, from the form to the first digest ---------------------------------------------
+
+
+def test_a_reader_signs_up_in_the_browser_confirms_by_email_and_gets_the_first_digest(browser, database_url,
+                                                                                          tmp_path):
+    """The whole double opt-in: the form, the confirmation email read from the SMTP sink, its
+    link opened in the browser, then `send` mails that reader their first digest."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+    from smtpserver import SmtpServer
+    from test_web_e2e import SAMPLE
+
+    from bhrdigest.signup.notices import NoticeComposer, NoticeDelivery, open_sender
+    from bhrdigest.store.db import connect
+
+    web = LiveServer()
+    config_path = tmp_path / "subscriptions.yaml"
+    config_path.write_text(f"""sender:
+  from: "Resource Centre <updates@example.org>"
+  unsubscribe_url: "{web.url}/u/{{token}}"
+  preferences_url: "{web.url}/p/{{token}}"
+  list_id: weekly.bhrdigest.example.org
+feeds:
+  - url: {SAMPLE}
+companies:
+  Cellebrite: {{}}
+subscribers:
+  - email: alex@example.org
+    regions: [Americas]
+""", encoding="utf-8")
+    config = load_config(config_path)
+    engine = connect(database_url, create=True)
+    with SmtpServer() as smtp:
+        smtp_url = f"smtp+plain://127.0.0.1:{smtp.port}"
+        env = {"BHRDIGEST_CONFIG": str(config_path), "DATABASE_URL": database_url, "BHRDIGEST_SECRET": SECRET,
+               "SMTP_URL": smtp_url, "TELEGRAM_BOT_TOKEN": "", "DYNO": ""}
+        delivery = NoticeDelivery(engine, NoticeComposer(config, SECRET, bundled_path("templates/notices")),
+                                  lambda: open_sender(smtp_url, tmp_path / "outbox"))
+        with web.serve(create_app(config, engine, SECRET, deliver_notices=delivery)):
+            # 1. The form, accessible and usable on a phone.
+            browser.get(f"{web.url}/signup")
+            assert browser.find_element(By.TAG_NAME, "h1").text == "Subscribe to the weekly digest"
+            if AXE.exists():
+                assert axe_violations(browser) == [], "sign-up page"
+            assert_fits(browser, f"{web.url}/signup", 375)
+            if AXE.exists():
+                browser.get(f"{web.url}/signup/confirm/1.1800000000.AAAAAAAAAAAAAAAAAAAAAA")
+                assert axe_violations(browser) == [], "broken-link page"
+                browser.get(f"{web.url}/signup")
+                browser.find_element(By.ID, "email").send_keys("rosa@example.net")
+                browser.find_element(By.CSS_SELECTOR, "button.primary").click()  # nothing chosen: refused
+                WebDriverWait(browser, 10).until(ready.presence_of_element_located((By.CSS_SELECTOR, ".problems")))
+                assert axe_violations(browser) == [], "sign-up page with problems"
+                browser.get(f"{web.url}/signup")
+            browser.find_element(By.ID, "email").send_keys("Rosa@Example.net")
+            browser.find_element(By.ID, "name").send_keys("Rosa")
+            browser.find_element(By.ID, "add_companies").send_keys("Cellebrite")
+            browser.find_element(By.CSS_SELECTOR, "input[name=topic][value='Technology & human rights']").click()
+            browser.find_element(By.CSS_SELECTOR, "button.primary").click()
+            WebDriverWait(browser, 10).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"),
+                                                                                 "Check your inbox"))
+            if AXE.exists():
+                assert axe_violations(browser) == [], "check-your-inbox page"
+
+            # 2. The confirmation email arrives; its link, opened in the browser, confirms.
+            confirmation = wait_for_mail(smtp, 1)[0]
+            assert confirmation["To"].addresses[0].addr_spec == "rosa@example.net"
+            (link,) = re.findall(rf"{re.escape(web.url)}/signup/confirm/\S+",
+                                 confirmation.get_body(("plain",)).get_content())
+            email_page = tmp_path / "confirmation.html"
+            email_page.write_text(confirmation.get_body(("html",)).get_content(), encoding="utf-8")
+            if AXE.exists():
+                browser.get(email_page.as_uri())
+                assert axe_violations(browser) == [], "confirmation email"
+            assert_fits(browser, email_page.as_uri(), 375)
+            browser.get(link)
+            if AXE.exists():
+                assert axe_violations(browser) == [], "confirmation page"
+            browser.find_element(By.CSS_SELECTOR, "button.primary").click()
+            WebDriverWait(browser, 10).until(ready.text_to_be_present_in_element((By.TAG_NAME, "h1"),
+                                                                                 "You are subscribed"))
+            if AXE.exists():
+                assert axe_violations(browser) == [], "confirmed page"
+            welcome = wait_for_mail(smtp, 2)[1]
+            assert welcome["Subject"] == "Welcome to the weekly digest"
+
+        # 3. The next `send` mails Rosa her first digest, with the company she chose.
+        for command in (["fetch"], ["send", "--yes"]):
+            result = CliRunner().invoke(main, command, env=env, catch_exceptions=False)
+            assert result.exit_code == 0, result.output
+        digests = [m for m in wait_for_mail(smtp, 3) if m["To"].addresses[0].addr_spec == "rosa@example.net"
+                   and m["Message-ID"].startswith("<digest-")]
+        assert len(digests) == 1
+        assert "Cellebrite" in digests[0].get_body(("plain",)).get_content()
+    engine.dispose()
+
+
+def wait_for_mail(smtp, count: int) -> list:
+    deadline = time.monotonic() + 10
+    while len(smtp.messages) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [email.message_from_bytes(m.content, policy=email.policy.default) for m in smtp.messages]
+
+
+def assert_fits(browser, url: str, width: int) -> None:
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": True})
+    browser.get(url)
+    scroll_width = browser.execute_script("return document.documentElement.scrollWidth")
+    assert scroll_width <= width, f"{url} at {width} px scrolls sideways ({scroll_width} px)"
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    browser.get(url)

@@ -185,6 +185,23 @@ async def test_a_burst_of_forty_alerts_tells_the_first_ten_and_the_rest_as_and_n
     assert api.refusals == []
 
 
+async def test_alerts_speak_the_language_the_chat_chose(engine, api, sender):
+    store.track_company(engine, 7, "HSBC", T0)
+    store.track_company(engine, 8, "HSBC", T0)
+    store.set_chat_language(engine, 8, "es")
+    new_component(engine, "c1", kind="company_response", title="HSBC replies", author="Reuters")
+    new_component(engine, "c2", title="HSBC accused")
+
+    await run_alerts_once(engine, sender, now=LATER)
+
+    [english], [spanish] = api.texts(7), api.texts(8)
+    assert english.startswith("2 new items on companies you track")
+    assert "Company response · HSBC" in english and "Source: Reuters" in english
+    assert spanish.startswith("2 novedades sobre empresas que sigues")
+    assert "Respuesta de la empresa · HSBC" in spanish and "Fuente: Reuters" in spanish
+    assert "HSBC replies" in spanish  # the item itself keeps its language
+
+
 def queue_backlog(engine, chats, keys):
     """Every chat tracks HSBC; each key is an HSBC component with a 60-word excerpt, queued."""
     for chat in chats:

@@ -8,6 +8,8 @@ MAC made for one use never passes for another:
     unsubscribe   make_token / read_token                      <id>.<mac>, no expiry
     preferences   make_preferences_token / read_preferences_token   the same shape
     form (CSRF)   make_csrf / check_csrf                       <unix time>.<mac>, 12 hours
+    sign-up       make_confirmation_token / read_confirmation_token   <id>.<unix time>.<mac>, expiring
+    Telegram link make_telegram_link / read_telegram_link      base64url(id, expiry, mac), 7 days
     old links     read_legacy_token / read_legacy_preferences_token   <email>.<mac>,
                   read (never made) until LEGACY_TOKENS_UNTIL
 
@@ -21,6 +23,12 @@ strings (v1): a v1 MAC never passes as a v2 one, nor the other way round. A form
 covers the subscriber, the list and when the form was served: it is valid only for that
 subscriber's form and only for `CSRF_MAX_AGE` seconds, so no cookie is needed and a
 forged page cannot make one without the secret.
+
+A Telegram link token goes in a `t.me/<bot>?start=<token>` deep link, whose payload
+Telegram limits to 64 characters of A-Z a-z 0-9 _ -: so it is one base64url run of
+binary (address id, expiry, MAC), 32 characters, with no separator. It carries the
+address's compact id (store/addresses.py), never the address, and expires after
+`TELEGRAM_LINK_MAX_AGE`: a link copied out of a page cannot be used for ever.
 """
 
 from __future__ import annotations
@@ -30,7 +38,9 @@ import binascii
 import hashlib
 import hmac
 import re
+import struct
 from datetime import UTC, date, datetime
+from typing import NamedTuple
 
 from bhrdigest.errors import ConfigError
 
@@ -40,6 +50,8 @@ _MAC_BYTES = 16
 _UNSUBSCRIBE = b"bhrdigest-unsubscribe-v2\x00"
 _PREFERENCES = b"bhrdigest-preferences-v2\x00"
 _CSRF = b"bhrdigest-csrf-v1\x00"
+_CONFIRM = b"bhrdigest-signup-confirm-v1\x00"
+_TELEGRAM_LINK = b"bhrdigest-telegram-link-v1\x00"
 # The email-bearing tokens of earlier releases: read only, until LEGACY_TOKENS_UNTIL.
 _UNSUBSCRIBE_V1 = b"bhrdigest-unsubscribe-v1\x00"
 _PREFERENCES_V1 = b"bhrdigest-preferences-v1\x00"
@@ -50,6 +62,9 @@ LEGACY_TOKENS_UNTIL = date(2027, 6, 30)
 
 CSRF_MAX_AGE = 12 * 3600  # a form left open over a working day still saves
 _CLOCK_SKEW = 300
+_CONFIRMATION = re.compile(r"([1-9][0-9]{0,17})\.([0-9]{1,12})\.([A-Za-z0-9_-]{22})", re.ASCII)
+TELEGRAM_LINK_MAX_AGE = 7 * 24 * 3600  # a week to open Telegram and press Start
+_LINK_HEAD = struct.Struct(">II")  # address id, expiry (unix seconds): 8 bytes
 _BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 _ID = re.compile(r"[1-9a-z][0-9a-z]{0,12}")  # canonical base 36: no leading zero, lower case
 
@@ -103,6 +118,58 @@ def check_csrf(secret: str, subject: str, value: str | None, *, now: float, max_
     if not hmac.compare_digest(mac.encode("ascii", "replace"), expected):
         return False
     return -_CLOCK_SKEW <= now - int(issued) <= max_age
+
+
+def make_confirmation_token(secret: str, signup_id: int, *, now: float) -> str:
+    """The link that confirms pending sign-up `signup_id`, issued at `now` (no address in it)."""
+    issued = str(int(now))
+    return f"{signup_id}.{issued}.{_b64encode(_mac(secret, _CONFIRM, str(signup_id), issued))}"
+
+
+def read_confirmation_token(secret: str, token: str, *, now: float, max_age: int) -> int | None:
+    """The sign-up id of a genuine confirmation token at most `max_age` seconds old, else None."""
+    parts = _CONFIRMATION.fullmatch(token)
+    if parts is None:
+        return None
+    signup_id, issued, mac = parts.groups()
+    expected = _b64encode(_mac(secret, _CONFIRM, signup_id, issued)).encode("ascii")
+    if not hmac.compare_digest(mac.encode("ascii", "replace"), expected):
+        return None
+    return int(signup_id) if -_CLOCK_SKEW <= now - int(issued) <= max_age else None
+
+
+class TelegramLink(NamedTuple):
+    """What a genuine Telegram link token says: whose subscription, and until when."""
+
+    address_id: int
+    expires: int  # unix seconds
+
+    def expired(self, now: float) -> bool:
+        return now > self.expires + _CLOCK_SKEW
+
+
+def make_telegram_link(secret: str, address_id: int, list_id: str, *, now: float,
+                       max_age: int = TELEGRAM_LINK_MAX_AGE) -> str:
+    """The start-payload token linking a Telegram chat to `address_id`'s subscription."""
+    expires = int(now) + max_age
+    head = _LINK_HEAD.pack(address_id, expires)
+    return _b64encode(head + _mac(secret, _TELEGRAM_LINK, list_id, f"{address_id}.{expires}"))
+
+
+def read_telegram_link(secret: str, token: str, list_id: str) -> TelegramLink | None:
+    """The id and expiry a token was made with, or None if it is not genuine (expired ones
+    are genuine: the caller tells them apart, to say so)."""
+    try:
+        data = _b64decode(token)
+    except (binascii.Error, ValueError):
+        return None
+    if len(data) != _LINK_HEAD.size + _MAC_BYTES:
+        return None
+    address_id, expires = _LINK_HEAD.unpack(data[: _LINK_HEAD.size])
+    expected = _mac(secret, _TELEGRAM_LINK, list_id, f"{address_id}.{expires}")
+    if not hmac.compare_digest(data[_LINK_HEAD.size :], expected):
+        return None
+    return TelegramLink(address_id, expires)
 
 
 def _make(secret: str, address_id: int, list_id: str, purpose: bytes) -> str:

@@ -41,12 +41,14 @@ from bhrdigest.telegram.bot import COMMANDS, CompanyDirectory, poll_bot_once
 from bhrdigest.telegram.client import BotApiDownError, TelegramSender
 from bhrdigest.telegram.deliver import AlertRunSummary, run_alerts_once, utcnow
 from bhrdigest.telegram.health import BotApiLink
+from bhrdigest.telegram.linking import ChatLinker
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 FetchOnce = Callable[[], Awaitable[Sequence[str]]]  # stores what it fetched; the new keys
 CheckBounces = Callable[[], BounceRunSummary]  # blocking (IMAP): run in a thread
+SignupChores = Callable[[], Awaitable[object]]  # expire sign-ups, send the sign-up emails left over
 _T = TypeVar("_T")
 
 
@@ -65,6 +67,8 @@ async def run_worker(
     clock: Clock = utcnow,
     api_backoff: float = 5.0,
     check_bounces: CheckBounces | None = None,
+    signup_chores: SignupChores | None = None,
+    links: ChatLinker | None = None,
 ) -> None:
     """Fetch every `interval` seconds, queue and deliver alerts, answer the bot.
 
@@ -74,7 +78,9 @@ async def run_worker(
     after the messages in flight, within a few seconds. `sender` need not be started:
     the worker starts it when the Bot API first answers (`api_backoff`: the first wait
     before asking again while it does not). `check_bounces`, when given, reads the bounce
-    mailbox after each fetch.
+    mailbox after each fetch; `signup_chores`, when given, runs after each fetch too.
+    `links`: what the bot needs to link a chat to a subscription
+    (None without BHRDIGEST_SECRET: a subscription link is then answered that linking is not set up).
     """
     own_signals = stop_event is None
     stop = stop_event or asyncio.Event()
@@ -96,6 +102,8 @@ async def run_worker(
             lease=lease,
             clock=clock,
             check_bounces=check_bounces,
+            signup_chores=signup_chores,
+            links=links,
         )
         await _loop(setup, life)
     finally:
@@ -118,6 +126,8 @@ class _Setup:
     lease: float
     clock: Clock
     check_bounces: CheckBounces | None  # None: no bounce mailbox to read
+    signup_chores: SignupChores | None = None
+    links: ChatLinker | None = None  # None: no secret to check subscription links with
 
 
 @dataclass(slots=True)
@@ -173,6 +183,8 @@ async def _loop(setup: _Setup, life: _Life) -> None:
                 life.new += await _fetch(setup.fetch_once, engine, stop, clock)
                 if setup.check_bounces is not None:
                     await _read_bounces(setup.check_bounces, life)
+                if setup.signup_chores is not None:
+                    await setup.signup_chores()
             if link is None or not await link.ready():  # no token, or the Bot API does not answer
                 wait = next_fetch - time.monotonic()
                 await _until(stop, max(0.0, wait if link is None else min(wait, link.wait())))
@@ -186,7 +198,7 @@ async def _loop(setup: _Setup, life: _Life) -> None:
             if summary.messages or summary.retried or summary.failed or summary.gone:
                 log.info(summary.line(time.monotonic() - started))
             timeout = _poll_timeout(engine, next_fetch, setup.poll_timeout, clock)
-            await _poll(engine, link, setup.companies, stop, timeout, clock, poller)
+            await _poll(setup, link, timeout, poller)
     finally:
         poller.release()
 
@@ -228,20 +240,14 @@ def _poll_timeout(engine: sa.Engine, next_fetch: float, poll_timeout: float, clo
     return max(0.0, timeout)
 
 
-async def _poll(
-    engine: sa.Engine,
-    link: BotApiLink,
-    companies: CompanyDirectory,
-    stop: asyncio.Event,
-    timeout: float,
-    clock: Clock,
-    poller: HeldLock,
-) -> None:
+async def _poll(setup: _Setup, link: BotApiLink, timeout: float, poller: HeldLock) -> None:
+    engine, stop, clock = setup.engine, setup.stop, setup.clock
     if not poller.acquire():
         await _until(stop, timeout)  # another worker answers the bot; this one fetches and alerts
         return
     try:
-        await _unless_stopped(poll_bot_once(engine, link.sender, companies, timeout=timeout, clock=clock), stop)
+        await _unless_stopped(poll_bot_once(engine, link.sender, setup.companies, timeout=timeout, clock=clock,
+                                            links=setup.links), stop)
     except BotApiDownError as exc:
         link.failed(exc)  # the loop waits for it to answer again, fetching meanwhile
     except DeliveryError as exc:

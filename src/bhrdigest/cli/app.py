@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # imported on first use, so `--help` stays instant
 
     from bhrdigest.config.load import Config
     from bhrdigest.digest.compose import DigestComposer
+    from bhrdigest.signup.notices import NoticeDelivery
     from bhrdigest.telegram.client import TelegramSender
 
 _T = TypeVar("_T")
@@ -107,6 +108,20 @@ def make_composer(app: App, *, require_secret: bool, engine: Engine | None = Non
     signer = load_signer(os.environ, from_addr=app.config.sender.from_addr)
     return DigestComposer(app.config, DigestRenderer(template_dir(app.config)), secret=secret, now=app.now(),
                           engine=engine or app.engine, signer=signer)
+
+
+def notice_delivery(app: App) -> NoticeDelivery:
+    """What sends the sign-up emails: SMTP_URL, else the outbox folder; DKIM-signed as digests are."""
+    from bhrdigest.mail.dkim import load_signer
+    from bhrdigest.signup.notices import NoticeComposer, NoticeDelivery, open_sender
+
+    folder = template_dir(app.config) / "notices"
+    if not (folder / "notice.html.j2").exists():
+        folder = bundled_path("templates/notices")
+    signer = load_signer(os.environ, from_addr=app.config.sender.from_addr)
+    composer = NoticeComposer(app.config, app.settings.secret or "", folder, signer=signer)
+    settings = app.settings
+    return NoticeDelivery(app.engine, composer, lambda: open_sender(settings.smtp_url, settings.outbox))
 
 
 def telegram_sender(app: App) -> TelegramSender | None:

@@ -46,7 +46,8 @@ def check(app: App) -> None:
 def status(app: App, as_json: bool, runs: bool) -> None:
     """Feeds' health, counts, the last digest run and its deliveries.
 
-    The last run's failed, refused and unknown-fate addresses are named.
+    The last run's failed, refused and unknown-fate addresses are named. Sign-ups are counted:
+    pending, expired (the worker deletes them), confirmed, and their emails by state.
 
     Example: bhrdigest status --runs --json
     """

@@ -31,9 +31,13 @@ SHOWN = 20  # lines listed per kind of row in the import report; the rest are co
 def subscribers(ctx: click.Context, as_json: bool) -> None:
     """Every subscriber as `send` sees them, with where each comes from.
 
-    Merges subscriptions.yaml (source yaml), the database (source import), each subscriber's
-    own changes on the preferences page, pauses and unsubscriptions (also of addresses listed
-    nowhere). An address in both the YAML and the database is the YAML's: the line says so.
+    Merges subscriptions.yaml (source yaml), the database (source import, or web: signed up and
+    confirmed), each subscriber's own changes on the preferences page, pauses and unsubscriptions
+    (also of addresses listed nowhere). An address in both the YAML and the database is the
+    YAML's: the line says so. A sign-up's consent evidence (when and from where it was asked
+    for and confirmed, and on which form) follows its line; `consent` in JSON.
+    A Telegram chat is shown: the YAML's `telegram:`, or one the subscriber linked from
+    their preferences page.
 
     Example: bhrdigest subscribers --json
     """
@@ -41,17 +45,31 @@ def subscribers(ctx: click.Context, as_json: bool) -> None:
         if as_json:
             raise click.UsageError("--json belongs to the list: bhrdigest subscribers --json")
         return
+    from bhrdigest.store.signups import latest_consents
     from bhrdigest.store.subscribers import subscriber_views
+    from bhrdigest.store.telegram_links import linked_chats
 
     app = ctx.find_object(App)
     assert app is not None
     views = subscriber_views(app.engine, app.config.subscribers, app.config.catalogue)
+    consents = latest_consents(app.engine)
+    linked = linked_chats(app.engine)
     if as_json:
         for view in views:
-            click.echo(json.dumps(view.to_json(), ensure_ascii=False))
+            consent = consents.get(view.email)
+            chat, how = _telegram(view, linked)
+            line = {**view.to_json(), "consent": consent.to_json() if consent else None,
+                    "telegram": chat, "telegram_source": how}
+            click.echo(json.dumps(line, ensure_ascii=False))
         return
     for view in views:
-        click.echo(f"{view.email:<40} {view.status:<13}{view.source or '-':<7} {_details(view)}")
+        consent = consents.get(view.email)
+        evidence = (f"  [signed up {consent.requested_at:%Y-%m-%d %H:%M} from {consent.requested_from.ip} "
+                    f"({consent.form}), confirmed {consent.confirmed_at:%Y-%m-%d %H:%M} from "
+                    f"{consent.confirmed_from.ip}]") if consent else ""
+        chat, how = _telegram(view, linked)
+        telegram = f"  [Telegram chat {chat}{', linked by the subscriber' if how == 'link' else ''}]" if chat else ""
+        click.echo(f"{view.email:<40} {view.status:<13}{view.source or '-':<7} {_details(view)}{evidence}{telegram}")
     counts = Counter(view.status for view in views)
     in_yaml = sum(1 for view in views if view.in_yaml)
     nowhere = sum(1 for view in views if not view.source)
@@ -62,6 +80,14 @@ def subscribers(ctx: click.Context, as_json: bool) -> None:
         f"{len(views) - in_yaml - nowhere} in the database" + (f", {nowhere} listed nowhere" if nowhere else "")
         + (f"; {conflicts} in both the YAML and the database (the YAML wins)" if conflicts else "")
     )
+
+
+def _telegram(view: SubscriberView, linked: dict[str, int]) -> tuple[int | None, str | None]:
+    """(chat, "yaml" | "link") of the subscriber's Telegram alerts: staff's setting wins."""
+    if view.subscriber is not None and view.subscriber.telegram is not None:
+        return int(view.subscriber.telegram), "yaml"
+    chat = linked.get(view.email)
+    return (chat, "link") if chat is not None else (None, None)
 
 
 def _details(view: SubscriberView) -> str:
@@ -79,6 +105,34 @@ def _details(view: SubscriberView) -> str:
     if view.conflict:
         text += f"  [{view.conflict}]"
     return text
+
+
+@subscribers.command("pending")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+@pass_app
+def pending(app: App, as_json: bool) -> None:
+    """Sign-ups waiting for their confirmation (deleted unconfirmed after 7 days).
+
+    Example: bhrdigest subscribers pending --json
+    """
+    from bhrdigest.store.signups import pending_signups
+
+    signups = pending_signups(app.engine)
+    for signup in signups:
+        s = signup.subscriber
+        if as_json:
+            click.echo(json.dumps({
+                "email": s.email, "name": s.name, "languages": list(s.languages), "companies": list(s.companies),
+                "places": list(s.places), "topics": list(s.topics), "form": signup.form,
+                "requested_at": signup.requested_at.isoformat(), "requested_from": signup.requested_from.ip,
+                "expires_at": signup.expires_at.isoformat(), "expired": signup.expires_at <= app.now(),
+            }, ensure_ascii=False))  # fmt: skip
+        else:
+            state = "expired" if signup.expires_at <= app.now() else f"until {signup.expires_at:%Y-%m-%d %H:%M}"
+            click.echo(f"{s.email:<40} asked {signup.requested_at:%Y-%m-%d %H:%M} from "
+                       f"{signup.requested_from.ip} ({signup.form}); {state}")
+    if not as_json:
+        click.echo(f"{len(signups)} sign-ups waiting for confirmation")
 
 
 @subscribers.command("import")

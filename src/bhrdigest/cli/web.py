@@ -9,7 +9,7 @@ import os
 
 import click
 
-from bhrdigest.cli.app import App, pass_app
+from bhrdigest.cli.app import App, notice_delivery, pass_app
 from bhrdigest.errors import ConfigError
 
 
@@ -34,6 +34,10 @@ def web(app: App, host: str, port: int, trusted_proxies: int) -> None:
     topics SES reports to), /hooks/postmark (POSTMARK_WEBHOOK_SECRET as the basic-auth password)
     and /hooks/mailgun (MAILGUN_WEBHOOK_SIGNING_KEY).
 
+    Sign-up (README "Sign-up"): GET|POST /signup, the embeddable form's HTML at /signup/embed,
+    confirmation links at /signup/confirm/TOKEN. Confirmation and welcome emails go out through
+    SMTP_URL (else into BHRDIGEST_OUTBOX) right after the request; the worker sends any left over.
+
     Each client is rate-limited under the address the last N proxies report (--trusted-proxies),
     never one it wrote itself; HSTS is sent when the request came over https.
 
@@ -54,7 +58,11 @@ def web(app: App, host: str, port: int, trusted_proxies: int) -> None:
     settings = app.settings
     webhooks = Webhooks(WebhookKeys(settings.ses_topic_arns, settings.postmark_webhook_secret,
                                     settings.mailgun_webhook_signing_key))
-    asgi = create_app(app.config, app.engine, settings.secret, trusted_proxies=trusted_proxies, webhooks=webhooks)
+    asgi = create_app(app.config, app.engine, settings.secret, trusted_proxies=trusted_proxies, webhooks=webhooks,
+                      deliver_notices=notice_delivery(app))
+    if not settings.smtp_url:
+        click.echo(f"web: SMTP_URL is not set: sign-up emails are written to {settings.outbox}/ instead of mailed",
+                   err=True)
     if hooks := [route.path for route in webhooks.routes()]:
         click.echo(f"web: bounce webhooks at {', '.join(hooks)}", err=True)
     click.echo(f"web: listening on {host}:{port} behind {trusted_proxies} trusted proxy hop(s); "

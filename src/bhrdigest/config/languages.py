@@ -19,11 +19,20 @@ from bhrdigest.config.yaml_reader import did_you_mean
 SITE_LANGUAGES = ("en", "es", "fr", "pt", "de", "it", "ru", "ar", "tr", "zh-hans", "zh-hant", "ja", "ko", "my")
 
 
+# Chinese is published by script; the regions whose Chinese is written in traditional characters.
+_TRADITIONAL_REGIONS = frozenset({"tw", "hk", "mo"})
+
+
 def site_language(code: str) -> str | None:
     """The site's code for a reader's `code`: itself (any case), or the site language a regional
-    code belongs to (pt-BR -> pt, es-419 -> es, ja-JP -> ja); None when the site has neither."""
+    code belongs to (pt-BR -> pt, es-419 -> es, ja-JP -> ja, zh-CN -> zh-hans, zh-TW -> zh-hant);
+    None when the site has neither."""
     code = code.strip().lower().replace("_", "-")
-    for candidate in (code, code.partition("-")[0]):
+    primary, *subtags = code.split("-")
+    if primary == "zh":
+        traditional = "hant" in subtags or not {"hans"} & set(subtags) and _TRADITIONAL_REGIONS & set(subtags)
+        return "zh-hant" if traditional else "zh-hans"
+    for candidate in (code, primary):
         if candidate in SITE_LANGUAGES:
             return candidate
     return None
@@ -42,7 +51,7 @@ def canonical_language(code: str) -> str:
 
 def language_problem(code: str) -> str | None:
     """None for a known language code, else what is wrong and what was probably meant."""
-    if code.lower() in SITE_LANGUAGES or _babel_knows(code):
+    if code.lower() in SITE_LANGUAGES or _babel_knows(code) or _chinese_by_region(code):
         return None
     return f"{code!r} is not a known language code{_suggestion(code)} (the site's: {', '.join(SITE_LANGUAGES)})"
 
@@ -50,6 +59,13 @@ def language_problem(code: str) -> str | None:
 def _babel_knows(code: str) -> bool:
     # Exactly a locale of Babel's CLDR data: Locale.parse would turn zh-hanz into zh-Hans, en-ZZ into en-US.
     return code.lower() in _babel_codes()
+
+
+def _chinese_by_region(code: str) -> bool:
+    """zh-CN, zh-TW, zh-HK…: the region codes people (and browsers) use for Chinese, which CLDR
+    lists only under their script (zh-Hans-CN, zh-Hant-TW)."""
+    primary, _, region = code.lower().replace("_", "-").partition("-")
+    return primary == "zh" and any(f"zh-{script}-{region}" in _babel_codes() for script in ("hans", "hant"))
 
 
 @functools.cache

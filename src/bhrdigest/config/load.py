@@ -23,6 +23,9 @@ Decisions an operator may want to know (CONTRACT.md has the file's shape):
   link (a page where the organisation publishes the week's update; a digest is personal, so
   bhrdigest keeps no public copy of it). `check` warns when the address or privacy link is
   missing: anti-spam laws in many countries require them in bulk mail.
+- `sender.signup_url` (optional) is the public URL of `web`'s sign-up page; confirmation
+  links are `<signup_url>/confirm/<token>`. Unset, it is preferences_url with its `/p/{token}`
+  replaced by `/signup`; with neither, sign-up is off.
 - A subscriber must follow at least one company, place or topic: one who follows nothing
   would never receive anything, which is almost certainly a mistake.
 """
@@ -62,7 +65,7 @@ _ADDRESS_FORBIDDEN = set('<>()[]\\,;:"')
 
 _TOP_KEYS = ("sender", "digest", "feeds", "companies", "topics", "regions", "subscribers", "worker")
 _SENDER_KEYS = ("from", "unsubscribe_url", "unsubscribe_mailto", "list_id", "preferences_url", "bounce_address",
-                "reply_to", "postal_address", "privacy_url", "view_url")
+                "reply_to", "postal_address", "privacy_url", "view_url", "signup_url")
 _DIGEST_KEYS = ("subject", "max_items", "period_days")
 _SUBSCRIBER_KEYS = ("email", "name", "languages", "companies", "regions", "countries", "topics", "match", "telegram")
 
@@ -79,6 +82,7 @@ class Sender:
     postal_address: str | None = None  # the organisation's, shown in every digest's footer
     privacy_url: str | None = None  # https URL of the privacy notice
     view_url: str | None = None  # https URL where the week's update can be read in a browser
+    signup_url: str | None = None  # https URL of `web`'s sign-up page (default: beside preferences_url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +214,8 @@ def _read_sender(node: yaml.Node | None, r: Reader, root: yaml.Node) -> Sender:
     return Sender(from_addr or "", url, mailto, list_id or _default_list_id(domain), preferences,
                   bounce_address=bounce.lower() if bounce else None, reply_to=reply_to,
                   postal_address=r.text(m.get("postal_address"), "sender.postal_address"),
-                  privacy_url=_read_page_url(m, "privacy_url", r), view_url=_read_page_url(m, "view_url", r))
+                  privacy_url=_read_page_url(m, "privacy_url", r), view_url=_read_page_url(m, "view_url", r),
+                  signup_url=_read_page_url(m, "signup_url", r))
 
 
 def _read_page_url(m: dict[str, yaml.Node], key: str, r: Reader) -> str | None:

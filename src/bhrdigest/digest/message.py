@@ -64,11 +64,14 @@ def build_message(
     reply_to: str | None = None,
     language: str | None = None,
     return_path: str | None = None,
+    message_id_value: str | None = None,
 ) -> EmailMessage:
     """The digest email for one subscriber (deterministic: the same input, the same bytes).
 
     `return_path`: the envelope sender (a VERP bounce address), written as `Return-Path:`
     so the outbox shows it; the SMTP sender sends it as MAIL FROM, not as a header.
+    `message_id_value`: for an email that is no run's digest (a sign-up notice), its own Message-ID.
+    `rendered`: anything with `html` and `text` (a notice too).
     """
     if now.tzinfo is None:
         raise ValueError(
@@ -84,7 +87,7 @@ def build_message(
     )
     msg["Subject"] = _header("Subject", subject)
     msg["Date"] = _header("Date", email.utils.format_datetime(now))
-    msg["Message-ID"] = message_id(run_id, subscriber.email, domain)
+    msg["Message-ID"] = message_id_value or message_id(run_id, subscriber.email, domain)
     msg["List-Id"] = _header("List-Id", f"<{list_id}>")
     # RFC 3834: machine-sent, so vacation responders and the like do not answer it.
     msg["Auto-Submitted"] = _header("Auto-Submitted", "auto-generated")

@@ -17,6 +17,7 @@ import httpx
 import sqlalchemy as sa
 
 from bhrdigest.config.load import Config
+from bhrdigest.config.preferences import Choices
 from bhrdigest.errors import FeedError, StoreError
 from bhrdigest.ingest.fetch import DEFAULT_USER_AGENT, FeedState, FetchResult, fetch_feeds, record_failure
 from bhrdigest.ingest.parse import parse_feed
@@ -25,6 +26,7 @@ from bhrdigest.model import Entry
 from bhrdigest.redact import display_url
 from bhrdigest.store import alert_queue as alert_store
 from bhrdigest.store import components as store
+from bhrdigest.store.telegram_links import sync_all_links
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,8 @@ async def fetch_once(
     # fetch stores anything, so what it stores can alert that chat.
     with _alert_queue("record the chats of subscriptions.yaml"):
         alert_store.sync_yaml_chats(engine, config.subscribers, now)
+    with _alert_queue("bring linked Telegram chats in step with their subscriptions"):
+        sync_all_links(engine, config.subscribers, Choices(config.catalogue), now)
     states = store.load_feed_states(engine, [feed.url for feed in config.feeds])
     results = await fetch_feeds(
         list(states.values()), now=now, user_agent=user_agent or DEFAULT_USER_AGENT, force=force, transport=transport

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from bhrdigest.config.load import Config
 from bhrdigest.redact import display_url, redact_text
 from bhrdigest.store import alert_queue as alert_store
-from bhrdigest.store import bot_api, ledger, roster, runs
+from bhrdigest.store import bot_api, ledger, notices, roster, runs, signups
 from bhrdigest.store import components as component_store
 from bhrdigest.store.bounces import bounce_counts, suppression_counts
 
@@ -66,6 +66,8 @@ def collect_status(engine: sa.Engine, config: Config, *, now: datetime, history:
         "alerts": alert_store.alert_counts(engine),
         "telegram_bot_api": _bot_api(engine),
         "bounces": bounce_status(engine, now=now),
+        # sign-up (store/signups.py): pending, expired (deleted by the worker), confirmed; its emails by status
+        "signups": {**signups.signup_counts(engine, now=now), "emails": notices.notice_counts(engine)},
     } | ({"runs": [record.to_json() for record in runs.run_history(engine)]} if history else {})
 
 
@@ -129,6 +131,10 @@ def format_status(report: dict) -> str:
     elif api is not None:
         lines.append(f"telegram bot api: up (checked {api['checked_at']:%Y-%m-%d %H:%M} UTC)")
     lines.append(format_bounces(report["bounces"]))
+    signup = report["signups"]
+    emails = ", ".join(f"{status} {count}" for status, count in sorted(signup["emails"].items())) or "none"
+    lines.append(f"sign-ups: {signup['pending']} pending, {signup['expired']} expired, {signup['confirmed']} "
+                 f"confirmed; sign-up emails: {emails}")
     if "runs" in report:
         lines += _history_lines(report["runs"])
     return "\n".join(lines)

@@ -51,6 +51,7 @@ class TrackResult(enum.Enum):
 class UntrackResult(enum.Enum):
     REMOVED = "removed"
     YAML = "yaml"  # configured in subscriptions.yaml: only staff can remove it
+    LINKED = "linked"  # from a linked email subscription (store/telegram_links): its preferences decide
     NOT_TRACKED = "not_tracked"
 
 
@@ -73,7 +74,7 @@ class ChatAlerts:
 class ChatState:
     chat_id: int
     status: str | None  # active | stopped | gone, None for a chat we never saw
-    companies: tuple[tuple[str, str], ...]  # (company, source yaml|bot), sorted
+    companies: tuple[tuple[str, str], ...]  # (company, source yaml|bot|link), sorted
 
 
 # --- chats from subscriptions.yaml ---------------------------------------------------
@@ -100,8 +101,8 @@ def sync_yaml_chats(engine: sa.Engine, subscribers: Iterable[Subscriber], now: d
         new_rows = []
         for chat_id, names in wanted.items():
             for company in sorted(names):
-                if have.get((chat_id, company)) == "bot":
-                    # Staff now configure what the chat chose: keep its original `since`.
+                if have.get((chat_id, company)) in ("bot", "link"):
+                    # Staff now configure what the chat chose (or a link gave it): keep its original `since`.
                     conn.execute(sa.update(chat_companies).where(_row(chat_id, company)).values(source="yaml"))
                 elif (chat_id, company) not in have:
                     new_rows.append({"chat_id": chat_id, "company": company, "source": "yaml", "since": now})
@@ -460,6 +461,8 @@ def untrack_company(engine: sa.Engine, chat_id: int, company: str) -> UntrackRes
             return UntrackResult.NOT_TRACKED
         if source == "yaml":
             return UntrackResult.YAML
+        if source == "link":
+            return UntrackResult.LINKED
         conn.execute(sa.delete(chat_companies).where(_row(chat_id, company)))
     return UntrackResult.REMOVED
 

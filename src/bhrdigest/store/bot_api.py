@@ -3,6 +3,7 @@
     record_down(engine, now, error)   the API did not answer: down since the first time
     record_up(engine, now)            it answered again
     health(engine)                    the last thing recorded, or None if never
+    record_username / bot_username    the bot's @username as getMe gave it (the web's t.me links)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from bhrdigest.store.schema import bot_state
 
 HEALTH_NAME = "telegram_bot_api_health"
+USERNAME_NAME = "telegram_bot_username"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,3 +77,14 @@ def _write(engine: sa.Engine, record: BotApiHealth) -> BotApiHealth:
     }
     write_state(engine, HEALTH_NAME, json.dumps(value))
     return record
+
+
+def record_username(engine: sa.Engine, username: str) -> None:
+    """The bot's username, as the worker's getMe saw it: the web needs no token to link to it."""
+    if username and read_state(engine, USERNAME_NAME) != username:
+        write_state(engine, USERNAME_NAME, username)
+
+
+def bot_username(engine: sa.Engine) -> str | None:
+    """The username a worker last saw, or None when no worker has reached the Bot API yet."""
+    return read_state(engine, USERNAME_NAME)

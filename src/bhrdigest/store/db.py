@@ -73,6 +73,17 @@ def _v6_addresses(conn: sa.Connection) -> None:
     schema.addresses.create(conn)
 
 
+def _v7_signups(conn: sa.Connection) -> None:
+    """Sign-up with double opt-in: pending sign-ups, consent evidence, the notices' ledger."""
+    for table in (schema.signups, schema.consents, schema.notices):
+        table.create(conn)
+
+
+def _v8_telegram_links(conn: sa.Connection) -> None:
+    """Telegram chats a subscriber linked to their subscription by a confirmation link."""
+    schema.telegram_links.create(conn)
+
+
 # version -> the step that takes a database from version-1 to it
 MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
     2: _v2_send_batches_and_web,
@@ -80,6 +91,8 @@ MIGRATIONS: dict[int, Callable[[sa.Connection], None]] = {
     4: _v4_published_links_mentions_and_place_origins,
     5: _v5_subscribers,
     6: _v6_addresses,
+    7: _v7_signups,
+    8: _v8_telegram_links,
 }
 SCHEMA_VERSION = max(MIGRATIONS, default=1)
 
@@ -218,6 +231,7 @@ def upgrade(engine: Engine) -> tuple[int | None, int]:
             if before is None:
                 metadata.create_all(conn)
             else:
+                # In order; a number no branch has landed yet is skipped (steps are numbered as planned).
                 for version in range(before + 1, SCHEMA_VERSION + 1):
                     log.info("migrating the database schema to version %d", version)
                     MIGRATIONS[version](conn)

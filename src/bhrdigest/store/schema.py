@@ -141,7 +141,7 @@ chat_companies = sa.Table(
     metadata,
     sa.Column("chat_id", sa.BigInteger, primary_key=True),
     sa.Column("company", sa.Text, primary_key=True),
-    sa.Column("source", sa.String(8), nullable=False),  # yaml | bot
+    sa.Column("source", sa.String(8), nullable=False),  # yaml | bot | link (store/telegram_links.py)
     sa.Column("since", UtcDateTime(), nullable=False),  # alerts only for components first seen after
 )
 
@@ -241,3 +241,75 @@ addresses = sa.Table(
     sa.Column("email", sa.Text, nullable=False, unique=True),  # lower-cased
     sa.Column("created_at", UtcDateTime(), nullable=False),
 )
+
+# --- sign-up with double opt-in (store/signups.py, store/notices.py) ----------------------
+# A sign-up waits here until its address confirms (or it expires: SIGNUP_DAYS). Its id is
+# what the confirmation link carries; AUTOINCREMENT, so an id is never given twice on
+# SQLite either and a link to an expired sign-up can never confirm a later one.
+signups = sa.Table(
+    "signups",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("email", sa.Text, nullable=False, unique=True),  # lower-cased
+    sa.Column("name", sa.Text, nullable=False, default=""),
+    sa.Column("languages", sa.JSON, nullable=False),
+    sa.Column("companies", sa.JSON, nullable=False),  # canonical names, as chosen on the form
+    sa.Column("places", sa.JSON, nullable=False),
+    sa.Column("topics", sa.JSON, nullable=False),
+    sa.Column("form", sa.String(16), nullable=False),  # page | embed: where it was filled in
+    sa.Column("requested_at", UtcDateTime(), nullable=False),
+    sa.Column("requested_ip", sa.Text, nullable=False),
+    sa.Column("requested_agent", sa.Text, nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    sqlite_autoincrement=True,
+)
+sa.Index("ix_signups_expires", signups.c.expires_at)
+
+# Consent evidence: one row per confirmed sign-up (kept when the address leaves again).
+consents = sa.Table(
+    "consents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("email", sa.Text, nullable=False),  # lower-cased
+    sa.Column("form", sa.String(16), nullable=False),  # page | embed
+    sa.Column("requested_at", UtcDateTime(), nullable=False),
+    sa.Column("requested_ip", sa.Text, nullable=False),
+    sa.Column("requested_agent", sa.Text, nullable=False),
+    sa.Column("confirmed_at", UtcDateTime(), nullable=False),
+    sa.Column("confirmed_ip", sa.Text, nullable=False),
+    sa.Column("confirmed_agent", sa.Text, nullable=False),
+)
+sa.Index("ix_consents_email", consents.c.email, consents.c.confirmed_at)
+
+# Confirmation, welcome and "already subscribed" emails, each sent at most once: claimed
+# (pending) before it is sent, marked after. AUTOINCREMENT: an id is a Message-ID.
+notices = sa.Table(
+    "notices",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # confirm | welcome | already
+    sa.Column("email", sa.Text, nullable=False),  # lower-cased
+    sa.Column("name", sa.Text, nullable=False, default=""),
+    sa.Column("language", sa.String(16), nullable=False),
+    sa.Column("signup_id", sa.Integer),  # a confirmation's sign-up
+    sa.Column("status", sa.String(16), nullable=False),  # queued | pending | sent | failed | gone | unknown
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("error", sa.Text),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sqlite_autoincrement=True,
+)
+sa.Index("ix_notices_email", notices.c.email, notices.c.created_at)
+sa.Index("ix_notices_status", notices.c.status)
+# --- Telegram chats linked to a subscription (store/telegram_links.py) ---------------------
+# A subscriber confirmed, through a signed link from their preferences page, that this chat
+# gets instant alerts for the companies they follow. One chat per address (linking again moves
+# it); a chat may carry several addresses' links. subscriptions.yaml's `telegram:` is staff's.
+telegram_links = sa.Table(
+    "telegram_links",
+    metadata,
+    sa.Column("address_id", sa.Integer, sa.ForeignKey("addresses.id"), primary_key=True),
+    sa.Column("chat_id", sa.BigInteger, nullable=False),
+    sa.Column("linked_at", UtcDateTime(), nullable=False),
+)
+sa.Index("ix_telegram_links_chat", telegram_links.c.chat_id)

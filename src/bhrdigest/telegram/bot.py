@@ -1,4 +1,4 @@
-"""The self-service Telegram bot: /start, /track, /untrack, /list, /stop, /language.
+"""The self-service Telegram bot: /start, /track, /untrack, /list, /stop, /language, /unlink.
 
 `handle_command` turns one message into one reply (HTML parse mode) and the store
 changes it implies; `poll_bot_once` long-polls the Bot API and answers what came.
@@ -13,6 +13,9 @@ In a group, only its administrators (asked of the Bot API) change what it tracks
 Replies are in the chat's language: the one it chose with /language, else the sender's
 Telegram language (`language_code`), else English (bhrdigest.i18n: any language with a
 catalogue; the companies' names stay as they are).
+
+`/start <token>` (a deep link from a subscriber's preferences page) links the chat to that
+email subscription, and `/unlink` undoes it: see telegram/linking.py.
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ import sqlalchemy as sa
 from bhrdigest.errors import DeliveryError, TransientDeliveryError
 from bhrdigest.i18n import N_, Chrome, catalogue_languages, chrome_for
 from bhrdigest.store import alert_queue as store
+from bhrdigest.store.telegram_links import unlink_chat
 from bhrdigest.telegram.client import ChatGoneError, IncomingMessage, TelegramSender
 from bhrdigest.telegram.format import MAX_MESSAGE as MAX_REPLY
 from bhrdigest.telegram.format import escape, telegram_length
+from bhrdigest.telegram.linking import ChatLinker, start_with_token, unlink
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +45,7 @@ SUGGESTIONS = 3
 MAX_REPLY_WAIT = 5.0  # seconds of flood wait a reply may sleep through, once
 MAX_COMMANDS_PER_POLL = 10  # commands answered per chat and poll; the rest get one note
 # Commands that change a chat's alerts: in a group, for its administrators only.
-ADMIN_COMMANDS = frozenset({"start", "track", "untrack", "stop"})
+ADMIN_COMMANDS = frozenset({"start", "track", "untrack", "stop", "unlink"})
 GROUP_TYPES = ("group", "supergroup")
 
 COMMANDS = (  # descriptions in English (setMyCommands); replies translate them
@@ -50,6 +55,7 @@ COMMANDS = (  # descriptions in English (setMyCommands); replies translate them
     ("list", N_("The companies this chat tracks")),
     ("stop", N_("Stop every alert for this chat")),
     ("language", N_("Reply in another language: /language es")),
+    ("unlink", N_("Stop the alerts of a linked email subscription")),
 )
 
 HELP = N_(
@@ -64,6 +70,9 @@ HELP = N_(
     "You get alerts for news first seen after you start tracking."
 )
 
+
+LINK_HELP = N_("Subscribed to the email digest? The Telegram link on your preferences page brings its "
+               "companies' alerts to this chat; /unlink undoes it.")
 
 HINT = N_("I only understand commands. Send <code>/track HSBC</code> to get alerts, or /start for help.")
 
@@ -86,8 +95,11 @@ def handle_command(
     bot_username: str | None = None,
     chat_type: str = "private",
     language_code: str | None = None,
+    links: ChatLinker | None = None,
 ) -> str | None:
-    """The reply to one message, or None when it is not for us."""
+    """The reply to one message, or None when it is not for us.
+
+    `links`: what checking a subscription link needs (None: linking is not set up)."""
     if text is None:
         return None
     if not text.strip().startswith("/"):
@@ -97,6 +109,8 @@ def handle_command(
         return None  # a command for another bot in the same group
     command, argument = parsed
     _revive_if_gone(engine, chat_id, now)
+    if command == "start" and argument:
+        return start_with_token(links, engine, chat_id, argument, now, language_code)
     chrome = chat_chrome(engine, chat_id, language_code)
     handler = _HANDLERS.get(command)
     if handler is None:
@@ -134,8 +148,12 @@ def _start(engine: sa.Engine, companies: CompanyDirectory, chat_id: int, argumen
            t: Chrome) -> str:
     before = store.start_chat(engine, chat_id, now)
     if before in ("stopped", "gone"):
-        return t.gettext("Alerts are on again for this chat.") + "\n\n" + t.gettext(HELP)
-    return t.gettext(HELP)
+        return t.gettext("Alerts are on again for this chat.") + "\n\n" + _help(t)
+    return _help(t)
+
+
+def _help(t: Chrome) -> str:
+    return t.gettext(HELP) + "\n\n" + t.gettext(LINK_HELP)
 
 
 def _track(engine: sa.Engine, companies: CompanyDirectory, chat_id: int, argument: str, now: datetime,
@@ -189,6 +207,9 @@ def _untrack(engine: sa.Engine, companies: CompanyDirectory, chat_id: int, argum
     if result is store.UntrackResult.YAML:
         return t.gettext("%(name)s is in the subscription the Resource Centre set up for this chat: ask them to "
                          "remove it.", name=name)
+    if result is store.UntrackResult.LINKED:
+        return t.gettext("%(name)s comes from the email subscription linked to this chat: change its companies "
+                         "on your preferences page, or /unlink.", name=name)
     return t.gettext("This chat does not track %(name)s. /list shows what it tracks.", name=name)
 
 
@@ -200,7 +221,8 @@ def _list(engine: sa.Engine, companies: CompanyDirectory, chat_id: int, argument
     lines = [t.ngettext("This chat tracks %(num)s company:", "This chat tracks %(num)s companies:",
                         len(state.companies))]
     for company, source in state.companies:
-        note = " — " + t.gettext("from your subscription") if source == "yaml" else ""
+        note = {"yaml": " — " + t.gettext("from your subscription"),
+                "link": " — " + t.gettext("from the linked email subscription")}.get(source, "")
         lines.append(f"• {escape(company)}{note}")
     if state.status == "stopped":
         lines.append("\n" + t.gettext("Alerts are stopped (/stop). Send /start to turn them on again."))
@@ -209,13 +231,21 @@ def _list(engine: sa.Engine, companies: CompanyDirectory, chat_id: int, argument
 
 def _stop(engine: sa.Engine, companies: CompanyDirectory, chat_id: int, argument: str, now: datetime,
            t: Chrome) -> str:
+    linked = unlink_chat(engine, chat_id)
     store.stop_chat(engine, chat_id, now)
     kept = [c for c, source in store.chat_state(engine, chat_id).companies if source == "yaml"]
     reply = t.gettext("Alerts stopped: this chat will get no more alerts. Companies tracked with /track are "
                       "forgotten.")
+    if linked:
+        reply += " " + t.gettext("It is no longer linked to an email subscription.")
     if kept:
         reply += " " + t.gettext("Companies from your subscription stay listed (/list) but silent.")
     return reply + " " + t.gettext("Send /start to turn alerts on again.")
+
+
+def _unlink(engine: sa.Engine, companies: CompanyDirectory, chat_id: int, argument: str, now: datetime,
+            t: Chrome) -> str:
+    return unlink(engine, chat_id, t)
 
 
 def _language(engine: sa.Engine, companies: CompanyDirectory, chat_id: int, argument: str, now: datetime,
@@ -246,6 +276,7 @@ _HANDLERS: dict[str, Callable[[sa.Engine, CompanyDirectory, int, str, datetime, 
     "list": _list,
     "stop": _stop,
     "language": _language,
+    "unlink": _unlink,
 }
 
 
@@ -256,6 +287,7 @@ async def poll_bot_once(
     *,
     timeout: float,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    links: ChatLinker | None = None,
 ) -> int:
     """Fetch updates (waiting up to `timeout` s) and answer each chat; returns how many came.
 
@@ -267,7 +299,7 @@ async def poll_bot_once(
     for update in updates:
         if update.chat_id is not None:
             by_chat.setdefault(update.chat_id, []).append(update)
-    await asyncio.gather(*(_answer_chat(engine, sender, companies, chat_id, chat_updates, clock)
+    await asyncio.gather(*(_answer_chat(engine, sender, companies, chat_id, chat_updates, clock, links)
                            for chat_id, chat_updates in by_chat.items()))
     if updates:
         store.set_update_offset(engine, updates[-1].update_id + 1)
@@ -281,6 +313,7 @@ async def _answer_chat(
     chat_id: int,
     updates: list[IncomingMessage],
     clock: Callable[[], datetime],
+    links: ChatLinker | None,
 ) -> None:
     """Answer one chat's updates of this poll in order, in as few messages as fit."""
     replies: list[str] = []
@@ -289,7 +322,7 @@ async def _answer_chat(
         if len(replies) >= MAX_COMMANDS_PER_POLL:
             ignored += _wants_reply(update, sender.username)
             continue
-        reply = await _reply_to(engine, sender, companies, chat_id, update, clock())
+        reply = await _reply_to(engine, sender, companies, chat_id, update, clock(), links)
         if reply is not None:
             replies.append(reply)
     if ignored:
@@ -320,6 +353,7 @@ async def _reply_to(
     chat_id: int,
     update: IncomingMessage,
     now: datetime,
+    links: ChatLinker | None,
 ) -> str | None:
     parsed = parse_command(update.text, sender.username)
     if parsed is not None and parsed[0] in ADMIN_COMMANDS and update.chat_type in GROUP_TYPES:
@@ -336,6 +370,7 @@ async def _reply_to(
         bot_username=sender.username,
         chat_type=update.chat_type,
         language_code=update.language_code,
+        links=links,
     )
 
 

@@ -36,6 +36,7 @@ from bhrdigest.errors import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
+from bhrdigest.i18n import chrome_for
 from bhrdigest.model import Subscriber
 from bhrdigest.store import alert_queue as store
 from bhrdigest.telegram.client import ChatGoneError, TelegramSender
@@ -146,7 +147,8 @@ async def run_alerts_once(
     """
     now = now or utcnow()
     if dry_run:  # no token needed
-        jobs = [_job(batch, now) for batch in store.due_alerts(engine, now, limit, per_chat=MAX_ALERTS_PER_CHAT)]
+        batches = store.due_alerts(engine, now, limit, per_chat=MAX_ALERTS_PER_CHAT)
+        jobs = [_job(engine, batch, now) for batch in batches]
         previews = tuple((job.chat_id, m.text) for job in jobs for m in job.messages)
         return AlertRunSummary(chats=len(jobs), messages=len(previews), previews=previews)
     expired = store.expire_alerts(engine, now - MAX_AGE)
@@ -158,7 +160,7 @@ async def run_alerts_once(
     def read(exclude: frozenset[int]) -> tuple[list[_ChatJob], bool]:
         read_at = run.now()
         batches = store.due_alerts(engine, read_at, limit, exclude_chats=exclude, per_chat=MAX_ALERTS_PER_CHAT)
-        return [_job(batch, read_at) for batch in batches], sum(len(b.alerts) for b in batches) >= limit
+        return [_job(engine, batch, read_at) for batch in batches], sum(len(b.alerts) for b in batches) >= limit
 
     def ready_at(chat_id: int) -> float:
         return time.monotonic() + sender.delay(chat_id)
@@ -175,8 +177,9 @@ def _chats_to_rotate(sender: TelegramSender) -> int:
     return max(16, math.ceil(2 * pacing.global_per_second * pacing.per_chat_interval))
 
 
-def _job(batch: store.ChatAlerts, read_at: datetime) -> _ChatJob:
-    messages = deque(format_alerts([queued.alert for queued in batch.alerts], more=batch.more))
+def _job(engine: sa.Engine, batch: store.ChatAlerts, read_at: datetime) -> _ChatJob:
+    chrome = chrome_for([store.get_chat_language(engine, batch.chat_id) or "en"])
+    messages = deque(format_alerts([queued.alert for queued in batch.alerts], more=batch.more, chrome=chrome))
     return _ChatJob(batch.chat_id, messages, {queued.alert.key: queued.attempts for queued in batch.alerts}, read_at)
 
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from bhrdigest.i18n import N_, Chrome, load_chrome
 from bhrdigest.model import Alert, Kind
 
 MAX_MESSAGE = 4096  # Telegram's limit for a text message
@@ -30,9 +31,9 @@ MAX_NAMES = 5  # companies or places listed in one alert
 URL_LIMIT = 1000  # longer links are shown unlinked rather than risk the budget
 
 _KIND_LABELS = {
-    Kind.COMPANY_RESPONSE: "🟢 <b>Company response</b>",
-    Kind.COMPANY_NON_RESPONSE: "🔴 <b>Company did not respond</b>",
-    Kind.ARTICLE: "📰 <b>Article</b>",
+    Kind.COMPANY_RESPONSE: ("🟢", N_("Company response")),
+    Kind.COMPANY_NON_RESPONSE: ("🔴", N_("Company did not respond")),
+    Kind.ARTICLE: ("📰", N_("Article")),
 }
 
 _SPACE = re.compile(r"\s+")
@@ -62,19 +63,24 @@ def escape(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-def format_alerts(alerts: Sequence[Alert], *, limit: int = MAX_MESSAGE, more: int = 0) -> list[AlertMessage]:
-    """The messages that tell one chat about `alerts`, in order, and of `more` in one line.
+def format_alerts(
+    alerts: Sequence[Alert], *, limit: int = MAX_MESSAGE, more: int = 0, chrome: Chrome | None = None
+) -> list[AlertMessage]:
+    """The messages that tell one chat about `alerts`, in order, and of `more` in one line,
+    worded in `chrome`'s language (English when None).
 
     Several alerts share a message (a burst becomes one message, not forty);
     a message is split only between alerts, so no tag or entity is ever cut.
     """
     if not alerts:
         return []
-    footer = _more_line(more)
+    t = chrome or load_chrome("en")
+    footer = _more_line(more, t)
     limit -= telegram_length(footer) + 2 if footer else 0
-    blocks = [(alert.key, render_alert(alert, limit=limit)) for alert in alerts]
+    blocks = [(alert.key, render_alert(alert, limit=limit, chrome=t)) for alert in alerts]
     total = len(alerts) + more
-    header = f"<b>{total} new items on companies you track</b>" if total > 1 else ""
+    header = _bold(t.ngettext("%(num)s new item on companies you track", "%(num)s new items on companies you track",
+                              total)) if total > 1 else ""
     messages: list[AlertMessage] = []
     parts: list[str] = [header] if header else []
     keys: list[str] = []
@@ -94,47 +100,61 @@ def format_alerts(alerts: Sequence[Alert], *, limit: int = MAX_MESSAGE, more: in
     return messages
 
 
-def _more_line(more: int) -> str:
+def _bold(text: str) -> str:
+    return f"<b>{escape(text)}</b>"
+
+
+def _more_line(more: int, t: Chrome) -> str:
     if not more:
         return ""
-    items = "item" if more == 1 else "items"
-    return (f"<i>…and {more} more {items} on companies you track: too many to send one by one. "
-            "See the Resource Centre's latest news, or your weekly digest.</i>")
+    text = t.ngettext(
+        "…and %(num)s more item on companies you track: too many to send one by one. "
+        "See the Resource Centre's latest news, or your weekly digest.",
+        "…and %(num)s more items on companies you track: too many to send one by one. "
+        "See the Resource Centre's latest news, or your weekly digest.",
+        more,
+    )
+    return f"<i>{escape(text)}</i>"
 
 
-def render_alert(alert: Alert, *, limit: int = MAX_MESSAGE) -> str:
+def render_alert(alert: Alert, *, limit: int = MAX_MESSAGE, chrome: Chrome | None = None) -> str:
     """One alert as an HTML block that fits in `limit`, shrinking it if it must.
 
     Field caps keep ordinary alerts short; the fallbacks cover hostile input (a
     title of ampersands grows fivefold when escaped).
     """
+    t = chrome or load_chrome("en")
     for excerpt_limit, linked in ((EXCERPT_LIMIT, True), (0, True), (0, False)):
-        block = _render(alert, excerpt_limit=excerpt_limit, linked=linked)
+        block = _render(alert, t, excerpt_limit=excerpt_limit, linked=linked)
         if telegram_length(block) <= limit:
             return block
     # At most ~560 units: 100 characters escaped fivefold plus the label.
-    label = _KIND_LABELS.get(alert.kind, _KIND_LABELS[Kind.ARTICLE])
-    return f"{label}\n{escape(shorten(alert.title, 100))}"
+    return f"{_label(alert, t)}\n{escape(shorten(alert.title, 100))}"
 
 
-def _render(alert: Alert, *, excerpt_limit: int, linked: bool) -> str:
-    lines = [_headline(alert)]
-    title = escape(shorten(alert.title, TITLE_LIMIT)) or "(untitled)"
+def _label(alert: Alert, t: Chrome) -> str:
+    emoji, label = _KIND_LABELS.get(alert.kind, _KIND_LABELS[Kind.ARTICLE])
+    return f"{emoji} {_bold(t.gettext(label))}"
+
+
+def _render(alert: Alert, t: Chrome, *, excerpt_limit: int, linked: bool) -> str:
+    lines = [_headline(alert, t)]
+    title = escape(shorten(alert.title, TITLE_LIMIT)) or escape(t.gettext("(untitled)"))
     href = safe_href(alert.url) if linked else None
     lines.append(f'<a href="{href}">{title}</a>' if href else title)
     places = _names(alert.places)
     if places:
         lines.append(f"📍 {places}")
     if alert.source and alert.source.strip():
-        lines.append(f"Source: {escape(shorten(alert.source, SOURCE_LIMIT))}")
+        lines.append(escape(t.gettext("Source: %(source)s", source=shorten(alert.source, SOURCE_LIMIT))))
     excerpt = shorten(alert.excerpt, excerpt_limit) if excerpt_limit else ""
     if excerpt:
         lines.append(f"<i>{escape(excerpt)}</i>")
     return "\n".join(lines)
 
 
-def _headline(alert: Alert) -> str:
-    label = _KIND_LABELS.get(alert.kind, _KIND_LABELS[Kind.ARTICLE])
+def _headline(alert: Alert, t: Chrome) -> str:
+    label = _label(alert, t)
     companies = _names(alert.companies)
     return f"{label} · {companies}" if companies else label
 

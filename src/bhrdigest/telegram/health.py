@@ -65,6 +65,7 @@ class BotApiLink:
             return False
         if not self._known:
             await self._set_up_commands()
+            store.record_username(self._engine, self.sender.username or "")
         self._recovered()
         return True
 

@@ -3,6 +3,7 @@
     create_app(config, engine, secret)  ->  the ASGI app, in its RequestFrame (web/frame.py)
 
 Routes: `GET|POST /u/{token}` (unsubscribe), `GET|POST /p/{token}` (preferences),
+`GET|POST /signup`, `GET /signup/embed`, `GET|POST /signup/confirm/{token}` (sign-up: web/signup.py),
 `GET /healthz`, `POST /hooks/…` (bounce webhooks, when configured); plus the paths of
 `sender.unsubscribe_url` and `sender.preferences_url` when they differ. Pages link to each
 other by those configured URLs, or relatively (`../p/…`) when none is set, and carry their
@@ -14,7 +15,7 @@ is redirected relatively (`/p/TOKEN/` -> `../TOKEN`): no Host header a client se
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -27,7 +28,8 @@ from starlette.routing import Match, Route
 from bhrdigest.bundled import bundled_path
 from bhrdigest.config.load import Config
 from bhrdigest.errors import ConfigError
-from bhrdigest.web import pages
+from bhrdigest.signup.notices import signup_page_url
+from bhrdigest.web import pages, signup
 from bhrdigest.web.context import Limits, WebContext, not_found
 from bhrdigest.web.frame import RequestFrame
 from bhrdigest.web.webhooks import Webhooks
@@ -47,23 +49,29 @@ def create_app(
     clock: Callable[[], float] = time.monotonic,
     wall_clock: Callable[[], float] = time.time,
     webhooks: Webhooks | None = None,
+    deliver_notices: Callable[[list[int]], Awaitable[object]] | None = None,
 ) -> RequestFrame:
     """The ASGI app for `bhrdigest web`, behind `trusted_proxies` proxies (a platform router is one);
-    with `webhooks`, the bounce webhooks of the relays configured there (web/webhooks.py)."""
+    with `webhooks`, the bounce webhooks of the relays configured there (web/webhooks.py);
+    `deliver_notices` sends the sign-up emails a request queued, after its response (web/signup.py)."""
     if not secret:
         raise ConfigError(
             "BHRDIGEST_SECRET is not set: the web pages check the unsubscribe and preferences "
             "links with it. Set it to the same long random string `send` uses."
         )
     context = WebContext(config, engine, secret, templates_dir=templates_dir or bundled_path("templates/web"),
-                         limits=limits, clock=clock, wall_clock=wall_clock)
+                         limits=limits, clock=clock, wall_clock=wall_clock, deliver_notices=deliver_notices)
     unsubscribe_paths = _paths("/u/{token}", config.sender.unsubscribe_url)
     preferences_paths = _paths("/p/{token}", config.sender.preferences_url)
+    confirm_paths = _paths("/signup/confirm/{token}", (signup_page_url(config) or "") + "/confirm/{token}")
     routes = [
         Route("/healthz", pages.healthz, methods=["GET"]),
         *(Route(path, pages.unsubscribe, methods=["GET", "POST"]) for path in unsubscribe_paths),
         *(Route(path, pages.preferences, methods=["GET", "POST"]) for path in preferences_paths),
         *(webhooks.routes() if webhooks else ()),
+        Route("/signup", signup.signup, methods=["GET", "POST"]),
+        Route("/signup/embed", signup.embed, methods=["GET"]),
+        *(Route(path, signup.confirm, methods=["GET", "POST"]) for path in confirm_paths),
     ]
 
     async def on_404(request: Request, _exc: Exception) -> Response:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,13 +44,25 @@ class Limits:
     client_per_second: float = 1.0
     subscriber_burst: int = 20
     subscriber_per_second: float = 0.2
+    signup_burst: int = 5  # requests to join from one client; then one every 2 minutes
+    signup_per_second: float = 1 / 120
+
+
+@dataclass(frozen=True, slots=True)
+class SignupDesk:
+    """The sign-up pages' own: the per-client limit on requests to join, and what sends the
+    emails they queue right after the response (None: the worker sends them)."""
+
+    client_limit: RateLimiter
+    deliver: Callable[[list[int]], Awaitable[object]] | None = None
 
 
 class WebContext:
     """What the pages share: configuration, database, signing secret, templates, limits."""
 
     def __init__(self, config: Config, engine: sa.Engine, secret: str, *, templates_dir: Path,
-                 limits: Limits, clock: Callable[[], float], wall_clock: Callable[[], float]):
+                 limits: Limits, clock: Callable[[], float], wall_clock: Callable[[], float],
+                 deliver_notices: Callable[[list[int]], Awaitable[object]] | None = None):
         self.config = config
         self.engine = engine
         self.secret = secret  # kept out of repr below
@@ -61,6 +73,8 @@ class WebContext:
         self.subscriber_limit = RateLimiter(burst=limits.subscriber_burst, per_second=limits.subscriber_per_second,
                                             clock=clock)
         self.wall_clock = wall_clock
+        self.signup = SignupDesk(RateLimiter(burst=limits.signup_burst, per_second=limits.signup_per_second,
+                                             clock=clock), deliver_notices)
         self.css = (templates_dir / "web.css").read_text(encoding="utf-8")
         css_hash = base64.b64encode(hashlib.sha256(self.css.encode("utf-8")).digest()).decode("ascii")
         # No script, no outside resource; the one inline stylesheet allowed by its hash.
@@ -104,6 +118,10 @@ class WebContext:
         token = self.token(kind, address_id)
         return configured.replace("{token}", token) if configured else f"../{kind}/{token}"
 
+    def address_id(self, email: str) -> int:
+        """The id the links of `email` carry, given it if it has none. It reads the database: call it in a thread."""
+        return address_ids(self.engine, [email])[email.strip().lower()]
+
     def holder(self, kind: str, token: str) -> tuple[int, str] | None:
         """(address id, email) of a genuine unsubscribe ("u") or preferences ("p") token, else None.
 
@@ -116,7 +134,7 @@ class WebContext:
             email = email_of(self.engine, address_id)
             return (address_id, email) if email is not None else None
         email = read_legacy(self.secret, token, self.list_id, now=self.now())
-        return (address_ids(self.engine, [email])[email], email) if email is not None else None
+        return (self.address_id(email), email) if email is not None else None
 
     def limited(self, request: Request, email: str | None) -> float:
         """Seconds to wait, or 0: the client's bucket, then the subscriber's."""

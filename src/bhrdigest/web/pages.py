@@ -35,6 +35,7 @@ from bhrdigest.signing import check_csrf, make_csrf
 from bhrdigest.store import subscribers as store
 from bhrdigest.web.context import WebContext, too_many
 from bhrdigest.web.frame import BodyTooLarge
+from bhrdigest.web.telegram_link import resync_linked_chat, telegram_offer
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +202,7 @@ async def _save(web: WebContext, address_id: int, subscriber: Subscriber, form: 
             languages=_unless_same(selection.languages, subscriber.languages),
             now=web.now(),
         )
+        resync_linked_chat(web, subscriber.email)
 
     await run_in_threadpool(save)
     return _done("saved")
@@ -220,6 +222,7 @@ async def _show(web: WebContext, address_id: int, subscriber: Subscriber, *, not
 
     mine, suppression = await run_in_threadpool(load)
     following = apply_preferences(subscriber, mine, web.choices)
+    telegram = await run_in_threadpool(telegram_offer, web, subscriber, chrome_for(following.languages))
     status_name = "unsubscribed" if suppression else "paused" if mine and mine.paused else "active"
     return web.page(
         "preferences.html.j2",
@@ -243,6 +246,7 @@ async def _show(web: WebContext, address_id: int, subscriber: Subscriber, *, not
         typed=typed or {"companies": "", "places": ""},
         match_all=subscriber.match_all,
         unsubscribe_link=web.link("u", address_id),
+        telegram=telegram,
     )
 
 

@@ -110,7 +110,7 @@ def test_a_sign_up_becomes_a_subscriber_only_once_its_email_link_is_followed(sit
     assert confirmation["Subject"] == "Please confirm your subscription to the weekly digest"
     assert confirmation["From"] == "Resource Centre <updates@example.org>"
     assert confirmation["List-Id"] == "<weekly.bhrdigest.example.org>"
-    assert re.fullmatch(r"<signup-confirm-\d+@example\.org>", confirmation["Message-ID"])
+    assert re.fullmatch(r"<signup-confirm-\d+\.[0-9a-f]{16}@example\.org>", confirmation["Message-ID"])
     assert "List-Unsubscribe" not in confirmation  # not subscribed: nothing to unsubscribe from
     assert site.smtp.messages[0].mail_from == "bounces+nour=example.net@example.org"  # VERP, as digests
     html = confirmation.get_body(("html",)).get_content()
@@ -460,3 +460,16 @@ def test_the_sign_up_emails_match_the_golden_files(tmp_path, name):
         golden.write_text(actual, encoding="utf-8")
     assert actual == golden.read_text(encoding="utf-8"), f"{name} changed: regenerate with BHRDIGEST_UPDATE_GOLDEN=1"
     assert "Nour &lt;&amp;&gt; Haddad" in messages[0].get_body(("html",)).get_content()  # escaped
+
+
+def test_a_rebuilt_database_never_reuses_a_sent_notices_message_id():
+    from bhrdigest.signup.notices import _message_id
+    from bhrdigest.store.notices import Notice
+
+    def notice(created_at):
+        return Notice(id=1, kind="confirm", email="new@example.org", name="", language="en", signup_id=1,
+                      attempts=0, created_at=created_at)
+
+    first = notice(datetime(2026, 12, 3, 10, 0, tzinfo=UTC))
+    assert _message_id(first, "example.org") == _message_id(first, "example.org")  # each attempt the same
+    assert _message_id(first, "example.org") != _message_id(notice(datetime(2027, 1, 5, tzinfo=UTC)), "example.org")

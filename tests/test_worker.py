@@ -17,12 +17,14 @@ import pytest
 import sqlalchemy as sa
 from botapi import TOKEN, FakeBotAPI, database, store_component
 
+from bhrdigest.ingest.tagging.companies import CompanyIndex
 from bhrdigest.model import Catalogue, Company, Subscriber
 from bhrdigest.ops.status import collect_status, format_status
 from bhrdigest.store import alert_queue as store
 from bhrdigest.store import bot_api
 from bhrdigest.store.db import connect
 from bhrdigest.store.schema import alerts as alerts_table
+from bhrdigest.telegram.bot import poll_bot_once
 from bhrdigest.telegram.client import CONNECTIONS, Pacing, TelegramSender
 from bhrdigest.telegram.deliver import MAX_ALERTS_PER_CHAT, MAX_ATTEMPTS, run_alerts, run_alerts_once
 from bhrdigest.worker import run_worker
@@ -200,6 +202,21 @@ async def test_alerts_speak_the_language_the_chat_chose(engine, api, sender):
     assert spanish.startswith("2 novedades sobre empresas que sigues")
     assert "Respuesta de la empresa · HSBC" in spanish and "Fuente: Reuters" in spanish
     assert "HSBC replies" in spanish  # the item itself keeps its language
+
+
+async def test_alerts_follow_the_telegram_language_a_private_chat_wrote_in_until_it_chooses(engine, api, sender):
+    directory = CompanyIndex([Company("HSBC")])
+    api.add_update(9, "/track HSBC", language_code="fr-FR")
+    await poll_bot_once(engine, sender, directory, timeout=0, clock=lambda: T0)
+    new_component(engine, "c1", title="HSBC accused")
+    await run_alerts_once(engine, sender, now=LATER)
+    assert "Source : Example Monitor" in api.texts(9)[-1]
+
+    api.add_update(9, "/language en", language_code="fr-FR")
+    await poll_bot_once(engine, sender, directory, timeout=0, clock=lambda: T0)
+    new_component(engine, "c2", title="HSBC again")
+    await run_alerts_once(engine, sender, now=LATER)
+    assert "Source: Example Monitor" in api.texts(9)[-1]
 
 
 def queue_backlog(engine, chats, keys):

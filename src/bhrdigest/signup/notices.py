@@ -13,6 +13,7 @@ left queued or failed, each interval.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -134,9 +135,17 @@ class NoticeComposer:
             reply_to=sender.reply_to,
             language=chrome.code,
             return_path=(verp_address(notice.email, bounce) if notice.email.isascii() else bounce) if bounce else None,
-            message_id_value=f"<signup-{notice.kind}-{notice.id}@{self.domain}>",
+            message_id_value=_message_id(notice, self.domain),
         )
         return self.signer.sign(message) if self.signer else message
+
+
+def _message_id(notice: ledger.Notice, domain: str) -> str:
+    """The same for every attempt at one notice (a relay may drop a repeat), and never the same
+    as another database's notice of that id (a rebuilt database, a staging copy): Gmail and
+    others silently drop a message whose Message-ID they have seen."""
+    tag = hashlib.sha256(f"{notice.id}|{notice.created_at.isoformat()}|{notice.email}".encode()).hexdigest()[:16]
+    return f"<signup-{notice.kind}-{notice.id}.{tag}@{domain}>"
 
 
 def _environment(templates_dir: Path, *, autoescape: bool) -> jinja2.Environment:

@@ -511,6 +511,18 @@ def set_chat_language(engine: sa.Engine, chat_id: int, language: str | None) -> 
         conn.execute(sa.delete(bot_state).where(bot_state.c.name == _language_name(chat_id)))
 
 
+def remember_telegram_language(engine: sa.Engine, chat_id: int, language_code: str) -> None:
+    """Keep the Telegram app language a private chat's user last wrote in (written only when it changed)."""
+    name = f"telegram-language:{chat_id}"
+    if read_state(engine, name) != language_code:
+        write_state(engine, name, language_code)
+
+
+def alert_language(engine: sa.Engine, chat_id: int) -> str | None:
+    """The language to tell a chat of news in: its /language choice, else its user's Telegram language."""
+    return get_chat_language(engine, chat_id) or read_state(engine, f"telegram-language:{chat_id}")
+
+
 def _language_name(chat_id: int) -> str:
     # bot_state is the bot's own name -> value store; one row per chat that chose a language.
     return f"language:{chat_id}"

@@ -318,6 +318,9 @@ async def _answer_chat(
     """Answer one chat's updates of this poll in order, in as few messages as fit."""
     replies: list[str] = []
     ignored = 0
+    last = updates[-1]
+    if last.chat_type == "private" and last.language_code:  # a group's alerts keep its /language, or English
+        store.remember_telegram_language(engine, chat_id, last.language_code)
     for update in updates:
         if len(replies) >= MAX_COMMANDS_PER_POLL:
             ignored += _wants_reply(update, sender.username)

@@ -178,7 +178,7 @@ def _chats_to_rotate(sender: TelegramSender) -> int:
 
 
 def _job(engine: sa.Engine, batch: store.ChatAlerts, read_at: datetime) -> _ChatJob:
-    chrome = chrome_for([store.get_chat_language(engine, batch.chat_id) or "en"])
+    chrome = chrome_for([store.alert_language(engine, batch.chat_id) or "en"])
     messages = deque(format_alerts([queued.alert for queued in batch.alerts], more=batch.more, chrome=chrome))
     return _ChatJob(batch.chat_id, messages, {queued.alert.key: queued.attempts for queued in batch.alerts}, read_at)
 

@@ -399,7 +399,7 @@ def test_two_hundred_long_items_stay_under_the_size_cap(renderer):
         run_id=1,
         list_id="weekly.digest.example.org",
         unsubscribe_url="https://digest.example.org/u/"
-        + make_token("secret", ALEX.email, "weekly.digest.example.org"),
+        + make_token("secret", 1, "weekly.digest.example.org"),
         unsubscribe_mailto="unsubscribe@example.org",
         now=datetime(2024, 5, 6, tzinfo=UTC),
         domain="digest.example.org",

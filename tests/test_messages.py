@@ -18,7 +18,7 @@ from bhrdigest.signing import make_token
 
 NOW = datetime(2024, 5, 6, 7, 30, tzinfo=UTC)
 LIST_ID = "weekly.digest.example.org"
-TOKEN = make_token("secret-for-tests", "alex@example.org", LIST_ID)
+TOKEN = make_token("secret-for-tests", 1, LIST_ID)  # address id 1
 UNSUBSCRIBE_URL = f"https://digest.example.org/u/{TOKEN}"
 
 RENDERED = RenderedDigest(

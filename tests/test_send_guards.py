@@ -25,10 +25,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from mailurls import assert_no_address_in, urls_in
 from smtpserver import SmtpServer, closed_port
 from test_cli import SAMPLE, SECRET, cli, received_by, smtp_env, write_config  # noqa: F401
 
+from bhrdigest.signing import read_token
 from bhrdigest.store import ledger
+from bhrdigest.store.addresses import email_of
 from bhrdigest.store.db import connect
 from bhrdigest.store.schema import deliveries, digest_runs, feeds
 from bhrdigest.store.subscribers import set_paused, suppress
@@ -402,8 +405,17 @@ def test_a_test_send_mails_the_subscribers_digest_to_me_and_records_nothing(cli)
     assert "Cellebrite" in mine.get_body(("plain",)).get_content()  # Alex's interests
     [alex] = got["alex@example.org"]  # the real send still sends Alex's digest
     assert real.exit_code == 0 and not alex["Subject"].startswith("[TEST]")
-    # The test's one-click link is not Alex's: clicking it in my mailbox cannot unsubscribe Alex.
-    assert mine["List-Unsubscribe"] != alex["List-Unsubscribe"]
+    # The test's links are mine, not Alex's: clicking them in my mailbox cannot unsubscribe Alex.
+    signed_for = with_engine(cli, lambda engine: {
+        name: email_of(engine, read_token(SECRET, url.rsplit("/", 1)[1], "weekly.bhrdigest.example.org"))
+        for name, url in (("mine", unsubscribe_url(mine)), ("alex", unsubscribe_url(alex)))})
+    assert signed_for == {"mine": "me@example.org", "alex": "alex@example.org"}
+    assert_no_address_in(urls_in(mine), "me@example.org")
+    assert_no_address_in(urls_in(mine), "alex@example.org")
+
+
+def unsubscribe_url(message) -> str:
+    return re.search(r"<(https?://[^>]+)>", message["List-Unsubscribe"]).group(1)
 
 
 def test_to_needs_only_and_a_real_address(cli):

@@ -134,8 +134,8 @@ def test_a_changed_token_or_one_made_for_another_use_or_list_is_not_genuine():
     other_id = make_telegram_link(SECRET, 8, LIST_ID, now=NOW.timestamp())
     spliced = other_id[:8] + token[8:]  # another subscriber's id under this token's MAC
 
-    for forged in (changed, spliced, token[:-2], token + "A", "", "hello", make_token(SECRET, "a@b.org", LIST_ID),
-                   make_preferences_token(SECRET, "a@b.org", LIST_ID)):
+    for forged in (changed, spliced, token[:-2], token + "A", "", "hello", make_token(SECRET, 7, LIST_ID),
+                   make_preferences_token(SECRET, 7, LIST_ID)):
         assert read_telegram_link(SECRET, forged, LIST_ID) is None, forged
     assert read_telegram_link(SECRET, token, "another.list.example.org") is None
     assert read_telegram_link("another-secret-0123456789abcdef", token, LIST_ID) is None
@@ -171,7 +171,8 @@ def test_a_bad_changed_or_expired_link_is_explained_and_changes_nothing(engine, 
     token = {
         "changed": good[:10] + ("x" if good[10] != "x" else "y") + good[11:],
         "expired": token_for(engine, "alex@example.org", now=NOW - timedelta(days=8)),
-        "preferences token": make_preferences_token(SECRET, "alex@example.org", LIST_ID),
+        "preferences token": make_preferences_token(SECRET, address_ids(engine, ["alex@example.org"])[
+            "alex@example.org"], LIST_ID),
         "another list": token_for(engine, "alex@example.org", list_id="other.example.org"),
         "typed text": "alex@example.org",
     }[kind]
@@ -272,8 +273,8 @@ def site(engine, config):
         yield stack.enter_context(httpx.Client(base_url=server.url, timeout=10))
 
 
-def page_path(email: str) -> str:
-    return f"/p/{make_preferences_token(SECRET, email, LIST_ID)}"
+def page_path(engine, email: str) -> str:
+    return f"/p/{make_preferences_token(SECRET, address_ids(engine, [email])[email], LIST_ID)}"
 
 
 def deep_link(page: str) -> str | None:
@@ -282,10 +283,10 @@ def deep_link(page: str) -> str | None:
 
 
 def test_the_page_offers_the_deep_link_once_a_worker_knows_the_bot(engine, site, linker, directory):
-    assert deep_link(site.get(page_path("alex@example.org")).text) is None  # no bot would answer yet
+    assert deep_link(site.get(page_path(engine, "alex@example.org")).text) is None  # no bot would answer yet
     record_username(engine, "bhr_test_bot")
 
-    page = site.get(page_path("alex@example.org")).text
+    page = site.get(page_path(engine, "alex@example.org")).text
     link = deep_link(page)
     assert link is not None and link.startswith("https://t.me/bhr_test_bot?start=")
     assert "startgroup=" in page and "alex" not in link
@@ -294,12 +295,12 @@ def test_the_page_offers_the_deep_link_once_a_worker_knows_the_bot(engine, site,
 
     assert "a***@example.org" in reply
     assert followed(engine) == (("HSBC", "link"), ("Shell", "link"))
-    assert "has been linked to your subscription since" in site.get(page_path("alex@example.org")).text
+    assert "has been linked to your subscription since" in site.get(page_path(engine, "alex@example.org")).text
 
 
 def test_a_staff_set_chat_is_named_instead_of_a_link(engine, site):
     record_username(engine, "bhr_test_bot")
-    page = site.get(page_path("staff-set@example.org")).text
+    page = site.get(page_path(engine, "staff-set@example.org")).text
 
     assert "the Telegram chat the Resource Centre set up for you" in page and deep_link(page) is None
 
@@ -307,9 +308,9 @@ def test_a_staff_set_chat_is_named_instead_of_a_link(engine, site):
 def test_changing_preferences_on_the_page_changes_the_linked_chats_alerts(engine, site, linker, directory):
     say(engine, f"/start {token_for(engine, 'alex@example.org', now=datetime.now(UTC))}", linker, directory,
         now=datetime.now(UTC))
-    choices = forms(site.get(page_path("alex@example.org")).text)[1]
+    choices = forms(site.get(page_path(engine, "alex@example.org")).text)[1]
 
-    saved = site.post(page_path("alex@example.org"),
+    saved = site.post(page_path(engine, "alex@example.org"),
                       data=choices.submission("save", company=["Shell"], add_companies="Cellebrite"))
 
     assert saved.status_code == 303

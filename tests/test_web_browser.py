@@ -42,6 +42,7 @@ from bhrdigest.digest.views import Mailbox
 from bhrdigest.model import Kind, Subscriber
 from bhrdigest.signing import make_preferences_token, make_token
 from bhrdigest.store import subscribers as store
+from bhrdigest.store.addresses import address_ids
 from bhrdigest.web.app import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -77,7 +78,8 @@ def test_a_subscriber_changes_a_topic_in_the_browser_and_saves(browser, engine, 
     from selenium.webdriver.support.ui import WebDriverWait
 
     config = load_config(write_config(tmp_path))
-    token = make_preferences_token(SECRET, "alex@example.org", config.sender.list_id)
+    token = make_preferences_token(SECRET, address_ids(engine, ["alex@example.org"])["alex@example.org"],
+                                   config.sender.list_id)
     with LiveServer().serve(create_app(config, engine, SECRET)) as server:
         browser.get(f"{server.url}/p/{token}")
         assert browser.find_element(By.TAG_NAME, "h1").text == "Your weekly digest"
@@ -200,9 +202,11 @@ def test_the_web_pages_have_no_accessibility_violation(browser, engine, tmp_path
     config = load_config(write_config(tmp_path, MULTILINGUAL))
     with LiveServer().serve(create_app(config, engine, SECRET)) as server:
         for email in ("alex@example.org", "claire@example.org"):
-            browser.get(f"{server.url}/p/{make_preferences_token(SECRET, email, config.sender.list_id)}")
+            token = make_preferences_token(SECRET, address_ids(engine, [email])[email], config.sender.list_id)
+            browser.get(f"{server.url}/p/{token}")
             assert axe_violations(browser) == [], f"preferences page of {email}"
-        unsubscribe = f"{server.url}/u/{make_token(SECRET, 'ana@example.org', config.sender.list_id)}"
+        ana = address_ids(engine, ["ana@example.org"])["ana@example.org"]
+        unsubscribe = f"{server.url}/u/{make_token(SECRET, ana, config.sender.list_id)}"
         browser.get(unsubscribe)
         assert axe_violations(browser) == [], "unsubscribe page"
         assert len(forms(browser.page_source)) == 1

@@ -1,6 +1,7 @@
 """End to end, as a mail provider sees it: a digest arrives over SMTP, its
 List-Unsubscribe URL is POSTed with the one-click body (RFC 8058) over https, and the
-next `send` skips that subscriber, though the YAML still lists them."""
+next `send` skips that subscriber, though the YAML still lists them. No address is in
+any URL the digest carries: its links name the reader by an opaque token."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import httpx
 from click.testing import CliRunner
+from mailurls import assert_no_address_in, urls_in
 from smtpserver import SmtpServer, make_test_tls
 from webserver import LiveServer
 
@@ -89,6 +91,10 @@ def test_one_click_unsubscribe_from_a_received_digest_stops_the_next_send(databa
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         url = re.search(r"<(https://[^>]+)>", message["List-Unsubscribe"]).group(1)
         assert url.startswith(f"{web.url}/u/")
+        for address, mail in received.items():  # opaque tokens: no address in any link or header URL
+            urls = urls_in(mail)
+            assert sum(u.startswith((f"{web.url}/u/", f"{web.url}/p/")) for u in urls) >= 3, urls
+            assert_no_address_in(urls, address)
 
         # 3. ...and POSTs the one-click body to it: unsubscribed at once, no page to click.
         response = httpx.post(url, data={"List-Unsubscribe": "One-Click"}, verify=web.tls.client_context())

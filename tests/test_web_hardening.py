@@ -27,6 +27,7 @@ from bhrdigest.cli.main import main
 from bhrdigest.config.load import load_config
 from bhrdigest.signing import make_preferences_token, make_token
 from bhrdigest.store import subscribers as store
+from bhrdigest.store.addresses import address_ids
 from bhrdigest.web.app import Limits, create_app
 from bhrdigest.web.proxy import forwarded
 from bhrdigest.web.server import QuietRepeats
@@ -39,6 +40,11 @@ ROUTER = "127.0.0.2"  # requests from here stand for the platform's router: not 
 class Web:
     url: str
     engine: object
+
+    def token(self, kind: str, email: str) -> str:
+        """A genuine unsubscribe ("u") or preferences ("p") token of `email`, as a digest carries."""
+        address_id = address_ids(self.engine, [email])[email]
+        return (make_token if kind == "u" else make_preferences_token)(SECRET, address_id, LIST_ID)
 
     def client(self, *, via: str = "127.0.0.1", **options) -> httpx.Client:
         transport = httpx.HTTPTransport(local_address=via, verify=options.pop("verify", True))
@@ -133,7 +139,7 @@ def test_hsts_is_sent_over_tls_without_a_proxy(serve, tmp_path):
 
 def test_a_one_click_post_too_large_unsubscribes_nobody_and_says_so(serve):
     web = serve()
-    token = make_token(SECRET, "alex@example.org", LIST_ID)
+    token = web.token("u", "alex@example.org")
     big = b"List-Unsubscribe=One-Click&x=" + b"x" * 10_000_000
 
     def trickled() -> Iterator[bytes]:  # no length declared; the first part alone is a field too long to parse
@@ -157,8 +163,8 @@ def test_a_one_click_post_too_large_unsubscribes_nobody_and_says_so(serve):
 def test_a_token_with_trailing_junk_is_refused_and_never_logged(serve, caplog, junk):
     caplog.set_level(logging.INFO, logger="bhrdigest")
     web = serve()
-    unsubscribe = make_token(SECRET, "alex@example.org", LIST_ID)
-    preferences = make_preferences_token(SECRET, "alex@example.org", LIST_ID)
+    unsubscribe = web.token("u", "alex@example.org")
+    preferences = web.token("p", "alex@example.org")
     with web.client() as client:
         page = client.get(f"/p/{preferences}{junk}")
         one_click = client.post(f"/u/{unsubscribe}{junk}", data={"List-Unsubscribe": "One-Click"})
@@ -175,7 +181,7 @@ def test_a_token_with_trailing_junk_is_refused_and_never_logged(serve, caplog, j
 
 def test_a_trailing_slash_redirects_relatively_whatever_the_host_header(serve):
     web = serve()
-    token = make_preferences_token(SECRET, "alex@example.org", LIST_ID)
+    token = web.token("p", "alex@example.org")
     with web.client() as client:
         response = client.get(f"/p/{token}/?done=saved", headers={"Host": "evil.example"})
         followed = client.get(f"/p/{token}/?done=saved", follow_redirects=True)

@@ -5,18 +5,24 @@ bytes (128 bits: far beyond guessing, and short enough that the List-Unsubscribe
 stays on one line). The purpose string is the only thing that differs between uses, so a
 MAC made for one use never passes for another:
 
-    unsubscribe   make_token / read_token                      <email>.<mac>, no expiry
+    unsubscribe   make_token / read_token                      <id>.<mac>, no expiry
     preferences   make_preferences_token / read_preferences_token   the same shape
     form (CSRF)   make_csrf / check_csrf                       <unix time>.<mac>, 12 hours
     sign-up       make_confirmation_token / read_confirmation_token   <id>.<unix time>.<mac>, expiring
     Telegram link make_telegram_link / read_telegram_link      base64url(id, expiry, mac), 7 days
+    old links     read_legacy_token / read_legacy_preferences_token   <email>.<mac>,
+                  read (never made) until LEGACY_TOKENS_UNTIL
 
-Subscriber tokens carry the email (base64url) so the web endpoint needs no lookup table;
-it is not secret (the subscriber already knows it). They do not expire: an unsubscribe
-link in a year-old digest must still work (RFC 8058 asks that one-click links keep
-working). A form token covers the subscriber, the list and when the form was served: it
-is valid only for that subscriber's form and only for `CSRF_MAX_AGE` seconds, so no
-cookie is needed and a forged page cannot make one without the secret.
+Subscriber tokens are opaque: they carry the address's compact id (store/addresses.py)
+in base 36, never the address, so no address ends up in a URL, a proxy's log or a
+browser's history; the web reads the id back to the address. They do not expire: an
+unsubscribe link in a year-old digest must still work (RFC 8058 asks that one-click
+links keep working). Until LEGACY_TOKENS_UNTIL the web also honours the tokens of
+earlier releases, which carried the address itself (base64url) under their own purpose
+strings (v1): a v1 MAC never passes as a v2 one, nor the other way round. A form token
+covers the subscriber, the list and when the form was served: it is valid only for that
+subscriber's form and only for `CSRF_MAX_AGE` seconds, so no cookie is needed and a
+forged page cannot make one without the secret.
 
 A Telegram link token goes in a `t.me/<bot>?start=<token>` deep link, whose payload
 Telegram limits to 64 characters of A-Z a-z 0-9 _ -: so it is one base64url run of
@@ -33,6 +39,7 @@ import hashlib
 import hmac
 import re
 import struct
+from datetime import UTC, date, datetime
 from typing import NamedTuple
 
 from bhrdigest.errors import ConfigError
@@ -40,26 +47,35 @@ from bhrdigest.errors import ConfigError
 _MAC_BYTES = 16
 # One per use, and the only place they are written: changing one invalidates every
 # token of that use already sent.
-_UNSUBSCRIBE = b"bhrdigest-unsubscribe-v1\x00"
-_PREFERENCES = b"bhrdigest-preferences-v1\x00"
+_UNSUBSCRIBE = b"bhrdigest-unsubscribe-v2\x00"
+_PREFERENCES = b"bhrdigest-preferences-v2\x00"
 _CSRF = b"bhrdigest-csrf-v1\x00"
 _CONFIRM = b"bhrdigest-signup-confirm-v1\x00"
 _TELEGRAM_LINK = b"bhrdigest-telegram-link-v1\x00"
+# The email-bearing tokens of earlier releases: read only, until LEGACY_TOKENS_UNTIL.
+_UNSUBSCRIBE_V1 = b"bhrdigest-unsubscribe-v1\x00"
+_PREFERENCES_V1 = b"bhrdigest-preferences-v1\x00"
+
+# The last day (UTC) a link carrying the address (made before opaque tokens) still works:
+# six months of digests after the change. README "Unsubscribing" says the same date.
+LEGACY_TOKENS_UNTIL = date(2027, 6, 30)
 
 CSRF_MAX_AGE = 12 * 3600  # a form left open over a working day still saves
 _CLOCK_SKEW = 300
 _CONFIRMATION = re.compile(r"([1-9][0-9]{0,17})\.([0-9]{1,12})\.([A-Za-z0-9_-]{22})", re.ASCII)
 TELEGRAM_LINK_MAX_AGE = 7 * 24 * 3600  # a week to open Telegram and press Start
 _LINK_HEAD = struct.Struct(">II")  # address id, expiry (unix seconds): 8 bytes
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+_ID = re.compile(r"[1-9a-z][0-9a-z]{0,12}")  # canonical base 36: no leading zero, lower case
 
 
-def make_token(secret: str, email: str, list_id: str) -> str:
-    """The unsubscribe token for `email` on `list_id` (email lower-cased)."""
-    return _make(secret, email, list_id, _UNSUBSCRIBE)
+def make_token(secret: str, address_id: int, list_id: str) -> str:
+    """The unsubscribe token of the address with id `address_id` on `list_id`."""
+    return _make(secret, address_id, list_id, _UNSUBSCRIBE)
 
 
-def read_token(secret: str, token: str, list_id: str) -> str | None:
-    """The lower-cased email a token was made for, or None if it is not genuine.
+def read_token(secret: str, token: str, list_id: str) -> int | None:
+    """The address id a token was made for, or None if it is not genuine.
 
     Malformed, truncated, tampered tokens and tokens for another list or
     purpose all give None; the MAC is compared in constant time.
@@ -67,14 +83,24 @@ def read_token(secret: str, token: str, list_id: str) -> str | None:
     return _read(secret, token, list_id, _UNSUBSCRIBE)
 
 
-def make_preferences_token(secret: str, email: str, list_id: str) -> str:
-    """The preferences-page token for `email` on `list_id`: not an unsubscribe token."""
-    return _make(secret, email, list_id, _PREFERENCES)
+def make_preferences_token(secret: str, address_id: int, list_id: str) -> str:
+    """The preferences-page token of `address_id` on `list_id`: not an unsubscribe token."""
+    return _make(secret, address_id, list_id, _PREFERENCES)
 
 
-def read_preferences_token(secret: str, token: str, list_id: str) -> str | None:
-    """The email a preferences token was made for, or None (see `read_token`)."""
+def read_preferences_token(secret: str, token: str, list_id: str) -> int | None:
+    """The address id a preferences token was made for, or None (see `read_token`)."""
     return _read(secret, token, list_id, _PREFERENCES)
+
+
+def read_legacy_token(secret: str, token: str, list_id: str, *, now: datetime) -> str | None:
+    """The lower-cased email an old-form unsubscribe token carries; None after LEGACY_TOKENS_UNTIL."""
+    return _read_legacy(secret, token, list_id, _UNSUBSCRIBE_V1, now)
+
+
+def read_legacy_preferences_token(secret: str, token: str, list_id: str, *, now: datetime) -> str | None:
+    """The email an old-form preferences token carries; None after LEGACY_TOKENS_UNTIL."""
+    return _read_legacy(secret, token, list_id, _PREFERENCES_V1, now)
 
 
 def make_csrf(secret: str, subject: str, *, now: float) -> str:
@@ -146,27 +172,54 @@ def read_telegram_link(secret: str, token: str, list_id: str) -> TelegramLink | 
     return TelegramLink(address_id, expires)
 
 
-def _make(secret: str, email: str, list_id: str, purpose: bytes) -> str:
-    address = _normalise(email)
-    payload = _b64encode(address.encode("utf-8"))
-    return f"{payload}.{_b64encode(_mac(secret, purpose, list_id, address))}"
+def _make(secret: str, address_id: int, list_id: str, purpose: bytes) -> str:
+    if address_id < 1:
+        raise ValueError(f"not an address id: {address_id}")
+    payload = _base36(address_id)
+    return f"{payload}.{_b64encode(_mac(secret, purpose, list_id, payload))}"
 
 
-def _read(secret: str, token: str, list_id: str, purpose: bytes) -> str | None:
+def _read(secret: str, token: str, list_id: str, purpose: bytes) -> int | None:
     # No strip(): a token with anything around it is not the token we sent.
-    payload, dot, mac_part = token.rpartition(".")
-    if not dot or not payload or not mac_part:
+    payload, _, mac = token.rpartition(".")
+    if not _ID.fullmatch(payload) or not _mac_matches(secret, purpose, list_id, payload, mac):
         return None
-    try:
-        address = _b64decode(payload).decode("utf-8")
-        given_mac = _b64decode(mac_part)
-    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+    return int(payload, 36)
+
+
+def _read_legacy(secret: str, token: str, list_id: str, purpose: bytes, now: datetime) -> str | None:
+    if now.astimezone(UTC).date() > LEGACY_TOKENS_UNTIL:
         return None
-    if address != _normalise(address):
-        return None
-    if not hmac.compare_digest(given_mac, _mac(secret, purpose, list_id, address)):
+    payload, _, mac = token.rpartition(".")
+    address = _email_of_payload(payload)
+    if address is None or not _mac_matches(secret, purpose, list_id, address, mac):
         return None
     return address
+
+
+def _mac_matches(secret: str, purpose: bytes, list_id: str, signed: str, mac_part: str) -> bool:
+    try:
+        given = _b64decode(mac_part)
+    except (binascii.Error, ValueError):
+        return False
+    return hmac.compare_digest(given, _mac(secret, purpose, list_id, signed))
+
+
+def _email_of_payload(payload: str) -> str | None:
+    """The address an old-form token's payload spells, or None."""
+    try:
+        address = _b64decode(payload).decode("utf-8")
+    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+        return None
+    return address if address and address == _normalise(address) else None
+
+
+def _base36(number: int) -> str:
+    digits = ""
+    while number:
+        number, digit = divmod(number, 36)
+        digits = _BASE36[digit] + digits
+    return digits
 
 
 def _mac(secret: str, purpose: bytes, first: str, second: str) -> bytes:

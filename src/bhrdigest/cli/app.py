@@ -90,7 +90,8 @@ def template_dir(config: Config) -> Path:
     return local if (local / "digest.html.j2").exists() else bundled_path("templates")
 
 
-def make_composer(app: App, *, require_secret: bool) -> DigestComposer:
+def make_composer(app: App, *, require_secret: bool, engine: Engine | None = None) -> DigestComposer:
+    """The composer of this command's digests; `engine`: the database whose address ids the links carry."""
     from bhrdigest.digest.compose import DigestComposer
 
     secret = app.settings.secret
@@ -106,7 +107,7 @@ def make_composer(app: App, *, require_secret: bool) -> DigestComposer:
 
     signer = load_signer(os.environ, from_addr=app.config.sender.from_addr)
     return DigestComposer(app.config, DigestRenderer(template_dir(app.config)), secret=secret, now=app.now(),
-                          signer=signer)
+                          engine=engine or app.engine, signer=signer)
 
 
 def notice_delivery(app: App) -> NoticeDelivery:

@@ -103,7 +103,7 @@ def demo(app: App, outbox: str | None) -> None:
                     click.echo(f"    {label}: {', '.join(values)}")
         after_fetch = now + timedelta(seconds=1)  # the run's period ends just after the fetch
         run_ = start_send(engine, config, prepare_send(engine, config, now=after_fetch), now=after_fetch)
-        composer = make_composer(app, require_secret=False)
+        composer = make_composer(app, require_secret=False, engine=engine)
         box = Outbox(folder, html_copies=True)
         result = run(work_run(engine, run_, composer, box))
         engine.dispose()

@@ -4,15 +4,21 @@ Rendered in the reader's language, with its subject, the one-click unsubscribe a
 preferences links signed for the recipient, a VERP envelope sender when
 sender.bounce_address is set, and a DKIM signature last of all. `send`, its dry run
 and its test sends all compose a digest here, so a test shows what the real run sends.
+
+The links carry the recipient's address id (store/addresses.py), never the address:
+`prepare` gives the ids of a batch of recipients in one query before they are composed,
+and an address met without one (a test sent to staff) is given its id on the spot.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import parseaddr
+
+import sqlalchemy as sa
 
 from bhrdigest.config.load import Config
 from bhrdigest.digest.build import PlannedDigest, RenderedDigest, build_digest
@@ -23,6 +29,7 @@ from bhrdigest.digest.views import Mailbox
 from bhrdigest.mail.bounces import verp_address
 from bhrdigest.mail.dkim import DkimSigner
 from bhrdigest.signing import make_preferences_token, make_token
+from bhrdigest.store.addresses import address_ids
 
 TEST_PREFIX = "[TEST] "  # before the subject of a test send, so nobody takes it for the real digest
 
@@ -31,8 +38,10 @@ class DigestComposer:
     """Turns a planned digest into the email that goes out (rendering, headers, tokens)."""
 
     def __init__(self, config: Config, renderer: DigestRenderer, *, secret: str | None, now: datetime,
-                 signer: DkimSigner | None = None):  # fmt: skip
+                 engine: sa.Engine, signer: DkimSigner | None = None):  # fmt: skip
         self.config = config
+        self.engine = engine  # the address register: the ids the links carry
+        self.ids: dict[str, int] = {}  # the current batch's (prepare)
         self.renderer = renderer
         self.secret = secret
         self.now = now
@@ -50,16 +59,26 @@ class DigestComposer:
         # A non-ASCII address in MAIL FROM needs SMTPUTF8 of every relay on the way: plain bounce address then.
         return verp_address(email.strip(), bounce) if email.isascii() else bounce
 
+    def prepare(self, emails: Iterable[str]) -> None:
+        """Look up (giving those without one) the ids of the recipients composed next, in one go."""
+        self.ids = address_ids(self.engine, emails)
+
+    def address_id(self, email: str) -> int:
+        key = email.strip().lower()
+        if key not in self.ids:
+            self.ids.update(address_ids(self.engine, [key]))
+        return self.ids[key]
+
     def unsubscribe_url(self, email: str) -> str | None:
         return self._signed_url(self.config.sender.unsubscribe_url, make_token, email)
 
     def preferences_url(self, email: str) -> str | None:
         return self._signed_url(self.config.sender.preferences_url, make_preferences_token, email)
 
-    def _signed_url(self, template: str | None, make: Callable[[str, str, str], str], email: str) -> str | None:
+    def _signed_url(self, template: str | None, make: Callable[[str, int, str], str], email: str) -> str | None:
         if not template or not self.secret:
             return None
-        return template.replace("{token}", make(self.secret, email, self.config.sender.list_id))
+        return template.replace("{token}", make(self.secret, self.address_id(email), self.config.sender.list_id))
 
     def render(self, planned: PlannedDigest, *, unsubscribe_url: str | None = None,
                links_for: str | None = None) -> RenderedDigest:  # fmt: skip

@@ -65,7 +65,7 @@ def why_no_digest(email: str, view: SubscriberView | None, config_path: Path) ->
     return f"{email} paused their digest{since} (on the preferences page): no digest is made for them"
 
 
-def render_previews(composer: DigestComposer, digests: Iterable[PlannedDigest], folder: Path, *,
+def render_previews(composer: DigestComposer, digests: Sequence[PlannedDigest], folder: Path, *,
                     test: bool = False, to: str | None = None) -> list[tuple[str, Path, int, int]]:  # fmt: skip
     """Every digest to folder/<address>.html and .eml; (email, .eml path, items, size) each.
 
@@ -73,6 +73,7 @@ def render_previews(composer: DigestComposer, digests: Iterable[PlannedDigest], 
     """
     folder.mkdir(parents=True, exist_ok=True)
     report = []
+    composer.prepare([*(planned.subscriber.email for planned in digests), *([to] if test and to else [])])
     for planned in digests:
         test_to = (to or planned.subscriber.email) if test else None
         rendered, message = composer.compose(planned, run_id=0, test_to=test_to)

@@ -322,6 +322,7 @@ class _Job:
             if nothing:  # nothing new for them after all, or no longer subscribers: no row, no mail
                 ledger.drop(self.engine, self.run.id, self.batching.worker, nothing)
             self.summary.planned += len(digests)
+            self.composer.prepare(planned.subscriber.email for planned in digests)  # the links' ids, one query
             for planned in digests:
                 if self.stop_event.is_set():
                     self.summary.interrupted = True

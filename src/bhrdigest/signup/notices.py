@@ -40,6 +40,7 @@ from bhrdigest.model import Subscriber
 from bhrdigest.redact import redact_text
 from bhrdigest.signing import make_confirmation_token, make_preferences_token, make_token
 from bhrdigest.store import notices as ledger
+from bhrdigest.store.addresses import address_ids
 from bhrdigest.store.signups import SIGNUP_DAYS, expire_signups
 
 log = logging.getLogger(__name__)
@@ -67,13 +68,13 @@ def confirm_url(config: Config, secret: str, signup_id: int, *, now: datetime) -
     return f"{page}/confirm/{token}" if page else None
 
 
-def subscriber_links(config: Config, secret: str, email: str) -> tuple[str | None, str | None]:
-    """(unsubscribe URL, preferences URL) of `email`, as its digests carry them: the one place
-    the sign-up emails sign a subscriber's links."""
+def subscriber_links(config: Config, secret: str, address_id: int) -> tuple[str | None, str | None]:
+    """(unsubscribe URL, preferences URL) of the address `address_id`, as its digests carry them
+    (an opaque token, no address): the one place the sign-up emails sign a subscriber's links."""
     sender = config.sender
 
-    def signed(template: str | None, make: Callable[[str, str, str], str]) -> str | None:
-        return template.replace("{token}", make(secret, email, sender.list_id)) if template else None
+    def signed(template: str | None, make: Callable[[str, int, str], str]) -> str | None:
+        return template.replace("{token}", make(secret, address_id, sender.list_id)) if template else None
 
     return signed(sender.unsubscribe_url, make_token), signed(sender.preferences_url, make_preferences_token)
 
@@ -95,8 +96,12 @@ class NoticeComposer:
     def __repr__(self) -> str:
         return f"NoticeComposer(list_id={self.config.sender.list_id!r})"
 
-    def compose(self, notice: ledger.Notice, *, now: datetime) -> EmailMessage | None:
-        """The email of `notice`; None for a confirmation when no sign-up page URL is known."""
+    def compose(self, notice: ledger.Notice, *, now: datetime, address_id: int | None = None) -> EmailMessage | None:
+        """The email of `notice`; None for a confirmation when no sign-up page URL is known.
+
+        `address_id`: the reader's id in the address register, which the links of a welcome
+        or "already subscribed" email carry (a confirmation needs none: no id is given to an
+        address before it is confirmed)."""
         sender = self.config.sender
         confirm = None
         unsubscribe_url = preferences_url = None
@@ -104,8 +109,10 @@ class NoticeComposer:
             confirm = confirm_url(self.config, self.secret, notice.signup_id or 0, now=now)
             if confirm is None:
                 return None
+        elif address_id is None:
+            raise ValueError(f"a {notice.kind} email carries the reader's links: it needs their address id")
         else:
-            unsubscribe_url, preferences_url = subscriber_links(self.config, self.secret, notice.email)
+            unsubscribe_url, preferences_url = subscriber_links(self.config, self.secret, address_id)
         chrome = chrome_for((notice.language,))
         subject = chrome.gettext(SUBJECTS[notice.kind])
         context = {**chrome.template_globals(), "kind": notice.kind, "subject": subject, "name": notice.name,
@@ -165,7 +172,8 @@ async def send_notices(engine: sa.Engine, composer: NoticeComposer, sender: Mess
     counts = {"sent": 0, "failed": 0, "gone": 0}
     for notice in ledger.claim_notices(engine, now=now(), ids=ids):
         try:
-            message = composer.compose(notice, now=now())
+            address_id = None if notice.kind == "confirm" else address_ids(engine, [notice.email])[notice.email.lower()]
+            message = composer.compose(notice, now=now(), address_id=address_id)
             result = (await sender.send(message) if message is not None
                       else SendResult("", "gone", "no sign-up page URL: set sender.signup_url", 0))
         except Exception as exc:  # noqa: BLE001 - one notice's failure is recorded; the others go on

@@ -204,12 +204,13 @@ def open_engine(url: str, *, create: bool = False) -> Engine:
     url = normalise_url(url)
     if not create:
         _require_sqlite_file(url)
+    # hide_parameters: a database error's text (logged with its traceback) names no address.
     try:
         if url.startswith("sqlite"):
-            engine = sa.create_engine(url, connect_args={"timeout": 30})
+            engine = sa.create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         else:
-            engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+            engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True)
     except ImportError as exc:
         if exc.name == "psycopg":
             raise StoreError(f"DATABASE_URL {_redact(url)} is PostgreSQL, which needs the psycopg driver: "

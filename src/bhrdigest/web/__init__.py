@@ -9,7 +9,8 @@
     server.py       uvicorn, the production server, bounded under abuse
     connections.py  header timeout and a connection cap, in uvicorn's HTTP protocol
 
-Tokens (unsubscribe, preferences, form) are signed in bhrdigest/signing.py;
+Tokens (unsubscribe, preferences, form) are signed in bhrdigest/signing.py; a subscriber
+token names an address id (store/addresses.py), which context.py reads back to the address;
 the commands `bhrdigest web` and `unsubscribe` are in cli/web.py, `subscribers` in cli/subscribers.py.
 Importing this package imports no web framework: the modules do, on use.
 """

@@ -23,7 +23,15 @@ from bhrdigest.config.load import Config
 from bhrdigest.config.preferences import Choices
 from bhrdigest.i18n import chrome_for
 from bhrdigest.model import Subscriber
-from bhrdigest.signing import make_preferences_token, make_token
+from bhrdigest.signing import (
+    make_preferences_token,
+    make_token,
+    read_legacy_preferences_token,
+    read_legacy_token,
+    read_preferences_token,
+    read_token,
+)
+from bhrdigest.store.addresses import address_ids, email_of
 from bhrdigest.store.subscribers import find_subscriber
 from bhrdigest.web.ratelimit import RateLimiter, retry_after
 
@@ -99,14 +107,34 @@ class WebContext:
         html = self.templates.get_template(template).render(css=self.css, **chrome.template_globals(), **context)
         return HTMLResponse(html, status_code=status, headers={"Content-Security-Policy": self.policy})
 
-    def link(self, kind: str, email: str) -> str:
-        """The unsubscribe ("u") or preferences ("p") URL of `email`: as configured, else relative."""
-        if kind == "u":
-            token, configured = make_token(self.secret, email, self.list_id), self.config.sender.unsubscribe_url
-        else:
-            token = make_preferences_token(self.secret, email, self.list_id)
-            configured = self.config.sender.preferences_url
+    def token(self, kind: str, address_id: int) -> str:
+        """The unsubscribe ("u") or preferences ("p") token of the address `address_id`."""
+        make = make_token if kind == "u" else make_preferences_token
+        return make(self.secret, address_id, self.list_id)
+
+    def link(self, kind: str, address_id: int) -> str:
+        """The unsubscribe ("u") or preferences ("p") URL of `address_id`: as configured, else relative."""
+        configured = self.config.sender.unsubscribe_url if kind == "u" else self.config.sender.preferences_url
+        token = self.token(kind, address_id)
         return configured.replace("{token}", token) if configured else f"../{kind}/{token}"
+
+    def address_id(self, email: str) -> int:
+        """The id the links of `email` carry, given it if it has none. It reads the database: call it in a thread."""
+        return address_ids(self.engine, [email])[email.strip().lower()]
+
+    def holder(self, kind: str, token: str) -> tuple[int, str] | None:
+        """(address id, email) of a genuine unsubscribe ("u") or preferences ("p") token, else None.
+
+        A token names an address id; one of the old form (the address itself, signed) is
+        honoured until signing.LEGACY_TOKENS_UNTIL. It reads the database: call it in a thread."""
+        read, read_legacy = (read_token, read_legacy_token) if kind == "u" else (read_preferences_token,
+                                                                                  read_legacy_preferences_token)
+        address_id = read(self.secret, token, self.list_id)
+        if address_id is not None:
+            email = email_of(self.engine, address_id)
+            return (address_id, email) if email is not None else None
+        email = read_legacy(self.secret, token, self.list_id, now=self.now())
+        return (self.address_id(email), email) if email is not None else None
 
     def limited(self, request: Request, email: str | None) -> float:
         """Seconds to wait, or 0: the client's bucket, then the subscriber's."""

@@ -31,7 +31,7 @@ from bhrdigest.config.preferences import (
 )
 from bhrdigest.i18n import N_, chrome_for
 from bhrdigest.model import Subscriber
-from bhrdigest.signing import check_csrf, make_csrf, read_preferences_token, read_token
+from bhrdigest.signing import check_csrf, make_csrf
 from bhrdigest.store import subscribers as store
 from bhrdigest.web.context import WebContext, too_many
 from bhrdigest.web.frame import BodyTooLarge
@@ -73,31 +73,32 @@ def _ping(engine: sa.Engine) -> None:
 
 async def unsubscribe(request: Request) -> Response:
     web = context(request)
-    email = read_token(web.secret, request.path_params["token"], web.list_id)
-    if email is None:
+    holder = await run_in_threadpool(web.holder, "u", request.path_params["token"])
+    if holder is None:
         return web.refused(request)
+    address_id, email = holder
     if request.method == "POST":
         form = await read_form(request)
         if wait := web.subscriber_limit.take(email):
             return too_many(wait)
         reason = "web" if form.get("from") == "page" else "one-click"
         await run_in_threadpool(lambda: store.suppress(web.engine, email, reason, now=web.now()))
-        languages, preferences_link = await _reader(web, email)
+        languages, preferences_link = await _reader(web, address_id, email)
         return web.page("unsubscribed.html.j2", reader_languages=languages, email=email,
                         preferences_link=preferences_link)
     if wait := web.limited(request, email):
         return too_many(wait)
     suppression = await run_in_threadpool(store.get_suppression, web.engine, email)
-    languages, preferences_link = await _reader(web, email)
+    languages, preferences_link = await _reader(web, address_id, email)
     return web.page("unsubscribe.html.j2", reader_languages=languages, email=email,
                     already=suppression is not None, preferences_link=preferences_link)
 
 
-async def _reader(web: WebContext, email: str) -> tuple[tuple[str, ...], str | None]:
+async def _reader(web: WebContext, address_id: int, email: str) -> tuple[tuple[str, ...], str | None]:
     """The languages the pages speak to `email` and its preferences link: English and none for
     an address neither the YAML nor the database lists (it has no preferences to change)."""
     subscriber = await run_in_threadpool(web.find, email)
-    return (subscriber.languages, web.link("p", email)) if subscriber else ((), None)
+    return (subscriber.languages, web.link("p", address_id)) if subscriber else ((), None)
 
 
 async def read_form(request: Request) -> MultiDict:
@@ -129,23 +130,25 @@ class Option:
 
 async def preferences(request: Request) -> Response:
     web = context(request)
-    email = read_preferences_token(web.secret, request.path_params["token"], web.list_id)
-    subscriber = await run_in_threadpool(web.find, email) if email else None
-    if subscriber is None:
+    holder = await run_in_threadpool(web.holder, "p", request.path_params["token"])
+    subscriber = await run_in_threadpool(web.find, holder[1]) if holder else None
+    if holder is None or subscriber is None:
         return web.refused(request)
+    address_id = holder[0]
     if wait := web.limited(request, subscriber.email):
         return too_many(wait)
     if request.method == "GET":
         notice = NOTICES.get(request.query_params.get("done", ""))
-        return await _show(web, subscriber, notice=notice)
+        return await _show(web, address_id, subscriber, notice=notice)
     form = await read_form(request)
     subject = f"{web.list_id}\x00{subscriber.email}"
     if not _same_origin(request) or not check_csrf(web.secret, subject, form.get("csrf"), now=web.wall_clock()):
+        # Relative: right under any host; an old-form link is not echoed, a current one is given.
         return web.page("expired.html.j2", status=403, reader_languages=subscriber.languages,
-                        again=request.url.path.rsplit("/", 1)[-1])
+                        again=web.token("p", address_id))
     action = form.get("action", "save")
     if action == "save":
-        return await _save(web, subscriber, form)
+        return await _save(web, address_id, subscriber, form)
     if action in ("pause", "resume"):
         await run_in_threadpool(lambda: store.set_paused(web.engine, subscriber.email, action == "pause",
                                                          now=web.now()))
@@ -170,7 +173,7 @@ def _same_origin(request: Request) -> bool:
     return origin != "null" and origin.split("://", 1)[-1].rstrip("/").lower() == host.lower()
 
 
-async def _save(web: WebContext, subscriber: Subscriber, form: MultiDict) -> Response:
+async def _save(web: WebContext, address_id: int, subscriber: Subscriber, form: MultiDict) -> Response:
     choices = web.choices
     add_companies = (form.get("add_companies") or "")[:MAX_ADD_TEXT]
     add_places = (form.get("add_places") or "")[:MAX_ADD_TEXT]
@@ -186,7 +189,7 @@ async def _save(web: WebContext, subscriber: Subscriber, form: MultiDict) -> Res
                            else current.languages).gettext,
     )
     if selection.problems:
-        return await _show(web, subscriber, selection=selection, status=400,
+        return await _show(web, address_id, subscriber, selection=selection, status=400,
                            typed={"companies": add_companies, "places": add_places})
 
     def save() -> None:
@@ -210,7 +213,7 @@ def _unless_same(chosen: Sequence[str], in_yaml: Sequence[str]) -> tuple[str, ..
     return None if set(chosen) == set(in_yaml) else tuple(chosen)
 
 
-async def _show(web: WebContext, subscriber: Subscriber, *, notice: str | None = None,
+async def _show(web: WebContext, address_id: int, subscriber: Subscriber, *, notice: str | None = None,
                 selection: Selection | None = None, status: int = 200,
                 typed: dict[str, str] | None = None) -> Response:
     def load() -> tuple[Preferences | None, store.Suppression | None]:
@@ -242,7 +245,7 @@ async def _show(web: WebContext, subscriber: Subscriber, *, notice: str | None =
         languages=_language_options(subscriber, mine, following, selection),
         typed=typed or {"companies": "", "places": ""},
         match_all=subscriber.match_all,
-        unsubscribe_link=web.link("u", subscriber.email),
+        unsubscribe_link=web.link("u", address_id),
         telegram=telegram,
     )
 

@@ -190,8 +190,9 @@ async def confirm(request: Request) -> Response:
     if done is None:
         return _invalid(web, request)
     log.info("sign-up confirmed (%s form) for %s", pending.form, redacted(subscriber.email))
+    address_id = await run_in_threadpool(web.address_id, subscriber.email)
     response = web.page("confirmed.html.j2", reader_languages=subscriber.languages,
-                        preferences_link=web.link("p", subscriber.email))
+                        preferences_link=web.link("p", address_id))
     if web.signup.deliver is not None:
         response.background = BackgroundTask(web.signup.deliver, [done[1]])
     return response

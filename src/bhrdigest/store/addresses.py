@@ -11,14 +11,13 @@ Addresses are compared lower-cased (one address, one subscriber).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
 from bhrdigest.store.schema import addresses
-from bhrdigest.store.sql import chunked, insert_ignore, store_errors
+from bhrdigest.store.sql import begin, chunked, insert_ignore, store_errors
 
 Bind = sa.Engine | sa.Connection
 
@@ -29,7 +28,7 @@ _store_errors = store_errors("the address register")
 def address_ids(bind: Bind, emails: Iterable[str], *, now: datetime | None = None) -> dict[str, int]:
     """{lower-cased email: id} for every email, creating the ids it lacks (idempotent)."""
     wanted = list(dict.fromkeys(e.strip().lower() for e in emails))
-    with _begin(bind) as conn:
+    with begin(bind) as conn:
         found = _select(conn, wanted)
         missing = [e for e in wanted if e not in found]
         if missing:
@@ -43,13 +42,13 @@ def address_ids(bind: Bind, emails: Iterable[str], *, now: datetime | None = Non
 def known_ids(bind: Bind, emails: Iterable[str]) -> dict[str, int]:
     """{lower-cased email: id} for the emails that have an id; creates nothing."""
     wanted = list(dict.fromkeys(e.strip().lower() for e in emails))
-    with _begin(bind) as conn:
+    with begin(bind) as conn:
         return _select(conn, wanted)
 
 
 @_store_errors
 def email_of(bind: Bind, address_id: int) -> str | None:
-    with _begin(bind) as conn:
+    with begin(bind) as conn:
         return conn.execute(sa.select(addresses.c.email).where(addresses.c.id == address_id)).scalar()
 
 
@@ -59,16 +58,3 @@ def _select(conn: sa.Connection, emails: list[str]) -> dict[str, int]:
         query = sa.select(addresses.c.email, addresses.c.id).where(addresses.c.email.in_(chunk))
         found.update({email: id_ for email, id_ in conn.execute(query)})
     return found
-
-
-@contextmanager
-def _begin(bind: Bind) -> Iterator[sa.Connection]:
-    """A transaction of our own, or the caller's when it has one open."""
-    if isinstance(bind, sa.Engine):
-        with bind.begin() as conn:
-            yield conn
-    elif bind.in_transaction():
-        yield bind
-    else:
-        with bind.begin():
-            yield bind

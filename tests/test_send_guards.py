@@ -135,7 +135,7 @@ def test_resend_unknown_lists_the_addresses_and_no_means_nothing_is_sent(cli):
     with SmtpServer() as server:
         result = cli("send", "--resend-unknown", input="n\n", extra_env=smtp_env(server))
     assert result.exit_code == 1
-    assert "re-sending 1 digests of unknown fate" in result.output and "alex@example.org" in result.output
+    assert "re-sending 1 digest of unknown fate" in result.output and "alex@example.org" in result.output
     assert "Send 3 digests (1 of them again) via SMTP" in result.output and not server.messages
     assert with_engine(cli, lambda engine: ledger.run_summary(engine, 1))["unknown"] == 1
 
@@ -237,7 +237,7 @@ def test_a_sender_waiting_for_another_ones_batch_says_for_whom_and_how_long(cli)
         result = cli("send", "--yes", extra_env=smtp_env(server))
         got = received_by(server)
     assert result.exit_code == 0, result.output
-    said = result.output.split("waiting for 1 digests held by sender elsewhere:4242:ab12cd until ")[1]
+    said = result.output.split("waiting for 1 digest held by sender elsewhere:4242:ab12cd until ")[1]
     assert re.match(r"\d\d:\d\d:\d\d UTC \(\d s\)", said)  # said after 5 s of waiting: a few s left
     assert {address: len(messages) for address, messages in got.items()} == dict.fromkeys(EVERYONE, 1)
 
@@ -253,7 +253,7 @@ def test_a_batch_of_a_killed_sender_on_this_machine_is_taken_over_at_once(cli):
         got = received_by(server)
     assert result.exit_code == 0, result.output
     assert time.monotonic() - started < 30  # not the 600 s lease
-    assert f":{gone.pid}:ab12cd is no longer running: taking over its 1 digests now" in result.output
+    assert f":{gone.pid}:ab12cd is no longer running: taking over its 1 digest now" in result.output
     assert {address: len(messages) for address, messages in got.items()} == dict.fromkeys(EVERYONE, 1)
 
 

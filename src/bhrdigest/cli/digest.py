@@ -12,6 +12,7 @@ import click
 from bhrdigest.bundled import bundled_path
 from bhrdigest.cli.app import App, make_composer, pass_app, run
 from bhrdigest.errors import ConfigError
+from bhrdigest.wording import counted
 
 if TYPE_CHECKING:
     from bhrdigest.config.load import FeedSource
@@ -51,7 +52,7 @@ def preview(app: App, email: str, output: str | None, text: bool) -> None:
     content = rendered.text if text else rendered.html
     if output:
         Path(output).write_text(content, encoding="utf-8")
-        click.echo(f"{rendered.item_count} items written to {output}", err=True)
+        click.echo(f"{counted(rendered.item_count, 'item')} written to {output}", err=True)
     else:
         click.echo(content)
 
@@ -92,7 +93,7 @@ def demo(app: App, outbox: str | None) -> None:
         summary = run(fetch_once(engine, config, now=now))
         click.echo(summary.line())
         components = load_components(engine)
-        click.echo(f"\nunderstood {len(components)} components:")
+        click.echo(f"\nunderstood {counted(len(components), 'component')}:")
         for component in components:
             click.echo(f"- [{component.kind.value}] {component.title}")
             for label, values in (("companies", component.companies), ("mentioned", component.mentions),

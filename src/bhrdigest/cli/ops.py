@@ -12,6 +12,7 @@ import click
 from bhrdigest.cli.app import App, pass_app, template_dir
 from bhrdigest.ops import doctor as doctor_checks
 from bhrdigest.store.retention import KEEP_DAYS, KEEP_RUNS
+from bhrdigest.wording import counted
 
 
 @click.command()
@@ -30,8 +31,8 @@ def check(app: App) -> None:
     DigestRenderer(templates).check()
     click.echo(f"{templates}: ok")
     click.echo(
-        f"{config.path}: ok: {len(config.feeds)} feeds, {len(config.subscribers)} subscribers, "
-        f"{len(config.catalogue.companies)} companies"
+        f"{config.path}: ok: {counted(len(config.feeds), 'feed')}, {counted(len(config.subscribers), 'subscriber')}, "
+        f"{counted(len(config.catalogue.companies), 'company', 'companies')}"
     )
     for key in ("postal_address", "privacy_url"):
         if getattr(config.sender, key) is None:

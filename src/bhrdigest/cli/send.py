@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from bhrdigest.cli.app import EXIT_PARTIAL, EXIT_USAGE, App, ask, make_composer, pass_app, run
 from bhrdigest.errors import ConfigError, TransientDeliveryError
 from bhrdigest.redact import redact_text
+from bhrdigest.wording import counted
 
 if TYPE_CHECKING:
     from bhrdigest.config.load import Config
@@ -178,7 +179,7 @@ def send_run(app: App, *, dry_run: bool, outbox: str | None, yes: bool, resend_u
     composer = make_composer(app, require_secret=target is not None)
     where = f"SMTP {target.address}" if target else f"files in {outbox} (--outbox: not mailed)"
     again = len(set(prepared.resend) & set(prepared.plan.recipients))
-    count = f"{len(prepared.plan.recipients)} digests" + (f" ({again} of them again)" if again else "")
+    count = f"{counted(len(prepared.plan.recipients), 'digest')}" + (f" ({again} of them again)" if again else "")
     # Nothing to send but an unfinished run: it is completed (and closed) without a question.
     if not yes and prepared.plan.recipients and not ask(f"Send {count} via {where}?", command="send"):
         click.echo("not sent; nothing was changed", err=True)
@@ -227,11 +228,12 @@ def show_plan(prepared: SendPlan, *, dry_run: bool) -> None:
 
     click.echo(sendplan.describe(prepared))
     if prepared.resend:
-        list_addresses(f"{'would re-send' if dry_run else 're-sending'} {len(prepared.resend)} digests of unknown "
-                       "fate (the relay may have accepted them: these may get theirs twice)", prepared.resend)
+        list_addresses(f"{'would re-send' if dry_run else 're-sending'} {counted(len(prepared.resend), 'digest')} "
+                       "of unknown fate (the relay may have accepted them: these may get theirs twice)",
+                       prepared.resend)
     elif prepared.unknown_left:
-        list_addresses(f"{len(prepared.unknown_left)} digests of the last run are of unknown fate, not re-sent "
-                       "(add --resend-unknown to send them again)", prepared.unknown_left)
+        list_addresses(f"{counted(len(prepared.unknown_left), 'digest')} of the last run are of unknown fate, "
+                       "not re-sent (add --resend-unknown to send them again)", prepared.unknown_left)
 
 
 class RelayLost(Exception):
@@ -250,7 +252,7 @@ def report_summary(app: App, summary: RunSummary) -> None:
                    "the run", err=True)
     if summary.unknown and summary.run_id is not None:
         unknown = [d.email for d in runs.deliveries_in(app.engine, summary.run_id, [ledger.UNKNOWN])]
-        list_addresses(f"{summary.unknown} digests of unknown fate (the relay may or may not have them; "
+        list_addresses(f"{counted(summary.unknown, 'digest')} of unknown fate (the relay may or may not have them; "
                        "re-send with `bhrdigest send --resend-unknown`)", unknown)
     click.echo(summary.line())
     if not summary.ok:

@@ -17,6 +17,7 @@ import click
 
 from bhrdigest.cli.app import EXIT_PARTIAL, EXIT_USAGE, App, ask, pass_app
 from bhrdigest.errors import ConfigError
+from bhrdigest.wording import counted
 
 if TYPE_CHECKING:
     from bhrdigest.roster.csv_import import ImportPlan, Refused
@@ -75,7 +76,7 @@ def subscribers(ctx: click.Context, as_json: bool) -> None:
     nowhere = sum(1 for view in views if not view.source)
     conflicts = sum(1 for view in views if view.conflict)
     click.echo(
-        f"{len(views)} addresses: {counts['active']} active, {counts['paused']} paused, "
+        f"{counted(len(views), 'address', 'addresses')}: {counts['active']} active, {counts['paused']} paused, "
         f"{counts['unsubscribed']} unsubscribed; {in_yaml} in subscriptions.yaml, "
         f"{len(views) - in_yaml - nowhere} in the database" + (f", {nowhere} listed nowhere" if nowhere else "")
         + (f"; {conflicts} in both the YAML and the database (the YAML wins)" if conflicts else "")
@@ -132,7 +133,7 @@ def pending(app: App, as_json: bool) -> None:
             click.echo(f"{s.email:<40} asked {signup.requested_at:%Y-%m-%d %H:%M} from "
                        f"{signup.requested_from.ip} ({signup.form}); {state}")
     if not as_json:
-        click.echo(f"{len(signups)} sign-ups waiting for confirmation")
+        click.echo(f"{counted(len(signups), 'sign-up')} waiting for confirmation")
 
 
 @subscribers.command("import")
@@ -168,7 +169,7 @@ def import_(app: App, file: Path, dry_run: bool, yes: bool) -> None:
         in_yaml={s.email.lower() for s in app.config.subscribers},
         suppressed=set(load_suppressions(engine)),
     )
-    click.echo(f"{file}: {len(csv_file.rows)} rows")
+    click.echo(f"{file}: {counted(len(csv_file.rows), 'row')}")
     _report(plan)
     if dry_run:
         click.echo("dry run: nothing written")
@@ -254,4 +255,4 @@ def export(app: App, fmt: str | None, output: Path | None) -> None:
     except OSError as exc:
         partial.unlink(missing_ok=True)
         raise ConfigError(f"cannot write {output}: {exc.strerror}") from exc
-    click.echo(f"{output}: {count} subscribers", err=True)
+    click.echo(f"{output}: {counted(count, 'subscriber')}", err=True)

@@ -47,6 +47,7 @@ from bhrdigest.store import ledger, runs
 from bhrdigest.store.components import load_components
 from bhrdigest.store.delivered import delivered_keys
 from bhrdigest.store.sql import chunked
+from bhrdigest.wording import counted
 
 log = logging.getLogger(__name__)
 
@@ -389,8 +390,8 @@ class _Job:
         gone = [holder for holder in holders if process_gone(holder.worker)]
         for holder in gone:  # its rows are taken over by the next claim; its in-flight ones become unknown
             ledger.expire_lease(self.engine, self.run.id, holder.worker)
-            self.say(f"sender {holder.worker} is no longer running: taking over its {holder.count} digests now "
-                     "(any it was sending when it stopped are of unknown fate)")
+            self.say(f"sender {holder.worker} is no longer running: taking over its "
+                     f"{counted(holder.count, 'digest')} now (any it was sending when it stopped are of unknown fate)")
         alive = [holder for holder in holders if holder not in gone]
         if self.waiting_since is None:
             self.waiting_since = time.monotonic()
@@ -429,7 +430,7 @@ def describe_wait(holders: Sequence[runs.Holder], now: datetime) -> str:
     for holder in holders:
         until = holder.lease_until
         when = f"until {until:%H:%M:%S} UTC ({max(0, round((until - now).total_seconds()))} s)" if until else ""
-        parts.append(f"{holder.count} digests held by sender {holder.worker} {when}".rstrip())
+        parts.append(f"{counted(holder.count, 'digest')} held by sender {holder.worker} {when}".rstrip())
     return ("waiting for " + "; ".join(parts) + ": another sender still at work, or one that stopped "
             "(then its digests are taken over when its lease runs out; those it was sending become "
             "of unknown fate)")

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from bhrdigest.config.load import Config
 from bhrdigest.digest.run import Plan, plan_run, planned_period
 from bhrdigest.store import ledger, runs
+from bhrdigest.wording import counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,14 +81,15 @@ def describe(prepared: SendPlan) -> str:
     """The plan line shown before the question."""
     plan = prepared.plan
     head = (f"period {plan.period_start:%Y-%m-%d %H:%M} to {plan.period_end:%Y-%m-%d %H:%M} UTC: "
-            f"{plan.component_count} new components; {len(plan.recipients)} digests to send "
-            f"({plan.item_count} items); {plan.already_delivered} subscribers already have theirs; "
+            f"{counted(plan.component_count, 'new component')}; {counted(len(plan.recipients), 'digest')} to send "
+            f"({counted(plan.item_count, 'item')}); "
+            f"{counted(plan.already_delivered, 'subscriber')} already have theirs; "
             f"{plan.nothing_new} with nothing new")  # fmt: skip
     run = prepared.resuming
     if run is not None:
         state = "re-opening" if run.finished_at is not None else "resuming"
         head = (f"{state} digest run #{run.id} (started {run.started_at:%Y-%m-%d %H:%M} UTC; "
-                f"{plan.settled} subscribers already have an outcome in it): {head}")
+                f"{counted(plan.settled, 'subscriber')} already have an outcome in it): {head}")
         if run.finished_at is not None:
             head += f"; what came in after {run.period_end:%Y-%m-%d %H:%M} UTC goes out with the next `send`"
     return head

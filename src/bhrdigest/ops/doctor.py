@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from bhrdigest.errors import BhrDigestError
 from bhrdigest.redact import display_url, redact_text
 from bhrdigest.settings import Settings
+from bhrdigest.wording import counted
 
 if TYPE_CHECKING:  # the checks import these themselves: a broken import is one failed check
     import sqlalchemy as sa
@@ -76,8 +77,8 @@ def _configuration(settings: Settings) -> tuple[Config | None, list[Check]]:
         config = load_config(settings.config_path)
     except BhrDigestError as exc:
         return None, [Check("configuration", FAIL, str(exc))]  # names the file, line and field
-    detail = (f"{config.path}: {len(config.feeds)} feeds, {len(config.subscribers)} subscribers, "
-              f"{len(config.catalogue.companies)} companies")  # fmt: skip
+    detail = (f"{config.path}: {counted(len(config.feeds), 'feed')}, {counted(len(config.subscribers), 'subscriber')}, "
+              f"{counted(len(config.catalogue.companies), 'company', 'companies')}")  # fmt: skip
     return config, [Check("configuration", OK, detail)]
 
 
@@ -179,7 +180,7 @@ async def _feeds(config: Config, settings: Settings, timeout: float) -> list[Che
             checks.append(Check(name, FAIL, str(exc)))
             continue
         status = WARN if parsed.warning or not parsed.entries else OK
-        detail = f"{len(parsed.entries)} items, “{parsed.title}”"
+        detail = f"{counted(len(parsed.entries), 'item')}, “{parsed.title}”"
         if parsed.warning:
             detail += f"; {parsed.warning}"
         elif not parsed.entries:

@@ -17,6 +17,7 @@ from bhrdigest.store import alert_queue as alert_store
 from bhrdigest.store import bot_api, ledger, notices, roster, runs, signups
 from bhrdigest.store import components as component_store
 from bhrdigest.store.bounces import bounce_counts, suppression_counts
+from bhrdigest.wording import counted
 
 _BOUNCE_KINDS = ("hard", "soft", "complaint")
 
@@ -110,7 +111,7 @@ def format_bounces(bounces: dict) -> str:
 def format_status(report: dict) -> str:
     lines = [f"components: {report['components']}   subscribers: {report['subscribers']}", "feeds:"]
     for feed in report["feeds"]:
-        detail = f"{feed.get('components', 0)} components"
+        detail = counted(feed.get("components", 0), "component")
         if feed["health"] == "broken":
             detail = f"{feed['errors']} errors since {feed['broken_since']:%Y-%m-%d %H:%M}: {feed['last_error']}"
         lines.append(f"  {feed['health']:<13} {feed['url']}  ({detail})")
